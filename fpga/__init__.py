@@ -1,0 +1,1 @@
+"""zerohero.fpga"""

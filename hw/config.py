@@ -1,0 +1,136 @@
+"""The one generator configuration: every hardware parameter lives in :class:`AccelConfig`.
+
+This module imports neither Amaranth nor NumPy, so the golden model, the host runtime and the
+firmware tools can all derive from the same object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+__all__ = ["AccelConfig", "PRESETS", "preset", "OVERFLOW_MODES"]
+
+OVERFLOW_MODES = ("wrap", "saturate")
+WINDOWS = (1, 2, 4, 8)
+
+
+@dataclass(frozen=True)
+class AccelConfig:
+    """Generator parameters of one accelerator instance.
+
+    Values are signed two's complement integers of ``value_width`` bits; coordinates are
+    unsigned integers of ``coord_width`` bits. A product of two values is exact
+    (``2 * value_width`` bits); products are summed per fiber into an accumulator of
+    ``acc_width`` bits that either wraps (two's complement) or saturates at every addition,
+    in coordinate order.
+    """
+
+    name: str = "custom"
+    #: Processing elements (one MAC each) and the independent streams that feed them.
+    lanes: int = 8
+    #: Signed value width, bits.
+    value_width: int = 16
+    #: Unsigned coordinate width, bits (largest coordinate is ``2**coord_width - 1``).
+    coord_width: int = 16
+    #: Signed accumulator width, bits; at least ``2 * value_width`` so products are exact.
+    acc_width: int = 32
+    #: What the accumulator does on overflow: ``"wrap"`` or ``"saturate"``.
+    overflow: str = "wrap"
+    #: Intersector comparison window: coordinates per input consumed per cycle (K).
+    window: int = 4
+    #: Highest stop-token level a stream may carry (0 = end of a row fiber, 1 = end of matrix).
+    max_level: int = 1
+    #: Scratchpad banks (at least one per lane so every lane streams every cycle).
+    spm_banks: int = 8
+    #: Words per scratchpad bank.
+    spm_depth: int = 1024
+    #: Width of the per-lane performance counters, bits.
+    counter_width: int = 32
+
+    def __post_init__(self):
+        def need(cond, field, expected):
+            if not cond:
+                value = getattr(self, field)
+                raise ValueError(
+                    f"AccelConfig.{field} must be {expected}, not {value!r}")
+
+        for field in ("lanes", "value_width", "coord_width", "acc_width", "spm_banks",
+                      "spm_depth", "counter_width", "window", "max_level"):
+            value = getattr(self, field)
+            need(isinstance(value, int) and not isinstance(value, bool), field, "an integer")
+        need(isinstance(self.name, str) and self.name != "", "name", "a non-empty string")
+        need(1 <= self.lanes <= 256, "lanes", "between 1 and 256")
+        need(2 <= self.value_width <= 32, "value_width", "between 2 and 32")
+        need(1 <= self.coord_width <= 32, "coord_width", "between 1 and 32")
+        need(2 * self.value_width <= self.acc_width <= 64, "acc_width",
+             f"between 2 * value_width = {2 * self.value_width} and 64")
+        need(self.overflow in OVERFLOW_MODES, "overflow", f"one of {OVERFLOW_MODES}")
+        need(self.window in WINDOWS, "window", f"one of {WINDOWS}")
+        need(0 <= self.max_level <= 3, "max_level", "between 0 and 3")
+        need(self.spm_banks >= self.lanes, "spm_banks", f"at least lanes = {self.lanes}")
+        need(self.spm_depth >= 16 and self.spm_depth & (self.spm_depth - 1) == 0,
+             "spm_depth", "a power of two of at least 16")
+        need(8 <= self.counter_width <= 64, "counter_width", "between 8 and 64")
+
+    # Derived quantities -------------------------------------------------------------------
+
+    @property
+    def level_width(self) -> int:
+        """Bits of the stop-token level field."""
+        return max(1, self.max_level.bit_length())
+
+    @property
+    def value_min(self) -> int:
+        return -(1 << (self.value_width - 1))
+
+    @property
+    def value_max(self) -> int:
+        return (1 << (self.value_width - 1)) - 1
+
+    @property
+    def acc_min(self) -> int:
+        return -(1 << (self.acc_width - 1))
+
+    @property
+    def acc_max(self) -> int:
+        return (1 << (self.acc_width - 1)) - 1
+
+    @property
+    def coord_max(self) -> int:
+        return (1 << self.coord_width) - 1
+
+    def replace(self, **changes) -> "AccelConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AccelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown AccelConfig field(s) {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+PRESETS = {
+    # Simulation default: 8 lanes, window 4, a comfortable scratchpad.
+    "sim-small": AccelConfig(name="sim-small", lanes=8, window=4, spm_banks=8, spm_depth=1024),
+    # iCE40UP5K (iCEBreaker): 8 SB_MAC16 DSPs -> 8 lanes of 16x16 MACs; EBR-sized banks.
+    "icebreaker": AccelConfig(name="icebreaker", lanes=8, window=2, spm_banks=8, spm_depth=256),
+    # ECP5-85F (ULX3S): 156 MULT18X18D, 208 DP16KD -> 32 lanes, one DP16KD-deep bank per lane.
+    "ulx3s-85f": AccelConfig(name="ulx3s-85f", lanes=32, window=4, spm_banks=32,
+                             spm_depth=1024),
+}
+
+
+def preset(name: str) -> AccelConfig:
+    """The named preset, or ``ValueError`` listing the known names."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown configuration {name!r}; known presets: {', '.join(PRESETS)}") from None

@@ -1,0 +1,85 @@
+"""Top-level designs the generator can emit, and their Verilog plus port description."""
+
+from __future__ import annotations
+
+import json
+
+from amaranth.back import verilog
+from amaranth.hdl import Shape
+from amaranth.lib import data, wiring
+
+from .config import AccelConfig
+from .core import SparseCore
+from .join import Intersector, Unioner
+from .pe import PEArray
+
+__all__ = ["TOPS", "DEFAULT_TOP", "make_top", "generate", "describe_ports"]
+
+#: Name -> factory(cfg). ``core`` is the most integrated design so far.
+TOPS = {
+    "core": SparseCore,
+    "intersector": Intersector,
+    "unioner": Unioner,
+    "pe-array": PEArray,
+}
+DEFAULT_TOP = "core"
+
+
+def make_top(cfg: AccelConfig, top: str = DEFAULT_TOP) -> wiring.Component:
+    try:
+        factory = TOPS[top]
+    except KeyError:
+        raise ValueError(f"unknown top {top!r}; known: {', '.join(TOPS)}") from None
+    return factory(cfg)
+
+
+def _layout_fields(layout, prefix=""):
+    """Flat ``[{name, offset, width, signed}]`` of a data layout (nested names joined by .)."""
+    if isinstance(layout, data.ArrayLayout):
+        size = Shape.cast(layout.elem_shape).width
+        items = [(str(i), layout.elem_shape, i * size) for i in range(layout.length)]
+    else:
+        items = [(name, f.shape, f.offset) for name, f in layout]
+    out = []
+    for name, shape, offset in items:
+        full = f"{prefix}{name}"
+        if isinstance(shape, data.Layout):
+            out += [{**f, "offset": f["offset"] + offset}
+                    for f in _layout_fields(shape, full + ".")]
+        else:
+            shape = Shape.cast(shape)
+            out.append({"name": full, "offset": offset, "width": shape.width,
+                        "signed": shape.signed})
+    return out
+
+
+def describe_ports(component: wiring.Component) -> list[dict]:
+    """Every Verilog port of ``component`` with direction, width and payload fields."""
+    ports = [{"name": "clk", "dir": "in", "width": 1}, {"name": "rst", "dir": "in", "width": 1}]
+    for path, member, value in component.signature.flatten(component):
+        name = "__".join(str(p) for p in path)
+        entry = {"name": name, "dir": "in" if member.flow == wiring.In else "out",
+                 "width": len(value.as_value()) if hasattr(value, "as_value") else len(value)}
+        shape = member.shape
+        if isinstance(shape, data.Layout):
+            entry["fields"] = _layout_fields(shape)
+        ports.append(entry)
+    return ports
+
+
+def generate(cfg: AccelConfig, top: str = DEFAULT_TOP, name: str | None = None):
+    """``(verilog_text, description)`` of the named top for ``cfg``."""
+    component = make_top(cfg, top)
+    name = name or f"zerohero_{top.replace('-', '_')}"
+    text = verilog.convert(component, name=name, emit_src=False)
+    description = {
+        "module": name,
+        "top": top,
+        "config": cfg.to_dict(),
+        "ports": describe_ports(component),
+    }
+    return text, description
+
+
+def dumps(description) -> str:
+    return json.dumps(description, indent=2) + "\n"

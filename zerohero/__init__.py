@@ -1,0 +1,1 @@
+"""zerohero: an open sparse AI accelerator generator."""

@@ -1,0 +1,5 @@
+import sys
+
+from zerohero.cli import main
+
+sys.exit(main())

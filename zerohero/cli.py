@@ -1,0 +1,142 @@
+"""The ``zerohero`` command line.
+
+Verbs: ``verilog`` (generate a top for a preset), ``lint`` (Verilator lint of every preset),
+``demo`` (the main job on the simulated accelerator), ``bench`` (measured benchmarks).
+Errors print one line and exit non-zero; ``ZH_DEBUG=1`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from zerohero.hw.config import PRESETS, preset
+
+__all__ = ["main", "LINT_WAIVERS"]
+
+#: Verilator lint classes waived for Amaranth's generated Verilog (all others are errors):
+#: WIDTHEXPAND/WIDTHTRUNC: Amaranth sizes arithmetic itself and relies on Verilog extension;
+#: CASEINCOMPLETE: its case statements follow a default assignment; PROCASSINIT: it gives
+#: registers initial values where declared; UNUSEDSIGNAL: unused bits of packed payloads;
+#: DECLFILENAME: one file holds every module.
+LINT_WAIVERS = ("WIDTHEXPAND", "WIDTHTRUNC", "CASEINCOMPLETE", "PROCASSINIT", "UNUSEDSIGNAL",
+                "DECLFILENAME")
+
+
+class CLIError(Exception):
+    """An error reported to the user as one line."""
+
+
+def cmd_verilog(args):
+    from zerohero.hw.top import dumps, generate
+
+    cfg = preset(args.config)
+    text, description = generate(cfg, args.top)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    ports = out.with_suffix(".json")
+    ports.write_text(dumps(description))
+    print(f"wrote {out} ({description['module']}, config {cfg.name}, {cfg.lanes} lanes) "
+          f"and {ports}")
+
+
+def lint_file(path: Path, top: str) -> list[str]:
+    """Warnings of ``verilator --lint-only -Wall`` beyond :data:`LINT_WAIVERS`."""
+    from zerohero.sim.harness import tool_env
+
+    tool_env()
+    cmd = ["verilator", "--lint-only", "-Wall", f"--top-module", top, str(path)]
+    cmd += [f"-Wno-{w}" for w in LINT_WAIVERS]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("%")]
+    if proc.returncode != 0 and not lines:
+        lines = [proc.stderr.strip() or f"verilator exited {proc.returncode}"]
+    return lines
+
+
+def cmd_lint(args):
+    from zerohero.hw.top import TOPS, generate
+
+    configs = [args.config] if args.config else list(PRESETS)
+    tops = [args.top] if args.top else list(TOPS)
+    failed = 0
+    for name in configs:
+        for top in tops:
+            text, description = generate(preset(name), top)
+            path = Path("build") / "lint" / name / f"{description['module']}.v"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            problems = lint_file(path, description["module"])
+            status = "clean" if not problems else f"{len(problems)} problem(s)"
+            print(f"{name:12s} {top:12s} {status}")
+            for p in problems[:10]:
+                print("   ", p)
+            failed += bool(problems)
+    if failed:
+        raise CLIError(f"lint failed for {failed} design(s) (waived: {', '.join(LINT_WAIVERS)})")
+
+
+def cmd_demo(args):
+    from zerohero.demo import run_demo
+
+    run_demo(sim=args.sim, matrix=args.matrix)
+
+
+def cmd_bench(args):
+    from zerohero import bench
+
+    records = bench.BENCHES[args.what](sim=args.sim)
+    if args.json:
+        print(json.dumps(records, indent=2))
+    else:
+        print(bench.table(records))
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="zerohero", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="verb", required=True)
+    from zerohero.hw.top import DEFAULT_TOP, TOPS
+
+    v = sub.add_parser("verilog", help="write the Verilog and a JSON port description")
+    v.add_argument("--config", default="sim-small", help=f"preset: {', '.join(PRESETS)}")
+    v.add_argument("--top", default=DEFAULT_TOP, choices=list(TOPS))
+    v.add_argument("-o", "--output", required=True, help="Verilog file (.json written beside)")
+    v.set_defaults(func=cmd_verilog)
+
+    lt = sub.add_parser("lint", help="verilator --lint-only on the generated Verilog")
+    lt.add_argument("--config", help="one preset (default: all)")
+    lt.add_argument("--top", choices=list(TOPS), help="one top (default: all)")
+    lt.set_defaults(func=cmd_lint)
+
+    d = sub.add_parser("demo", help="the main job on the simulated accelerator")
+    d.add_argument("--sim", default="verilator", choices=["verilator", "icarus"])
+    d.add_argument("--matrix", default=None, help="Matrix Market file (default: a real one)")
+    d.set_defaults(func=cmd_demo)
+
+    b = sub.add_parser("bench", help="measured benchmarks (cycles, ratios)")
+    b.add_argument("what", choices=["intersect"])
+    b.add_argument("--sim", default="verilator", choices=["verilator", "icarus"])
+    b.add_argument("--json", action="store_true", help="print JSON records")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (CLIError, ValueError, OSError) as e:
+        if os.environ.get("ZH_DEBUG"):
+            raise
+        print(f"zerohero: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
