@@ -1,0 +1,48 @@
+"""The command line: Verilog for every preset, lint, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from zerohero.cli import main
+from zerohero.hw.config import PRESETS
+
+
+def zerohero(*args):
+    return subprocess.run([sys.executable, "-m", "zerohero", *args], capture_output=True,
+                          text=True)
+
+
+@pytest.mark.parametrize("config", list(PRESETS))
+def test_verilog_for_every_preset(tmp_path, config):
+    out = tmp_path / "top.v"
+    assert main(["verilog", "--config", config, "-o", str(out)]) == 0
+    text = out.read_text()
+    desc = json.loads(out.with_suffix(".json").read_text())
+    assert f"module {desc['module']}" in text
+    assert desc["config"]["name"] == config
+    lanes = PRESETS[config].lanes
+    names = {p["name"] for p in desc["ports"]}
+    assert {f"a__{lanes - 1}__valid", f"out__{lanes - 1}__payload", "clk", "rst"} <= names
+    for port in desc["ports"]:
+        assert f" {port['name']};" in text, port["name"]
+
+
+def test_lint_clean_for_default_preset_every_top(capsys):
+    assert main(["lint", "--config", "sim-small"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("clean") == 4
+
+
+@pytest.mark.parametrize("args, message", [
+    (["verilog", "--config", "nope", "-o", "x.v"], "unknown configuration 'nope'"),
+    (["demo", "--matrix", "missing.mtx"], "missing.mtx"),
+])
+def test_errors_are_one_line(args, message):
+    proc = zerohero(*args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("zerohero: error:") and message in lines[0]
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,46 @@
+import pytest
+
+from zerohero.hw.config import PRESETS, AccelConfig, preset
+
+
+def test_presets_are_valid_and_named():
+    assert set(PRESETS) == {"sim-small", "icebreaker", "ulx3s-85f"}
+    assert preset("sim-small").lanes == 8
+    for name, cfg in PRESETS.items():
+        assert cfg.name == name
+        assert AccelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("lanes", 0, "AccelConfig.lanes must be between 1 and 256, not 0"),
+    ("lanes", 2.5, "AccelConfig.lanes must be an integer, not 2.5"),
+    ("value_width", 1, "AccelConfig.value_width must be between 2 and 32, not 1"),
+    ("acc_width", 24, r"AccelConfig.acc_width must be between 2 \* value_width = 32 and 64, "
+                      "not 24"),
+    ("overflow", "clamp", r"AccelConfig.overflow must be one of \('wrap', 'saturate'\), "
+                          "not 'clamp'"),
+    ("window", 3, r"AccelConfig.window must be one of \(1, 2, 4, 8\), not 3"),
+    ("spm_banks", 4, "AccelConfig.spm_banks must be at least lanes = 8, not 4"),
+    ("spm_depth", 1000, "AccelConfig.spm_depth must be a power of two of at least 16, not 1000"),
+    ("max_level", 4, "AccelConfig.max_level must be between 0 and 3, not 4"),
+])
+def test_invalid_parameters_name_field_and_value(field, value, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        preset("sim-small").replace(**{field: value})
+
+
+def test_unknown_preset_and_fields():
+    with pytest.raises(ValueError, match="unknown configuration 'nope'; known presets: "
+                                         "sim-small, icebreaker, ulx3s-85f"):
+        preset("nope")
+    with pytest.raises(ValueError, match=r"unknown AccelConfig field\(s\) \['lane'\]"):
+        AccelConfig.from_dict({"lane": 4})
+
+
+def test_config_and_golden_model_import_without_amaranth():
+    import subprocess
+    import sys
+
+    code = ("import sys; import zerohero.hw.config, zerohero.sim.model, zerohero.sim.tokens; "
+            "sys.exit('amaranth' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
