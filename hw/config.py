@@ -9,14 +9,34 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["AccelConfig", "PRESETS", "preset", "OVERFLOW_MODES"]
+__all__ = ["AccelConfig", "PRESETS", "preset", "OVERFLOW_MODES", "SignedRanges"]
 
 OVERFLOW_MODES = ("wrap", "saturate")
 WINDOWS = (1, 2, 4, 8)
 
 
+class SignedRanges:
+    """Value and accumulator ranges of anything with ``value_width`` and ``acc_width``."""
+
+    @property
+    def value_min(self) -> int:
+        return -(1 << (self.value_width - 1))
+
+    @property
+    def value_max(self) -> int:
+        return (1 << (self.value_width - 1)) - 1
+
+    @property
+    def acc_min(self) -> int:
+        return -(1 << (self.acc_width - 1))
+
+    @property
+    def acc_max(self) -> int:
+        return (1 << (self.acc_width - 1)) - 1
+
+
 @dataclass(frozen=True)
-class AccelConfig:
+class AccelConfig(SignedRanges):
     """Generator parameters of one accelerator instance.
 
     Values are signed two's complement integers of ``value_width`` bits; coordinates are
@@ -79,22 +99,6 @@ class AccelConfig:
     def level_width(self) -> int:
         """Bits of the stop-token level field."""
         return max(1, self.max_level.bit_length())
-
-    @property
-    def value_min(self) -> int:
-        return -(1 << (self.value_width - 1))
-
-    @property
-    def value_max(self) -> int:
-        return (1 << (self.value_width - 1)) - 1
-
-    @property
-    def acc_min(self) -> int:
-        return -(1 << (self.acc_width - 1))
-
-    @property
-    def acc_max(self) -> int:
-        return (1 << (self.acc_width - 1)) - 1
 
     @property
     def coord_max(self) -> int:

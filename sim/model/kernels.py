@@ -74,6 +74,7 @@ import scipy.sparse
 
 from . import formats as _f
 from .formats import CSR, SparseVector, to_format
+from zerohero.hw.config import SignedRanges
 
 __all__ = [
     "IntSemantics", "OVERFLOW_MODES", "relu",
@@ -96,7 +97,7 @@ def _where(pos) -> str:
 
 
 @dataclass(frozen=True)
-class IntSemantics:
+class IntSemantics(SignedRanges):
     """Value width, accumulator width and overflow mode of the arithmetic. See the module
     docstring for the exact rules."""
 
@@ -120,22 +121,6 @@ class IntSemantics:
     def from_config(cls, cfg) -> "IntSemantics":
         """The semantics of any object with ``value_width``, ``acc_width`` and ``overflow``."""
         return cls(cfg.value_width, cfg.acc_width, cfg.overflow)
-
-    @property
-    def value_min(self) -> int:
-        return -(1 << (self.value_width - 1))
-
-    @property
-    def value_max(self) -> int:
-        return (1 << (self.value_width - 1)) - 1
-
-    @property
-    def acc_min(self) -> int:
-        return -(1 << (self.acc_width - 1))
-
-    @property
-    def acc_max(self) -> int:
-        return (1 << (self.acc_width - 1)) - 1
 
     def acc_add(self, acc: int, x: int) -> int:
         """``acc + x`` wrapped or saturated to the accumulator range (Python ``int``)."""
