@@ -101,6 +101,17 @@ class AccelConfig(SignedRanges):
         return max(1, self.max_level.bit_length())
 
     @property
+    def word_width(self) -> int:
+        """Scratchpad word: one packed entry (coordinate, value at accumulator width, so operand
+        and result entries share one format) or one pointer."""
+        return max(self.coord_width + self.acc_width, self.spm_addr_width + 1)
+
+    @property
+    def spm_addr_width(self) -> int:
+        """Bits of a word address within one bank."""
+        return (self.spm_depth - 1).bit_length()
+
+    @property
     def coord_max(self) -> int:
         return (1 << self.coord_width) - 1
 
@@ -122,12 +133,14 @@ class AccelConfig(SignedRanges):
 
 PRESETS = {
     # Simulation default: 8 lanes, window 4, a comfortable scratchpad.
-    "sim-small": AccelConfig(name="sim-small", lanes=8, window=4, spm_banks=8, spm_depth=1024),
+    # Banks: one streamed-operand bank and one vector bank per lane (see hw/memory.py).
+    "sim-small": AccelConfig(name="sim-small", lanes=8, window=4, spm_banks=16, spm_depth=1024),
     # iCE40UP5K (iCEBreaker): 8 SB_MAC16 DSPs -> 8 lanes of 16x16 MACs; EBR-sized banks.
-    "icebreaker": AccelConfig(name="icebreaker", lanes=8, window=2, spm_banks=8, spm_depth=256),
-    # ECP5-85F (ULX3S): 156 MULT18X18D, 208 DP16KD -> 32 lanes, one DP16KD-deep bank per lane.
-    "ulx3s-85f": AccelConfig(name="ulx3s-85f", lanes=32, window=4, spm_banks=32,
-                             spm_depth=1024),
+    "icebreaker": AccelConfig(name="icebreaker", lanes=8, window=2, spm_banks=16,
+                              spm_depth=256),
+    # ECP5-85F (ULX3S): 156 MULT18X18D, 208 DP16KD -> 32 lanes, DP16KD-deep banks.
+    "ulx3s-85f": AccelConfig(name="ulx3s-85f", lanes=32, window=4, spm_banks=64,
+                             spm_depth=512),
 }
 
 

@@ -25,7 +25,11 @@ TOPS = {
 DEFAULT_TOP = "core"
 
 
-def make_top(cfg: AccelConfig, top: str = DEFAULT_TOP) -> wiring.Component:
+def make_top(cfg: AccelConfig, top=DEFAULT_TOP) -> wiring.Component:
+    """The named top (a key of :data:`TOPS`), or ``top(cfg)`` for a component class (test
+    fixtures)."""
+    if callable(top):
+        return top(cfg)
     try:
         factory = TOPS[top]
     except KeyError:
@@ -70,11 +74,12 @@ def describe_ports(component: wiring.Component) -> list[dict]:
 def generate(cfg: AccelConfig, top: str = DEFAULT_TOP, name: str | None = None):
     """``(verilog_text, description)`` of the named top for ``cfg``."""
     component = make_top(cfg, top)
-    name = name or f"zerohero_{top.replace('-', '_')}"
+    label = top if isinstance(top, str) else top.__name__.lower()
+    name = name or f"zerohero_{label.replace('-', '_')}"
     text = verilog.convert(component, name=name, emit_src=False)
     description = {
         "module": name,
-        "top": top,
+        "top": label,
         "config": cfg.to_dict(),
         "ports": describe_ports(component),
     }

@@ -113,23 +113,30 @@ class StreamTB:
             await RisingEdge(self.clk)
         self.dut.rst.value = 0
 
-    async def run(self, timeout):
-        """Advance until every sink has seen its last item; return the cycles taken."""
+    async def run(self, timeout, monitors=(), pulses=()):
+        """Advance until every sink has seen its last item and every source has sent all of
+        its items; return the cycles taken, counting the first one. ``monitors`` are sampled
+        every cycle too (objects with ``drive`` and ``sample``); ``pulses`` are signals held
+        high during the first cycle only. Call right after a rising edge."""
         start = self.cycle
-        while not all(s.finished for s in self.sinks):
+        for p in pulses:
+            p.value = 1
+        drivers = self.sources + self.sinks + list(monitors)
+        while not all(s.finished for s in self.sinks + self.sources):
             if self.cycle - start > timeout:
-                pending = [s.name for s in self.sinks if not s.finished]
+                pending = [s.name for s in self.sinks + self.sources if not s.finished]
                 left = {s.name: len(s.items) - s.index for s in self.sources}
                 raise TimeoutError(f"no end of stream on {pending} after {timeout} cycles; "
                                    f"items left per source: {left}")
-            await RisingEdge(self.clk)
-            for d in self.sources + self.sinks:
+            for d in drivers:
                 d.drive()
             await ReadOnly()
-            for d in self.sources + self.sinks:
+            for d in drivers:
                 d.sample(self.cycle)
             self.cycle += 1
-        await RisingEdge(self.clk)
+            await RisingEdge(self.clk)
+            for p in pulses:
+                p.value = 0
         for s in self.sources:
             s.valid.value = 0
         for s in self.sinks:

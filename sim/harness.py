@@ -94,7 +94,7 @@ def build(cfg, top: str, sim: str = "verilator") -> Built:
     text, description = generate(cfg, top)
     waves = waves_requested()
     key = hashlib.sha256(f"{sim}\0{waves}\0{text}".encode()).hexdigest()[:12]
-    build_dir = BUILD_ROOT / sim / f"{cfg.name}-{top}-{key}"
+    build_dir = BUILD_ROOT / sim / f"{cfg.name}-{description['top']}-{key}"
     marker = build_dir / "built.ok"
     built = Built(sim, build_dir, description["module"], description)
     if marker.exists():

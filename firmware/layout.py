@@ -1,0 +1,40 @@
+"""Scratchpad images: where the scheduler puts operands (see :mod:`zerohero.hw.memory`)."""
+
+from __future__ import annotations
+
+from zerohero.hw.memory import pack_entry
+
+__all__ = ["csr_image", "dense_image", "check_fits"]
+
+
+def check_fits(cfg, what: str, base: int, words: int) -> None:
+    if base < 0 or base + words > cfg.spm_depth:
+        raise ValueError(f"{what}: {words} words at {base} do not fit a bank of "
+                         f"{cfg.spm_depth} words")
+
+
+def csr_image(cfg, A, pos_base: int, crd_base: int) -> list[list[int]]:
+    """``[[addr, word], ...]`` of a CSR operand: ``pos`` (relative to ``crd_base``) at
+    ``pos_base`` and packed entries at ``crd_base``."""
+    rows = A.shape[0]
+    check_fits(cfg, "pos", pos_base, rows + 1)
+    check_fits(cfg, "entries", crd_base, A.nnz)
+    if A.shape[1] - 1 > cfg.coord_max:
+        raise ValueError(f"{A.shape[1]} columns exceed coord_width {cfg.coord_width}")
+    words = [[pos_base + i, int(p)] for i, p in enumerate(A.pos)]
+    words += [[crd_base + k, pack_entry(cfg, int(c), int(v))]
+              for k, (c, v) in enumerate(zip(A.crd, A.vals))]
+    return words
+
+
+def dense_image(cfg, array, base: int, stride: int | None = None) -> list[list[int]]:
+    """``[[addr, word], ...]`` of a dense vector or row-major matrix (entries with ``crd`` =
+    column) at ``base``, rows ``stride`` words apart."""
+    import numpy as np
+
+    a = np.atleast_2d(np.asarray(array))
+    rows, cols = a.shape
+    stride = cols if stride is None else stride
+    check_fits(cfg, "dense", base, (rows - 1) * stride + cols if rows else 0)
+    return [[base + r * stride + c, pack_entry(cfg, c, int(a[r, c]))]
+            for r in range(rows) for c in range(cols)]

@@ -1,0 +1,103 @@
+"""The banked scratchpad.
+
+``cfg.spm_banks`` banks of ``cfg.spm_depth`` words of ``cfg.word_width`` bits, each an
+``amaranth.lib.memory.Memory`` with one write port and two read ports whose data is
+registered (valid the cycle after ``en``; needed for Fmax on iCE40 and ECP5, and what lets
+synthesis map a bank to block RAM: EBR on iCE40, DP16KD on ECP5; two read ports replicate the
+bank's block RAM).
+
+Layout rules the scheduler follows (so every lane streams one nonzero per cycle):
+
+* **Operand bank** ``i`` (``0 <= i < lanes``) holds lane ``i``'s streamed operand: the ``pos``
+  array and the packed ``(crd, val)`` words of its rows. Read port 0 prefetches fiber bounds,
+  read port 1 streams entries, and the write port takes lane ``i``'s results.
+* **Vector bank** ``lanes + i`` holds the dense vector lane ``i`` gathers from (the locator
+  reads it on port 0), so gathering never competes with streaming. A full-rate SpMV on every
+  lane therefore needs ``spm_banks >= 2 * lanes`` (the presets have exactly that).
+* A packed entry is ``crd`` in bits ``[0, coord_width)`` and the two's complement ``val`` in
+  ``[coord_width, coord_width + acc_width)`` (operands sign-extended, so operand and result
+  entries share one format); pointers are plain unsigned integers.
+
+The host reaches every word through :mod:`zerohero.hw.host` while the datapath is idle.
+"""
+
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["EntryLayout", "ReadPortSignature", "WritePortSignature", "Scratchpad",
+           "pack_entry", "unpack_entry", "READ_PORTS"]
+
+READ_PORTS = 2
+
+
+class EntryLayout(data.StructLayout):
+    """A packed nonzero: coordinate and value."""
+
+    def __init__(self, cfg):
+        super().__init__({"crd": unsigned(cfg.coord_width), "val": signed(cfg.acc_width)})
+
+
+def pack_entry(cfg, crd: int, val: int) -> int:
+    """The scratchpad word of entry ``(crd, val)`` (``val`` checked against acc_width)."""
+    if not 0 <= crd <= cfg.coord_max:
+        raise ValueError(f"coordinate {crd} does not fit {cfg.coord_width} bits")
+    if not cfg.acc_min <= val <= cfg.acc_max:
+        raise ValueError(f"value {val} does not fit signed {cfg.acc_width} bits")
+    return int(crd) | ((int(val) & ((1 << cfg.acc_width) - 1)) << cfg.coord_width)
+
+
+def unpack_entry(cfg, word: int):
+    crd = word & cfg.coord_max
+    val = (word >> cfg.coord_width) & ((1 << cfg.acc_width) - 1)
+    if val >> (cfg.acc_width - 1):
+        val -= 1 << cfg.acc_width
+    return crd, val
+
+
+class ReadPortSignature(wiring.Signature):
+    """A registered read port, from the reader's side: ``data`` is valid one cycle after
+    ``en`` with ``addr``."""
+
+    def __init__(self, cfg):
+        super().__init__({
+            "addr": Out(cfg.spm_addr_width),
+            "en": Out(1),
+            "data": In(cfg.word_width),
+        })
+
+
+class WritePortSignature(wiring.Signature):
+    def __init__(self, cfg):
+        super().__init__({
+            "addr": Out(cfg.spm_addr_width),
+            "en": Out(1),
+            "data": Out(cfg.word_width),
+        })
+
+
+class Scratchpad(wiring.Component):
+    """Ports: ``rd[bank][port]`` (``READ_PORTS`` per bank) and ``wr[bank]``."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        super().__init__({
+            "rd": In(ReadPortSignature(cfg)).array(cfg.spm_banks, READ_PORTS),
+            "wr": In(WritePortSignature(cfg)).array(cfg.spm_banks),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        for b in range(cfg.spm_banks):
+            mem = m.submodules[f"bank{b}"] = Memory(shape=unsigned(cfg.word_width),
+                                                    depth=cfg.spm_depth, init=[])
+            wp = mem.write_port()
+            m.d.comb += [wp.addr.eq(self.wr[b].addr), wp.en.eq(self.wr[b].en),
+                         wp.data.eq(self.wr[b].data)]
+            for p in range(READ_PORTS):
+                rp = mem.read_port()
+                m.d.comb += [rp.addr.eq(self.rd[b][p].addr), rp.en.eq(self.rd[b][p].en),
+                             self.rd[b][p].data.eq(rp.data)]
+        return m
