@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zerohero.hw.memory import pack_entry
 
-__all__ = ["csr_image", "dense_image", "check_fits"]
+__all__ = ["csr_image", "dense_image", "bitmap_image", "check_fits"]
 
 
 def check_fits(cfg, what: str, base: int, words: int) -> None:
@@ -38,3 +38,30 @@ def dense_image(cfg, array, base: int, stride: int | None = None) -> list[list[i
     check_fits(cfg, "dense", base, (rows - 1) * stride + cols if rows else 0)
     return [[base + r * stride + c, pack_entry(cfg, c, int(a[r, c]))]
             for r in range(rows) for c in range(cols)]
+
+
+def bitmap_image(cfg, B, bitmap_base: int, val_base: int) -> list[list[int]]:
+    """``[[addr, word], ...]`` of a Bitmap operand: ``ceil(cols / 32)`` presence words per row
+    at ``bitmap_base`` (bit b of word w = column 32 w + b) and the values, row after row, as
+    entries at ``val_base``."""
+    from zerohero.hw.scan import BITMAP_BITS
+
+    rows, cols = B.shape
+    wpr = -(-cols // BITMAP_BITS)
+    check_fits(cfg, "bitmap", bitmap_base, rows * wpr)
+    check_fits(cfg, "values", val_base, len(B.vals))
+    words, k = [], 0
+    for r in range(rows):
+        for w in range(wpr):
+            bits = 0
+            for b in range(BITMAP_BITS):
+                c = w * BITMAP_BITS + b
+                if c < cols and B.mask[r, c]:
+                    bits |= 1 << b
+            words.append([bitmap_base + r * wpr + w, bits])
+    for r in range(rows):
+        for c in range(cols):
+            if B.mask[r, c]:
+                words.append([val_base + k, pack_entry(cfg, c, int(B.vals[k]))])
+                k += 1
+    return words

@@ -103,8 +103,8 @@ class AccelConfig(SignedRanges):
     @property
     def word_width(self) -> int:
         """Scratchpad word: one packed entry (coordinate, value at accumulator width, so operand
-        and result entries share one format) or one pointer."""
-        return max(self.coord_width + self.acc_width, self.spm_addr_width + 1)
+        and result entries share one format), one pointer, or 32 bitmap bits."""
+        return max(self.coord_width + self.acc_width, self.spm_addr_width + 1, 32)
 
     @property
     def spm_addr_width(self) -> int:

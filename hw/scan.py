@@ -20,7 +20,8 @@ from amaranth.lib.wiring import In, Out
 from .memory import EntryLayout, ReadPortSignature, WritePortSignature
 from .protocol import TokenLayout, token_stream
 
-__all__ = ["CompressedScanner", "DenseScanner", "Locator", "DenseWriter", "CompressedWriter"]
+__all__ = ["CompressedScanner", "DenseScanner", "BitmapScanner", "Locator", "DenseWriter",
+           "CompressedWriter", "BITMAP_BITS"]
 
 FIFO_DEPTH = 4
 
@@ -28,9 +29,15 @@ FIFO_DEPTH = 4
 class _Issue:
     """The issue stage shared by the scanners: ``s1`` aligns an issued token with its read
     data and pushes it into the output FIFO. ``mem_crd``/``mem_val`` say which fields come
-    from the entry read one cycle earlier."""
+    from the entry read one cycle earlier.
 
-    def __init__(self, m, cfg, rd, out, operands=1):
+    With ``pending``, a data token waits in a pending register until the next token shows
+    whether it ends its fiber; a ``close`` token (``stop``/``lvl`` set) then puts the stop on
+    the pending token, or becomes a stop token of its own when nothing is pending (an empty
+    fiber). Tokens issued with ``stop`` set are final at once.
+    """
+
+    def __init__(self, m, cfg, rd, out, operands=1, pending=False):
         self.cfg = cfg
         layout = TokenLayout(cfg, operands)
         fifo = m.submodules.out_fifo = SyncFIFO(width=layout.size, depth=FIFO_DEPTH)
@@ -38,8 +45,9 @@ class _Issue:
         self.s1_valid = Signal()
         self.s1_mem_crd = Signal()
         self.s1_mem_val = Signal()
+        self.s1_close = Signal()
         self.rd = rd
-        entry = data.View(EntryLayout(cfg), rd.data)
+        entry = data.View(EntryLayout(cfg), rd.data[:EntryLayout(cfg).size])
         token = Signal(layout)
         m.d.comb += token.eq(self.s1)
         with m.If(self.s1_mem_crd):
@@ -47,23 +55,44 @@ class _Issue:
         with m.If(self.s1_mem_val):
             m.d.comb += token.val[operands - 1].eq(entry.val[:cfg.value_width])
         m.d.comb += [
-            fifo.w_en.eq(self.s1_valid),
-            fifo.w_data.eq(token),
             out.valid.eq(fifo.r_rdy),
             out.payload.eq(fifo.r_data),
             fifo.r_en.eq(out.ready),
         ]
-        # Room for a new token: the FIFO must hold it and the one already in s1.
+        held = 0
+        if not pending:
+            m.d.comb += [fifo.w_en.eq(self.s1_valid), fifo.w_data.eq(token)]
+        else:
+            pend = Signal(layout)
+            pend_valid, pend_final = Signal(), Signal()
+            held = pend_valid
+            push = Signal()
+            m.d.comb += fifo.w_data.eq(pend)
+            with m.If(self.s1_valid & self.s1_close):
+                with m.If(pend_valid & ~pend_final):
+                    m.d.sync += [pend.stop.eq(1), pend.lvl.eq(token.lvl), pend_final.eq(1)]
+                with m.Else():
+                    m.d.comb += push.eq(pend_valid)
+                    m.d.sync += [pend.eq(token), pend_valid.eq(1), pend_final.eq(1)]
+            with m.Elif(self.s1_valid):
+                m.d.comb += push.eq(pend_valid)
+                m.d.sync += [pend.eq(token), pend_valid.eq(1),
+                             pend_final.eq(token.stop | token.done)]
+            with m.Elif(pend_valid & pend_final):
+                m.d.comb += push.eq(1)
+                m.d.sync += pend_valid.eq(0)
+            m.d.comb += fifo.w_en.eq(push)
+        # Room for a new token: the FIFO must hold it and every token ahead of it.
         self.room = Signal()
-        m.d.comb += self.room.eq(fifo.level + self.s1_valid < FIFO_DEPTH)
+        m.d.comb += self.room.eq(fifo.level + self.s1_valid + held < FIFO_DEPTH)
         m.d.sync += self.s1_valid.eq(0)
         self.m = m
 
-    def issue(self, read_addr=None, mem_crd=False, mem_val=False, **fields):
+    def issue(self, read_addr=None, mem_crd=False, mem_val=False, close=False, **fields):
         """Statements issuing one token this cycle (call inside the block that decides)."""
         m = self.m
         stmts = [self.s1_valid.eq(1), self.s1.eq(0), self.s1_mem_crd.eq(mem_crd),
-                 self.s1_mem_val.eq(mem_val)]
+                 self.s1_mem_val.eq(mem_val), self.s1_close.eq(close)]
         for name, value in fields.items():
             if name == "val":
                 stmts += [self.s1.val[i].eq(v) for i, v in enumerate(value)]
@@ -224,6 +253,126 @@ class DenseScanner(wiring.Component):
                 with m.If(last_col):
                     m.d.sync += [c.eq(0), r.eq(r + 1), row_addr.eq(row_addr + stride),
                                  finished.eq(last_row)]
+        return m
+
+
+#: Bits of the bitmap in one scratchpad word.
+BITMAP_BITS = 32
+
+
+class BitmapScanner(wiring.Component):
+    """Scans a bitmap level: ``rows`` fibers of ``cols`` coordinates; row ``r``'s presence bits
+    are the ``ceil(cols / 32)`` words at ``bitmap_base + r * ceil(cols / 32)`` (bit ``b`` of
+    word ``w`` is coordinate ``32 w + b``), and the values of the set bits follow each other,
+    row after row, as entries at ``val_base``.
+
+    One set bit leaves per cycle; an all-zero word costs a cycle. The stop rides on the last
+    set bit of a row; when the row's last word is not the one holding it, the token is held in
+    a pending register until the row end is seen, so only an empty row gets a stop token of
+    its own. Bitmap words are prefetched (port ``bits_rd``) while values stream (``val_rd``).
+    """
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        super().__init__({
+            **_job_ports(cfg, bitmap_base=1, val_base=1, rows=1, cols=1),
+            "bits_rd": Out(ReadPortSignature(cfg)),
+            "val_rd": Out(ReadPortSignature(cfg)),
+            "out": Out(token_stream(cfg, 1)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        aw, B = cfg.spm_addr_width, BITMAP_BITS
+        lb = (B - 1).bit_length()
+        issue = _Issue(m, cfg, self.val_rd, self.out, pending=True)
+        bitmap_base, val_base = Signal(aw), Signal(aw)
+        rows, cols, level = Signal(aw + 1), Signal(aw + 1), Signal(cfg.level_width)
+        wpr = Signal(aw + 1)                    # words per row
+
+        # Word prefetch: (bits, last word of its row, last row) into a 2-deep queue. A row of
+        # no columns is one zero "word" needing no read.
+        words = m.submodules.words = SyncFIFO(width=B + 2, depth=2)
+        f_row, f_word = Signal(aw + 1), Signal(aw + 1)
+        f_addr = Signal(aw)
+        f_active = Signal()
+        f_inflight = Signal()
+        f_meta = Signal(2)                      # (last word, last row) of the word in flight
+        f_nocols = Signal()
+        with m.If(f_active & (words.level + f_inflight < 2)):
+            last_word = (f_word + 1 >= wpr)
+            last_row = f_row + 1 == rows
+            m.d.sync += [f_inflight.eq(1), f_meta.eq(Cat(last_word, last_row)),
+                         f_nocols.eq(wpr == 0)]
+            m.d.comb += [self.bits_rd.en.eq(wpr != 0), self.bits_rd.addr.eq(f_addr)]
+            m.d.sync += f_addr.eq(f_addr + (wpr != 0))
+            with m.If(last_word):
+                m.d.sync += [f_word.eq(0), f_row.eq(f_row + 1), f_active.eq(~last_row)]
+            with m.Else():
+                m.d.sync += f_word.eq(f_word + 1)
+        with m.Else():
+            m.d.sync += f_inflight.eq(0)
+        with m.If(f_inflight):
+            m.d.comb += [words.w_en.eq(1),
+                         words.w_data.eq(Cat(Mux(f_nocols, 0, self.bits_rd.data[:B]), f_meta))]
+
+        # Bit scanner.
+        cur = Signal(B)
+        cur_base = Signal(aw + 1)               # coordinate of bit 0 of the current word
+        cur_last_word, cur_last_row, cur_valid = Signal(), Signal(), Signal()
+        k = Signal(aw)                          # next value address
+        finished, empty = Signal(), Signal()
+        low = Signal(range(B))                  # lowest set bit of cur
+        for b in reversed(range(B)):
+            with m.If(cur[b]):
+                m.d.comb += low.eq(b)
+        rest = cur & (cur - 1)
+
+        def pop():
+            m.d.comb += words.r_en.eq(words.r_rdy)
+            m.d.sync += cur_valid.eq(words.r_rdy)
+            with m.If(words.r_rdy):
+                m.d.sync += [cur.eq(words.r_data[:B]), cur_last_word.eq(words.r_data[B]),
+                             cur_last_row.eq(words.r_data[B + 1]),
+                             cur_base.eq(Mux(cur_last_word, 0, cur_base + B))]
+
+        with m.If(self.start & ~self.busy):
+            m.d.sync += [
+                bitmap_base.eq(self.bitmap_base), val_base.eq(self.val_base), rows.eq(self.rows),
+                cols.eq(self.cols), level.eq(self.level), wpr.eq((self.cols + B - 1) >> lb),
+                self.busy.eq(1), f_active.eq(self.rows != 0), f_row.eq(0), f_word.eq(0),
+                f_addr.eq(self.bitmap_base), k.eq(self.val_base), cur_valid.eq(0),
+                cur_last_word.eq(1), cur_base.eq(0), finished.eq(0),
+                empty.eq(self.rows == 0),
+            ]
+        with m.Elif(self.busy & issue.room):
+            lvl = Mux(cur_last_row, level, 0)
+            with m.If(empty):
+                issue.issue(stop=1, lvl=level, close=1)
+                m.d.sync += [empty.eq(0), finished.eq(1)]
+            with m.Elif(finished):
+                issue.issue(done=1)
+                m.d.sync += [self.busy.eq(0), finished.eq(0), f_active.eq(0)]
+            with m.Elif(cur_valid & (cur != 0)):
+                known_last = (rest == 0) & cur_last_word
+                issue.issue(read_addr=k, mem_val=True, crd=cur_base + low, data=1, has=1,
+                            stop=known_last, lvl=Mux(known_last, lvl, 0))
+                m.d.sync += [k.eq(k + 1), cur.eq(rest)]
+                with m.If(rest == 0):
+                    with m.If(cur_last_word & cur_last_row):
+                        m.d.sync += [cur_valid.eq(0), finished.eq(1)]
+                    with m.Else():
+                        pop()
+            with m.Elif(cur_valid):             # an exhausted or all-zero word
+                with m.If(cur_last_word):       # the row ends: close it
+                    issue.issue(stop=1, lvl=lvl, close=1)
+                with m.If(cur_last_word & cur_last_row):
+                    m.d.sync += [cur_valid.eq(0), finished.eq(1)]
+                with m.Else():
+                    pop()
+            with m.Else():
+                pop()
         return m
 
 

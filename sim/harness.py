@@ -63,14 +63,18 @@ class Built:
             result_path = Path(tmp) / "result.json"
             spec_path.write_text(json.dumps(spec))
             runner = get_runner(self.sim)
-            xml = runner.test(
-                test_module=test_module, hdl_toplevel=self.module, hdl_toplevel_lang="verilog",
-                build_dir=self.build_dir,
-                test_dir=tmp, extra_env={"ZH_SPEC": str(spec_path), "ZH_RESULT": str(result_path)},
-                waves=waves_requested(), log_file=Path(tmp) / "sim.log",
-                results_xml=str(Path(tmp) / "results.xml"))
+            xml = Path(tmp) / "results.xml"
+            try:
+                runner.test(
+                    test_module=test_module, hdl_toplevel=self.module,
+                    hdl_toplevel_lang="verilog", build_dir=self.build_dir, test_dir=tmp,
+                    extra_env={"ZH_SPEC": str(spec_path), "ZH_RESULT": str(result_path)},
+                    waves=waves_requested(), log_file=Path(tmp) / "sim.log",
+                    results_xml=str(xml))
+            except SystemExit:          # the runner exits when a test fails; report it below
+                pass
             failures = [f.get("message", "") + "\n" + (f.text or "")
-                        for f in ET.parse(xml).iter("failure")]
+                        for f in ET.parse(xml).iter("failure")] if xml.exists() else []
             if failures or not result_path.exists():
                 log = (Path(tmp) / "sim.log")
                 tail = log.read_text()[-4000:] if log.exists() else ""

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import SCALE, unit_config
 
-from zerohero.firmware.layout import csr_image, dense_image
+from zerohero.firmware.layout import bitmap_image, csr_image, dense_image
 from zerohero.sim.fixtures import ScanBench
 from zerohero.sim.harness import ROOT, build, first_mismatch
 from zerohero.sim.model import from_dense, load_mtx
@@ -15,7 +15,7 @@ DATA = ROOT / "data" / "suitesparse"
 
 
 def bench_config():
-    return unit_config(coord_width=12, spm_banks=2, spm_depth=4096)
+    return unit_config(coord_width=12, spm_banks=3, spm_depth=4096)
 
 
 def random_csr(rng, rows, cols, cfg, lengths):
@@ -113,4 +113,36 @@ def test_dense_scanner(sim):
     for i, (res, tokens) in enumerate(zip(built.run_streams(runs), want)):
         got = codec.decode(res["outputs"]["dense"], codec.single)
         problem = first_mismatch(got, tokens, f"run {i} dense")
+        assert problem is None, problem
+
+
+@pytest.mark.cocotb
+def test_bitmap_scanner(sim):
+    cfg = bench_config()
+    built = build(cfg, ScanBench, sim)
+    codec = StreamCodec(cfg)
+    rng = np.random.default_rng(9)
+    mats = []
+    for rows, cols, density in [(6, 70, 0.1), (8, 32, 0.5), (5, 100, 0.02), (3, 0, 0.0),
+                                (0, 10, 0.0), (4, 64, 1.0)]:
+        a = np.where(rng.random((rows, cols)) < density,
+                     rng.integers(1, cfg.value_max + 1, (rows, cols)), 0)
+        if rows > 2 and cols > 40:
+            a[1] = 0
+            a[2, :] = 0
+            a[2, 3] = 5                  # the row's only bit is in its first word
+        mats.append(a)
+    runs, want = [], []
+    for a in mats:
+        Bm = from_dense(a, "bitmap")
+        runs.append({"writes": {"load__2": bitmap_image(cfg, Bm, 4, 300)},
+                     "pulse": ["bm_start"], "stall": 0.3,
+                     "set": {"bm_bitmap_base": 4, "bm_val_base": 300, "bm_rows": a.shape[0],
+                             "bm_cols": a.shape[1], "bm_level": 1},
+                     "outputs": {"bitmap": codec.done_mask(codec.single)}})
+        want.append(encode_fibers([[(c, int(a[r, c])) for c in range(a.shape[1]) if a[r, c]]
+                                   for r in range(a.shape[0])]))
+    for i, (res, tokens) in enumerate(zip(built.run_streams(runs), want)):
+        got = codec.decode(res["outputs"]["bitmap"], codec.single)
+        problem = first_mismatch(got, tokens, f"run {i} bitmap")
         assert problem is None, problem

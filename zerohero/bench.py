@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 
 from zerohero.hw.config import preset
 from zerohero.sim.harness import build
@@ -70,7 +71,83 @@ def bench_intersect(sim: str = "verilator", windows=(1, 2, 4), short: int = 128)
     return records
 
 
-BENCHES = {"intersect": bench_intersect}
+def _rows_matrix(rng, lengths, rows, cols=1024, empty=0.0):
+    """A CSR operand whose row lengths are drawn from ``lengths`` (a list to sample)."""
+    import numpy as np
+
+    from zerohero.sim.model import from_dense
+
+    dense = np.zeros((rows, cols), dtype=np.int64)
+    for r in range(rows):
+        if rng.random() < empty:
+            continue
+        n = int(rng.choice(lengths))
+        dense[r, rng.choice(cols, size=n, replace=False)] = rng.integers(1, 100, size=n)
+    return from_dense(dense, "csr")
+
+
+SCAN_DISTRIBUTIONS = [
+    # (name, row lengths to draw from, share of empty rows)
+    ("1", [1], 0.0),
+    ("2-3", [2, 3], 0.0),
+    ("4-8", [4, 5, 6, 7, 8], 0.0),
+    ("4-8, 20% empty", [4, 5, 6, 7, 8], 0.2),
+    ("16", [16], 0.0),
+    ("16-64", list(range(16, 65)), 0.0),
+]
+
+
+def bench_scan(sim: str = "verilator", rows: int = 256):
+    """Nonzeros per cycle streamed by one lane's CompressedScanner from its scratchpad bank."""
+    import numpy as np
+
+    from zerohero.firmware.layout import csr_image
+    from zerohero.sim.fixtures import ScanBench
+    from zerohero.sim.model import load_mtx
+    from zerohero.sim.tokens import matrix_row_tokens
+
+    # sim-small's datapath; deeper banks only so that each job holds a few thousand nonzeros.
+    cfg = preset("sim-small").replace(spm_banks=3, lanes=1, spm_depth=32768)
+    built = build(cfg, ScanBench, sim)
+    codec = StreamCodec(cfg)
+    rng = np.random.default_rng(3)
+    cases = [(name, _rows_matrix(rng, lengths, rows, empty=empty))
+             for name, lengths, empty in SCAN_DISTRIBUTIONS]
+    root = Path(__file__).resolve().parent.parent / "data" / "suitesparse"
+    for name in ("west0479", "494_bus", "dwt_992"):
+        cases.append((f"{name} (real)", load_mtx(root / f"{name}.mtx", values="pattern")))
+    # A one-nonzero job measures the fixed start-up latency, which is not a per-row cost.
+    one = _rows_matrix(rng, [1], 1)
+    runs = []
+    for _, A in [("one", one)] + cases:
+        runs.append({"writes": {"load__0": csr_image(cfg, A, 0, A.shape[0] + 1)},
+                     "pulse": ["cs_start"], "outputs": {"scan": codec.done_mask(codec.single)},
+                     "set": {"cs_pos_base": 0, "cs_crd_base": A.shape[0] + 1,
+                             "cs_rows": A.shape[0], "cs_level": 1, "gather": 0},
+                     "timeout": 20 * (A.nnz + A.shape[0]) + 100})
+    results = built.run_streams(runs)
+    startup = results[0]["cycles"] - 2          # one data token and DONE
+    records = []
+    for (name, A), res in zip(cases, results[1:]):
+        got = codec.decode(res["outputs"]["scan"], codec.single)
+        if got != matrix_row_tokens(A.pos, A.crd, A.vals):
+            raise RuntimeError(f"scanner output wrong in benchmark {name}")
+        rows_ = A.shape[0]
+        empty_rows = int(np.count_nonzero(np.diff(A.pos) == 0))
+        cycles = res["cycles"]
+        # Every nonzero and every empty row's stop token needs a cycle, DONE one more.
+        bubbles = cycles - startup - (A.nnz + empty_rows + 1)
+        records.append({
+            "distribution": name, "rows": rows_, "nnz": int(A.nnz),
+            "mean_row_nnz": round(A.nnz / rows_, 2), "empty_rows": empty_rows,
+            "cycles": cycles, "startup_cycles": startup,
+            "nnz_per_cycle_per_lane": round(A.nnz / cycles, 3),
+            "bubbles_per_row": round(bubbles / rows_, 3),
+        })
+    return records
+
+
+BENCHES = {"intersect": bench_intersect, "scan": bench_scan}
 
 
 def table(records: list[dict]) -> str:
