@@ -118,13 +118,15 @@ class CompressedScanner(wiring.Component):
     ``(crd, val)`` words at ``crd_base + pos[r] ..``) on ``crd_rd``. Fiber bounds are
     prefetched into a 4-deep queue while the current row streams, so back-to-back rows cost no
     bubble: one nonzero per cycle whatever the row lengths, and an empty row costs one cycle
-    (its stop token).
+    (its stop token). With ``repeat``, the one fiber ``pos[0]..pos[1]`` is streamed ``rows``
+    times (a vector met by every row of a matrix).
     """
 
     def __init__(self, cfg):
         self.cfg = cfg
         super().__init__({
             **_job_ports(cfg, pos_base=1, crd_base=1, rows=1),
+            "repeat": In(1),
             "pos_rd": Out(ReadPortSignature(cfg)),
             "crd_rd": Out(ReadPortSignature(cfg)),
             "out": Out(token_stream(cfg, 1)),
@@ -144,19 +146,31 @@ class CompressedScanner(wiring.Component):
         p_next = Signal(aw + 1)             # next pos index to read
         p_inflight = Signal()
         p_prev = Signal(aw + 1)             # pos[i - 1], the start of the row pos[i] ends
+        p_end = Signal(aw + 1)              # repeat: pos[1]
         p_have_prev = Signal()
         p_active = Signal()
-        with m.If(p_active & (p_next <= rows) & (bounds.level + p_inflight < 4)):
+        repeat = Signal()
+        rep_ready, rep_count = Signal(), Signal(aw + 1)
+        p_limit = Mux(repeat, 1, rows)
+        with m.If(p_active & (p_next <= p_limit) & (bounds.level + p_inflight < 4)):
             m.d.comb += [self.pos_rd.en.eq(1), self.pos_rd.addr.eq(pos_base + p_next)]
             m.d.sync += [p_next.eq(p_next + 1), p_inflight.eq(1)]
         with m.Else():
             m.d.sync += p_inflight.eq(0)
         with m.If(p_inflight):
             value = self.pos_rd.data[:aw + 1]
-            m.d.sync += [p_prev.eq(value), p_have_prev.eq(1)]
-            with m.If(p_have_prev):
+            with m.If(~(repeat & p_have_prev)):
+                m.d.sync += [p_prev.eq(value), p_have_prev.eq(1)]
+            with m.If(p_have_prev & ~repeat):
                 m.d.comb += [bounds.w_en.eq(1),
                              bounds.w_data.eq(Cat(p_prev, value, p_next == rows + 1))]
+            with m.If(p_have_prev & repeat):
+                m.d.sync += [p_end.eq(value), rep_ready.eq(1)]
+        # Repeat: the same bounds, once per row.
+        with m.If(rep_ready & (rep_count < rows) & bounds.w_rdy):
+            m.d.comb += [bounds.w_en.eq(1),
+                         bounds.w_data.eq(Cat(p_prev, p_end, rep_count + 1 == rows))]
+            m.d.sync += rep_count.eq(rep_count + 1)
 
         # Row streamer.
         cur_valid = Signal()
@@ -173,7 +187,8 @@ class CompressedScanner(wiring.Component):
                 pos_base.eq(self.pos_base), crd_base.eq(self.crd_base), rows.eq(self.rows),
                 level.eq(self.level), self.busy.eq(1), p_active.eq(self.rows != 0),
                 p_next.eq(0), p_have_prev.eq(0), cur_valid.eq(0), finished.eq(0),
-                empty.eq(self.rows == 0),
+                empty.eq(self.rows == 0), repeat.eq(self.repeat), rep_ready.eq(0),
+                rep_count.eq(0),
             ]
         with m.Elif(self.busy & issue.room):
             with m.If(empty):               # an empty operand: one empty fiber at `level`

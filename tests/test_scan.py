@@ -36,7 +36,7 @@ def scan_run(cfg, A, codec, pos_base=0, crd_base=None, gather=None, stall=0.0, l
     writes = {"load__0": csr_image(cfg, A, pos_base, crd_base)}
     run = {"writes": writes, "pulse": ["cs_start"], "stall": stall, "timeout": 50_000,
            "set": {"cs_pos_base": pos_base, "cs_crd_base": crd_base, "cs_rows": A.shape[0],
-                   "cs_level": level, "gather": int(gather is not None), "loc_base": 0}}
+                   "cs_level": level, "cs_repeat": 0, "gather": int(gather is not None), "loc_base": 0}}
     if gather is None:
         run["outputs"] = {"scan": codec.done_mask(codec.single)}
     else:
@@ -83,6 +83,14 @@ def test_compressed_scanner_and_locator(sim):
         x = rng.integers(cfg.value_min, cfg.value_max + 1, size=A.shape[1])
         runs.append(scan_run(cfg, A, codec, gather=x, stall=0.3 - stall))
         want.append(("pairs", codec.pair, expected_pairs(A, x)))
+    # Repeat: row 0 of a matrix streamed once per row (how SpMSpV meets x with every row).
+    for A in cases(cfg, sim)[:2] + [from_dense(np.zeros((4, 6), dtype=np.int64), "csr")]:
+        run = scan_run(cfg, A, codec, stall=0.2)
+        run["set"]["cs_repeat"] = 1
+        runs.append(run)
+        row0 = [(int(c), int(v)) for c, v in zip(A.crd[A.pos[0]:A.pos[1]],
+                                                 A.vals[A.pos[0]:A.pos[1]])]
+        want.append(("scan", codec.single, encode_fibers([row0] * A.shape[0])))
     # A job of no rows is one empty fiber at the job's level.
     empty = from_dense(np.zeros((0, 4), dtype=np.int64), "csr")
     runs.append(scan_run(cfg, empty, codec))

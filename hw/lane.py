@@ -1,0 +1,120 @@
+"""One lane of the accelerator: the units a job of the sequencer runs.
+
+Operand ``A`` rows stream from the lane's operand bank, through a compressed or a dense
+scanner (``A_MODE``). Each row meets ``B`` either by gathering ``x[crd]`` from the lane's vector
+bank with the :class:`Locator` (``B_MODE = 0``: SpMV, SpMM, GEMV, GEMM) or by intersecting with a
+sparse fiber streamed once per row from the vector bank (``B_MODE = 1``: SpMSpV). The pairs go
+to the lane's :class:`MACLane` and one result per row is written to ``OUT_BASE ..`` of the
+operand bank by a :class:`DenseWriter`. Field names and meanings are the ISA's
+(:mod:`zerohero.firmware.isa`).
+"""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from zerohero.firmware.isa import FIELDS
+
+from .join import Intersector
+from .memory import ReadPortSignature, WritePortSignature
+from .pe import MACLane, counter_names
+from .scan import CompressedScanner, DenseScanner, DenseWriter, Locator
+
+__all__ = ["Lane"]
+
+
+class Lane(wiring.Component):
+    def __init__(self, cfg):
+        self.cfg = cfg
+        members = {
+            "op_rd": Out(ReadPortSignature(cfg)).array(2),
+            "op_wr": Out(WritePortSignature(cfg)),
+            "vec_rd": Out(ReadPortSignature(cfg)).array(2),
+            "cfg_we": In(1), "cfg_field": In(4), "cfg_value": In(16),
+            "run": In(1), "clear": In(1),
+            "busy": Out(1), "error": Out(1), "progress": Out(1),
+        }
+        for name in counter_names:
+            members[name] = Out(cfg.counter_width)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        fields = {name: Signal(16, name=name.lower()) for name in FIELDS}
+        with m.If(self.cfg_we):
+            with m.Switch(self.cfg_field):
+                for name, index in FIELDS.items():
+                    with m.Case(index):
+                        m.d.sync += fields[name].eq(self.cfg_value)
+        a_dense = fields["A_MODE"][0]
+        b_isect = fields["B_MODE"][0]
+
+        m.submodules.cs = cs = CompressedScanner(cfg)
+        m.submodules.ds = ds = DenseScanner(cfg)
+        m.submodules.xs = xs = CompressedScanner(cfg)
+        m.submodules.loc = loc = Locator(cfg)
+        m.submodules.isect = isect = Intersector(cfg)
+        m.submodules.mac = mac = MACLane(cfg)
+        m.submodules.wr = wr = DenseWriter(cfg)
+
+        # Job start and parameters.
+        m.d.comb += [
+            cs.start.eq(self.run & ~a_dense), ds.start.eq(self.run & a_dense),
+            xs.start.eq(self.run & b_isect), wr.start.eq(self.run),
+            cs.pos_base.eq(fields["A_POS"]), cs.crd_base.eq(fields["A_CRD"]),
+            cs.rows.eq(fields["A_ROWS"]), cs.level.eq(1),
+            ds.base.eq(fields["A_POS"]), ds.stride.eq(fields["A_CRD"]),
+            ds.rows.eq(fields["A_ROWS"]), ds.cols.eq(fields["A_COLS"]), ds.level.eq(1),
+            xs.pos_base.eq(fields["B_POS"]), xs.crd_base.eq(fields["B_CRD"]),
+            xs.rows.eq(fields["A_ROWS"]), xs.level.eq(1), xs.repeat.eq(1),
+            loc.base.eq(fields["B_POS"]),
+            wr.base.eq(fields["OUT_BASE"]),
+            mac.relu.eq(fields["RELU"][0]), mac.clear.eq(self.clear),
+        ]
+        # Memory ports.
+        wiring.connect(m, wr.wr, wiring.flipped(self.op_wr))
+        for port, (sparse, dense) in enumerate([(cs.pos_rd, None), (cs.crd_rd, ds.rd)]):
+            ours = self.op_rd[port]
+            srcs = [(~a_dense, sparse)] + ([(a_dense, dense)] if dense is not None else [])
+            for sel, src in srcs:
+                with m.If(sel):
+                    m.d.comb += [ours.addr.eq(src.addr), ours.en.eq(src.en)]
+                m.d.comb += src.data.eq(ours.data)
+        with m.If(b_isect):
+            m.d.comb += [self.vec_rd[0].addr.eq(xs.pos_rd.addr),
+                         self.vec_rd[0].en.eq(xs.pos_rd.en)]
+        with m.Else():
+            m.d.comb += [self.vec_rd[0].addr.eq(loc.rd.addr), self.vec_rd[0].en.eq(loc.rd.en)]
+        m.d.comb += [xs.pos_rd.data.eq(self.vec_rd[0].data), loc.rd.data.eq(self.vec_rd[0].data)]
+        wiring.connect(m, xs.crd_rd, wiring.flipped(self.vec_rd[1]))
+
+        # A stream: from the compressed or the dense scanner.
+        a_valid = Mux(a_dense, ds.out.valid, cs.out.valid)
+        a_payload = Mux(a_dense, ds.out.payload.as_value(), cs.out.payload.as_value())
+        a_ready = Signal()
+        m.d.comb += [cs.out.ready.eq(a_ready & ~a_dense), ds.out.ready.eq(a_ready & a_dense)]
+        # B: gather through the locator, or intersect with x (one-token beats).
+        m.d.comb += [
+            loc.inp.valid.eq(a_valid & ~b_isect), loc.inp.payload.eq(a_payload),
+            isect.a.valid.eq(a_valid & b_isect), isect.a.p.tok[0].eq(a_payload),
+            isect.a.p.n.eq(1),
+            isect.b.valid.eq(xs.out.valid), isect.b.p.tok[0].eq(xs.out.payload),
+            isect.b.p.n.eq(1), xs.out.ready.eq(isect.b.ready),
+            a_ready.eq(Mux(b_isect, isect.a.ready, loc.inp.ready)),
+            mac.inp.valid.eq(Mux(b_isect, isect.out.valid, loc.out.valid)),
+            mac.inp.payload.eq(Mux(b_isect, isect.out.payload.as_value(),
+                                   loc.out.payload.as_value())),
+            isect.out.ready.eq(mac.inp.ready & b_isect),
+            loc.out.ready.eq(mac.inp.ready & ~b_isect),
+        ]
+        wiring.connect(m, mac.out, wr.inp)
+
+        m.d.comb += [
+            self.busy.eq(wr.busy | cs.busy | ds.busy | xs.busy),
+            self.error.eq(isect.error),
+            self.progress.eq(mac.inp.valid & mac.inp.ready),
+        ]
+        for name in counter_names:
+            m.d.comb += getattr(self, name).eq(getattr(mac, name))
+        return m

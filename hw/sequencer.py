@@ -1,0 +1,164 @@
+"""The sequencer: runs firmware (:mod:`zerohero.firmware.isa`) that drives the lanes.
+
+The host loads the program into the instruction memory (``fw_wr``) and pulses ``start``; the
+sequencer executes from address 0 until ``halt`` (``done``) or an error (``error`` with
+``error_code``; it halts too). Each instruction takes two cycles (fetch from the registered
+instruction memory, then execute); ``wait`` holds until its lanes are idle.
+
+Lane fields are written over a broadcast bus (``cfg_we``, ``cfg_lane``, ``cfg_field``,
+``cfg_value``); ``run`` pulses the lanes' ``run`` bits. A ``wait`` that sees no ``progress``
+for ``watchdog`` cycles stops with ``WATCHDOG``; an address field beyond the bank stops with
+``RANGE`` before any lane sees it.
+"""
+
+from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from zerohero.firmware.isa import ADDRESS_FIELDS, ALL_LANES, ERRORS, FIELDS, OPCODES, REGISTERS
+
+__all__ = ["Sequencer"]
+
+COUNT_FIELDS = ("A_ROWS", "A_COLS")
+
+
+class Sequencer(wiring.Component):
+    def __init__(self, cfg):
+        self.cfg = cfg
+        super().__init__({
+            "fw_wr": In(wiring.Signature({
+                "addr": Out(range(cfg.fw_depth)), "en": Out(1), "data": Out(32)})),
+            "start": In(1),
+            "watchdog": In(32),
+            "busy": Out(1),
+            "done": Out(1),
+            "error": Out(1),
+            "error_code": Out(8),
+            "pc": Out(range(cfg.fw_depth)),
+            "cfg_we": Out(1),
+            "cfg_lane": Out(8),
+            "cfg_field": Out(4),
+            "cfg_value": Out(16),
+            "run": Out(cfg.lanes),
+            "clear": Out(1),
+            "lane_busy": In(cfg.lanes),
+            "lane_error": In(cfg.lanes),
+            "progress": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        m.submodules.imem = imem = Memory(shape=32, depth=cfg.fw_depth, init=[])
+        wp = imem.write_port()
+        rp = imem.read_port()
+        m.d.comb += [wp.addr.eq(self.fw_wr.addr), wp.en.eq(self.fw_wr.en & ~self.busy),
+                     wp.data.eq(self.fw_wr.data)]
+
+        regs = [Signal(16, name=f"r{i}") for i in range(REGISTERS)]
+        reg_file = Array(regs)
+        word = rp.data
+        op, a, f, imm = word[28:32], word[20:28], word[16:20], word[0:16]
+        rsel = a[:3]
+        watch = Signal(32)
+        lane_ok = (a == ALL_LANES) | (a < cfg.lanes)
+        lane_bit = Signal(cfg.lanes)
+        for i in range(cfg.lanes):
+            m.d.comb += lane_bit[i].eq((a == i) | (a == ALL_LANES))
+
+        def fail(code):
+            return [self.error.eq(1), self.error_code.eq(ERRORS[code]), self.busy.eq(0)]
+
+        m.d.comb += rp.addr.eq(self.pc)
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [self.pc.eq(0), self.busy.eq(1), self.done.eq(0),
+                                 self.error.eq(0), self.error_code.eq(0)]
+                    m.next = "FETCH"
+            with m.State("FETCH"):
+                m.d.comb += rp.en.eq(1)
+                m.d.sync += watch.eq(0)
+                m.next = "EXEC"
+            with m.State("EXEC"):
+                next_pc = self.pc + 1
+                advance = [self.pc.eq(next_pc)]
+                m.next = "FETCH"
+                with m.If(self.lane_error.any()):
+                    m.d.sync += fail("UNIT")
+                    m.next = "IDLE"
+                with m.Elif((next_pc >= cfg.fw_depth) & (op != OPCODES["halt"]) &
+                            (op != OPCODES["jmp"]) & (op != OPCODES["djnz"])):
+                    m.d.sync += fail("ILLEGAL")
+                    m.next = "IDLE"
+                with m.Else():
+                    with m.Switch(op):
+                        with m.Case(OPCODES["nop"]):
+                            m.d.sync += advance
+                        with m.Case(OPCODES["halt"]):
+                            m.d.sync += [self.busy.eq(0), self.done.eq(1)]
+                            m.next = "IDLE"
+                        with m.Case(OPCODES["ldi"]):
+                            m.d.sync += [reg_file[rsel].eq(imm), *advance]
+                        with m.Case(OPCODES["addi"]):
+                            m.d.sync += [reg_file[rsel].eq(reg_file[rsel] + imm), *advance]
+                        with m.Case(OPCODES["djnz"]):
+                            dec = reg_file[rsel] - 1
+                            m.d.sync += [reg_file[rsel].eq(dec),
+                                         self.pc.eq(Mux(dec[:16] != 0, imm, next_pc))]
+                            with m.If((dec[:16] != 0) & (imm >= cfg.fw_depth)):
+                                m.d.sync += fail("ILLEGAL")
+                                m.next = "IDLE"
+                        with m.Case(OPCODES["jmp"]):
+                            m.d.sync += self.pc.eq(imm)
+                            with m.If(imm >= cfg.fw_depth):
+                                m.d.sync += fail("ILLEGAL")
+                                m.next = "IDLE"
+                        with m.Case(OPCODES["cfg"], OPCODES["cfgr"]):
+                            value = Mux(op == OPCODES["cfgr"], reg_file[imm[:3]], imm)
+                            is_addr = Signal()
+                            is_count = Signal()
+                            m.d.comb += [
+                                is_addr.eq(sum((f == FIELDS[n]) for n in ADDRESS_FIELDS
+                                               if n not in COUNT_FIELDS) != 0),
+                                is_count.eq(sum((f == FIELDS[n]) for n in COUNT_FIELDS) != 0),
+                            ]
+                            bad_range = ((is_addr & (value >= cfg.spm_depth)) |
+                                         (is_count & (value > cfg.spm_depth)))
+                            with m.If(~lane_ok | (f >= len(FIELDS))):
+                                m.d.sync += fail("ILLEGAL")
+                                m.next = "IDLE"
+                            with m.Elif(bad_range):
+                                m.d.sync += fail("RANGE")
+                                m.next = "IDLE"
+                            with m.Else():
+                                m.d.comb += [self.cfg_we.eq(1), self.cfg_lane.eq(a),
+                                             self.cfg_field.eq(f), self.cfg_value.eq(value)]
+                                m.d.sync += advance
+                        with m.Case(OPCODES["run"]):
+                            with m.If(~lane_ok):
+                                m.d.sync += fail("ILLEGAL")
+                                m.next = "IDLE"
+                            with m.Else():
+                                m.d.comb += self.run.eq(lane_bit)
+                                m.d.sync += advance
+                        with m.Case(OPCODES["wait"]):
+                            with m.If(~lane_ok):
+                                m.d.sync += fail("ILLEGAL")
+                                m.next = "IDLE"
+                            with m.Elif((self.lane_busy & lane_bit) == 0):
+                                m.d.sync += advance
+                            with m.Else():
+                                m.next = "EXEC"        # hold; the word stays on rp.data
+                                m.d.sync += watch.eq(Mux(self.progress, 0, watch + 1))
+                                with m.If(watch >= self.watchdog):
+                                    m.d.sync += fail("WATCHDOG")
+                                    m.next = "IDLE"
+                        with m.Case(OPCODES["clrc"]):
+                            m.d.comb += self.clear.eq(1)
+                            m.d.sync += advance
+                        with m.Default():
+                            m.d.sync += fail("ILLEGAL")
+                            m.next = "IDLE"
+        return m
