@@ -9,9 +9,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["AccelConfig", "PRESETS", "preset", "OVERFLOW_MODES", "SignedRanges"]
+__all__ = ["AccelConfig", "PRESETS", "preset", "OVERFLOW_MODES", "SignedRanges", "COUNTER_NAMES"]
 
 OVERFLOW_MODES = ("wrap", "saturate")
+#: Per-lane performance counters (hardware ports, register map and runtime all use these).
+COUNTER_NAMES = ("busy", "macs", "zeros", "stalls")
 WINDOWS = (1, 2, 4, 8)
 
 

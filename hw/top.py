@@ -10,6 +10,7 @@ from amaranth.lib import data, wiring
 
 from .config import AccelConfig
 from .core import SparseCore
+from .host import HostMemory
 from .join import Intersector, Unioner
 from .pe import PEArray
 
@@ -21,6 +22,7 @@ TOPS = {
     "intersector": Intersector,
     "unioner": Unioner,
     "pe-array": PEArray,
+    "host-memory": HostMemory,
 }
 DEFAULT_TOP = "core"
 

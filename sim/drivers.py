@@ -142,3 +142,108 @@ class StreamTB:
         for s in self.sinks:
             s.ready.value = 0
         return self.cycle - start
+
+
+__all__.append("HostBusDriver")
+
+
+class HostBusDriver:
+    """Drives a host bus port (:class:`zerohero.hw.host.HostBusSignature`: ``<name>__valid``,
+    ``__ready``, ``__addr``, ``__we``, ``__wdata``; responses on ``__ack``, ``__rdata``,
+    ``__err``) and checks the response rules: exactly one ``ack`` per accepted request,
+    ``latency`` cycles after the edge that accepted it, in order.
+
+    Per cycle, like the stream drivers: after the rising edge either :meth:`offer` a request
+    (only when :attr:`can_offer`; it is held until ``ready``) or :meth:`idle`, then in
+    ``ReadOnly`` call :meth:`sample`, which returns the responses completed that cycle as dicts
+    ``{addr, we, wdata, err, rdata, accepted, cycle}``. :meth:`transact` runs that loop itself
+    for a list of requests; :meth:`read` and :meth:`write` do one access.
+    """
+
+    def __init__(self, dut, name="bus", latency=1):
+        self.name = name
+        self.clk = dut.clk
+        self.latency = latency
+        self.valid, self.ready = _port(dut, name, "valid"), _port(dut, name, "ready")
+        self.addr, self.we = _port(dut, name, "addr"), _port(dut, name, "we")
+        self.wdata = _port(dut, name, "wdata")
+        self.ack, self.rdata = _port(dut, name, "ack"), _port(dut, name, "rdata")
+        self.err = _port(dut, name, "err")
+        self.offered = None             # (addr, wdata or None) held until ready
+        self.pending = []               # accepted: (addr, wdata or None, accept cycle)
+        self.cycle = 0                  # of transact()
+        self.valid.value = 0
+
+    @property
+    def can_offer(self):
+        return self.offered is None
+
+    @property
+    def busy(self):
+        return self.offered is not None or bool(self.pending)
+
+    def offer(self, addr, wdata=None):
+        """Offer a read (``wdata`` None) or a write."""
+        assert self.offered is None, "the previous request was not accepted yet"
+        self.offered = (addr, wdata)
+        self.addr.value = addr
+        self.we.value = int(wdata is not None)
+        self.wdata.value = wdata or 0
+        self.valid.value = 1
+
+    def idle(self):
+        if self.offered is None:
+            self.valid.value = 0
+
+    def sample(self, cycle):
+        done = []
+        if int(self.ack.value):
+            if not self.pending:
+                raise ProtocolError(f"{self.name}: ack at cycle {cycle} without a request")
+            addr, wdata, accepted = self.pending.pop(0)
+            if cycle - accepted != self.latency:
+                raise ProtocolError(f"{self.name}: response to {addr:#x} (accepted at cycle "
+                                    f"{accepted}) at cycle {cycle}, latency must be "
+                                    f"{self.latency}")
+            err = int(self.err.value)
+            done.append({"addr": addr, "we": int(wdata is not None), "wdata": wdata or 0,
+                         "err": err, "rdata": int(self.rdata.value), "accepted": accepted,
+                         "cycle": cycle})
+        elif self.pending and cycle - self.pending[0][2] >= self.latency:
+            addr, _, accepted = self.pending[0]
+            raise ProtocolError(f"{self.name}: no response to {addr:#x} (accepted at cycle "
+                                f"{accepted}) by cycle {cycle}")
+        if self.offered is not None and int(self.ready.value):
+            self.pending.append((*self.offered, cycle))
+            self.offered = None
+        return done
+
+    async def transact(self, requests, gap=0.0, rng=None):
+        """Issue ``requests`` (``(addr,)`` reads or ``(addr, wdata)`` writes), pipelined, with
+        idle cycles between them with probability ``gap``; return their responses."""
+        rng = rng or random.Random(0)
+        todo = list(requests)[::-1]
+        responses = []
+        while todo or self.busy:
+            await RisingEdge(self.clk)
+            if self.can_offer and todo and rng.random() >= gap:
+                self.offer(*todo.pop())
+            else:
+                self.idle()
+            await ReadOnly()
+            responses += self.sample(self.cycle)
+            self.cycle += 1
+        await RisingEdge(self.clk)
+        self.idle()
+        self.cycle += 1
+        return responses
+
+    async def read(self, addr):
+        """``(rdata, err)`` of one read."""
+        (r,) = await self.transact([(addr,)])
+        return r["rdata"], r["err"]
+
+    async def write(self, addr, wdata):
+        """``err`` of one write."""
+        (r,) = await self.transact([(addr, wdata)])
+        return r["err"]

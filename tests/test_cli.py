@@ -8,6 +8,7 @@ import pytest
 
 from zerohero.cli import main
 from zerohero.hw.config import PRESETS
+from zerohero.hw.top import TOPS
 
 
 def zerohero(*args):
@@ -33,7 +34,7 @@ def test_verilog_for_every_preset(tmp_path, config):
 def test_lint_clean_for_default_preset_every_top(capsys):
     assert main(["lint", "--config", "sim-small"]) == 0
     out = capsys.readouterr().out
-    assert out.count("clean") == 4
+    assert out.count("clean") == len(TOPS)
 
 
 @pytest.mark.parametrize("args, message", [

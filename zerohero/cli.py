@@ -97,6 +97,21 @@ def cmd_bench(args):
         print(bench.table(records))
 
 
+def cmd_regmap(args):
+    from zerohero.hw.regs import RegisterMap
+
+    rmap = RegisterMap(preset(args.config))
+    if not (args.json or args.header):
+        print(rmap.table())
+    for path, text in ((args.json, lambda: json.dumps(rmap.to_json(), indent=2) + "\n"),
+                       (args.header, rmap.to_c_header)):
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text())
+            print(f"wrote {path} (register map of config {args.config}, "
+                  f"hash 0x{rmap.map_hash:08X})")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="zerohero", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="verb", required=True)
@@ -123,6 +138,12 @@ def build_parser():
     b.add_argument("--sim", default="verilator", choices=["verilator", "icarus"])
     b.add_argument("--json", action="store_true", help="print JSON records")
     b.set_defaults(func=cmd_bench)
+
+    rm = sub.add_parser("regmap", help="host register map: table, JSON or C header")
+    rm.add_argument("--config", default="sim-small", help=f"preset: {', '.join(PRESETS)}")
+    rm.add_argument("--json", metavar="FILE", help="write the map as JSON")
+    rm.add_argument("--header", metavar="FILE", help="write the map as a C header")
+    rm.set_defaults(func=cmd_regmap)
     return p
 
 

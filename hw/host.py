@@ -1,0 +1,339 @@
+"""Host access: the memory-mapped bus port, the register bank, and a test top.
+
+The address and register maps come from :class:`zerohero.hw.regs.RegisterMap` (no Amaranth
+there, so host code imports it too); this module only turns that map into hardware.
+
+Bus protocol (:class:`HostBusSignature`, 32-bit word addresses, 32-bit data): the host raises
+``valid`` with ``addr``, ``we`` and ``wdata`` and holds them until ``ready``; a request is
+accepted on a clock edge where ``valid`` and ``ready`` are both high. Exactly
+``HOST_LATENCY`` (1) cycle later, i.e. on the next edge, the port presents the response for
+one cycle: ``ack`` high, ``err`` (the request was refused) and, for a read without error,
+``rdata`` (0 otherwise). Responses cannot be stalled. The port accepts one request per cycle
+(``ready`` is high today; hosts must still honour it), and responses come back in order.
+
+Errors (``err`` in the response, and the code latched in ``ERROR`` with the address in
+``ERR_ADDR`` unless an earlier error is still latched):
+
+* ``BAD_ADDR`` (1): the address is outside the map (a hole between registers, between the
+  regions, past the last bank, or an unused part of a scratchpad word). Nothing wraps: every
+  one of the 32 address bits is decoded.
+* ``BUSY`` (2): a scratchpad access while ``idle`` is low (the datapath owns the scratchpad);
+  the access does nothing.
+
+Writes to read-only registers (and read-only fields) are accepted and ignored.
+"""
+
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .memory import ReadPortSignature, Scratchpad, WritePortSignature
+from .regs import (ADDR_WIDTH, COUNTER_NAMES, DATA_WIDTH, ERR_BAD_ADDR, ERR_BUSY, RegisterMap)
+
+__all__ = ["HostBusSignature", "RegAccessSignature", "FaultSignature", "RegisterBank",
+           "HostPort", "HostMemory", "ERROR_CODE_WIDTH"]
+
+#: Bits of ``ERROR.CODE`` and of the hardware's ``error_code`` input.
+ERROR_CODE_WIDTH = 8
+
+
+class HostBusSignature(wiring.Signature):
+    """The host bus, from the host's (initiator's) side; see the module docstring."""
+
+    def __init__(self):
+        super().__init__({
+            "valid": Out(1),
+            "ready": In(1),
+            "addr": Out(ADDR_WIDTH),
+            "we": Out(1),
+            "wdata": Out(DATA_WIDTH),
+            "ack": In(1),
+            "rdata": In(DATA_WIDTH),
+            "err": In(1),
+        })
+
+
+class RegAccessSignature(wiring.Signature):
+    """Port -> register bank, from the port's side. ``hit`` (combinational) says ``addr`` is a
+    register; ``en`` is only raised on a hit; ``rdata`` is valid the cycle after a read."""
+
+    def __init__(self, addr_width):
+        super().__init__({
+            "addr": Out(addr_width),
+            "en": Out(1),
+            "we": Out(1),
+            "wdata": Out(DATA_WIDTH),
+            "hit": In(1),
+            "rdata": In(DATA_WIDTH),
+        })
+
+
+class FaultSignature(wiring.Signature):
+    """Port -> register bank: a refused bus access (``en`` for one cycle) with its code and
+    address, to be latched in ``ERROR``/``ERR_ADDR``."""
+
+    def __init__(self):
+        super().__init__({
+            "en": Out(1),
+            "code": Out(ERROR_CODE_WIDTH),
+            "addr": Out(ADDR_WIDTH),
+        })
+
+
+def _reg_addr_width(rmap):
+    return (rmap.spm_base - 1).bit_length()
+
+
+def _hardware_members(cfg):
+    """Hardware-side ports of the register bank (shared with :class:`HostMemory`)."""
+    members = {
+        "start": Out(1),        # CONTROL.START: one-cycle pulse
+        "clear": Out(1),        # CONTROL.CLEAR: one-cycle pulse (clears the lane counters)
+        "relu": Out(1),         # CONTROL.RELU
+        "busy": In(1),          # STATUS.BUSY
+        "done": In(1),          # one-cycle strobe: sets STATUS.DONE (cleared by START)
+        "error": In(1),         # one-cycle strobe: latch error_code (>= 3) in ERROR
+        "error_code": In(ERROR_CODE_WIDTH),
+    }
+    for name in COUNTER_NAMES:
+        members[f"lane_{name}"] = In(cfg.counter_width).array(cfg.lanes)
+    return members
+
+
+class RegisterBank(wiring.Component):
+    """The registers of :class:`RegisterMap`, generated field by field from the map.
+
+    Ports: ``reg`` and ``fault`` from the :class:`HostPort`; hardware side ``start``,
+    ``clear`` (pulses), ``relu``, and inputs ``busy``, ``done``, ``error``/``error_code`` and
+    the per-lane counters ``lane_<counter>[lane]``. ``ERROR.CODE`` keeps the first error
+    (bus faults take precedence over a hardware error in the same cycle); later ones set
+    ``ERROR.MULTIPLE``. A write to ``ERROR`` clears it and ``ERR_ADDR`` (an error in the same
+    cycle is then latched as the first).
+    """
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.rmap = RegisterMap(cfg)
+        super().__init__({
+            "reg": In(RegAccessSignature(_reg_addr_width(self.rmap))),
+            "fault": In(FaultSignature()),
+            **_hardware_members(cfg),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        rmap, reg = self.rmap, self.reg
+
+        code = Signal(ERROR_CODE_WIDTH)
+        multiple = Signal()
+        err_addr = Signal(ADDR_WIDTH)
+        done = Signal()
+        # Hardware behind each (register, field): live values, pulses and storage.
+        live = {
+            ("STATUS", "BUSY"): self.busy,
+            ("STATUS", "DONE"): done,
+            ("STATUS", "ERROR"): code != 0,
+            ("ERROR", "CODE"): code,
+            ("ERROR", "MULTIPLE"): multiple,
+            ("ERR_ADDR", "ADDR"): err_addr,
+        }
+        pulses = {("CONTROL", "START"): self.start, ("CONTROL", "CLEAR"): self.clear}
+        outputs = {("CONTROL", "RELU"): self.relu}
+        pulse_now = {key: Signal(name=f"{key[1].lower()}_write") for key in pulses}
+        clear_error = Signal()
+
+        storage = {}
+        for r in rmap:
+            for f in r.fields:
+                if f.access == "rw":
+                    store = Signal(f.width, init=f.reset, name=f"{r.name}_{f.name}".lower())
+                    storage[(r.name, f.name)] = store
+                    if (r.name, f.name) in outputs:
+                        m.d.comb += outputs[(r.name, f.name)].eq(store)
+                elif f.access == "pulse":
+                    m.d.sync += pulses[(r.name, f.name)].eq(pulse_now[(r.name, f.name)])
+
+        hit = Signal()
+        value = Signal(DATA_WIDTH)
+        write = reg.en & reg.we
+        with m.Switch(reg.addr):
+            for r in rmap:
+                with m.Case(r.offset):
+                    m.d.comb += hit.eq(1)
+                    for f in r.fields:
+                        key = (r.name, f.name)
+                        bits = value[f.lsb:f.lsb + f.width]
+                        wbits = reg.wdata[f.lsb:f.lsb + f.width]
+                        if f.access == "const":
+                            m.d.comb += bits.eq(f.reset)
+                        elif f.access == "pulse":
+                            m.d.comb += pulse_now[key].eq(write & wbits[0])
+                        elif f.access == "rw":
+                            m.d.comb += bits.eq(storage[key])
+                            with m.If(write):
+                                m.d.sync += storage[key].eq(wbits)
+                        elif r.counter is not None:
+                            counter = getattr(self, f"lane_{r.counter}")[r.lane]
+                            lo = DATA_WIDTH * r.part
+                            m.d.comb += bits.eq(counter[lo:lo + f.width])
+                        elif key in live:
+                            m.d.comb += bits.eq(live[key])
+                        else:
+                            raise ValueError(f"register field {r.name}.{f.name} ({f.access}) "
+                                             "has no hardware in RegisterBank")
+                    if r.access == "wclr":
+                        m.d.comb += clear_error.eq(write)
+        m.d.comb += reg.hit.eq(hit)
+        with m.If(reg.en & ~reg.we):
+            m.d.sync += reg.rdata.eq(value)
+
+        # STATUS.DONE: set by the done strobe, cleared by START (which wins).
+        with m.If(pulse_now[("CONTROL", "START")]):
+            m.d.sync += done.eq(0)
+        with m.Elif(self.done):
+            m.d.sync += done.eq(1)
+
+        # ERROR / ERR_ADDR: the first error since the last write to ERROR.
+        with m.If(clear_error):
+            m.d.sync += [code.eq(0), multiple.eq(0), err_addr.eq(0)]
+        event = self.fault.en | (self.error & (self.error_code != 0))
+        with m.If(event):
+            with m.If((code == 0) | clear_error):
+                m.d.sync += [code.eq(Mux(self.fault.en, self.fault.code, self.error_code)),
+                             err_addr.eq(Mux(self.fault.en, self.fault.addr, 0))]
+            with m.Else():
+                m.d.sync += multiple.eq(1)
+        return m
+
+
+class HostPort(wiring.Component):
+    """Decodes the host bus into the register bank and the scratchpad.
+
+    ``spm_rd[bank]``/``spm_wr[bank]`` are one read and one write port per bank, to be given
+    the scratchpad by the integrating top while ``idle`` is high; while ``idle`` is low a
+    scratchpad access is refused with ``BUSY``.
+    """
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.rmap = RegisterMap(cfg)
+        super().__init__({
+            "bus": In(HostBusSignature()),
+            "reg": Out(RegAccessSignature(_reg_addr_width(self.rmap))),
+            "fault": Out(FaultSignature()),
+            "spm_rd": Out(ReadPortSignature(cfg)).array(cfg.spm_banks),
+            "spm_wr": Out(WritePortSignature(cfg)).array(cfg.spm_banks),
+            "idle": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, rmap, bus = self.cfg, self.rmap, self.bus
+        k = _reg_addr_width(rmap)                       # spm_base == 1 << k
+        parts, stride = rmap.spm_word_parts, rmap.spm_word_stride
+        pb, aw = (stride - 1).bit_length(), cfg.spm_addr_width
+
+        m.d.comb += bus.ready.eq(1)
+        accept = bus.valid & bus.ready
+
+        # Registers: below spm_base, and a register there (holes are errors).
+        in_regs = bus.addr[k:] == 0
+        m.d.comb += [self.reg.addr.eq(bus.addr[:k]), self.reg.we.eq(bus.we),
+                     self.reg.wdata.eq(bus.wdata)]
+        reg_hit = in_regs & self.reg.hit
+        m.d.comb += self.reg.en.eq(accept & reg_hit)
+
+        # Scratchpad: spm_base + bank * bank_stride + word * stride + part.
+        off = bus.addr[:k]
+        part, word, bank = off[:pb], off[pb:pb + aw], off[pb + aw:]
+        spm_hit = (bus.addr[k:] == 1) & (off < rmap.spm_size)
+        if parts < stride:
+            spm_hit &= part < parts
+        spm_go = accept & spm_hit & self.idle
+        top_part = part == parts - 1
+        wdata = bus.wdata
+        if parts > 1:
+            stage = Signal(DATA_WIDTH * (parts - 1))    # lower parts of a wide word
+            wdata = Cat(stage, bus.wdata)
+            with m.If(spm_go & bus.we & ~top_part):
+                with m.Switch(part):
+                    for p in range(parts - 1):
+                        with m.Case(p):
+                            m.d.sync += stage[DATA_WIDTH * p:DATA_WIDTH * (p + 1)].eq(bus.wdata)
+        for b in range(cfg.spm_banks):
+            sel = bank == b
+            m.d.comb += [
+                self.spm_rd[b].addr.eq(word),
+                self.spm_rd[b].en.eq(spm_go & ~bus.we & sel),
+                self.spm_wr[b].addr.eq(word),
+                self.spm_wr[b].data.eq(wdata),
+                self.spm_wr[b].en.eq(spm_go & bus.we & top_part & sel),
+            ]
+
+        # Faults.
+        bad = accept & ~reg_hit & ~spm_hit
+        busy = accept & spm_hit & ~self.idle
+        m.d.comb += [self.fault.en.eq(bad | busy),
+                     self.fault.code.eq(Mux(bad, ERR_BAD_ADDR, ERR_BUSY)),
+                     self.fault.addr.eq(bus.addr)]
+
+        # Response, HOST_LATENCY = 1 cycle after acceptance.
+        from_reg, from_spm = Signal(), Signal()
+        m.d.sync += [bus.ack.eq(accept), bus.err.eq(bad | busy),
+                     from_reg.eq(accept & reg_hit & ~bus.we),
+                     from_spm.eq(spm_go & ~bus.we)]
+        data = self.spm_rd[0].data
+        if cfg.spm_banks > 1:
+            bank_r = Signal(range(cfg.spm_banks))
+            with m.If(spm_go):
+                m.d.sync += bank_r.eq(bank)
+            data = Array(self.spm_rd[b].data for b in range(cfg.spm_banks))[bank_r]
+        wide = Signal(DATA_WIDTH * parts)
+        m.d.comb += wide.eq(data)
+        spm_rdata = wide
+        if parts > 1:
+            part_r = Signal(range(parts))
+            with m.If(spm_go):
+                m.d.sync += part_r.eq(part)
+            spm_rdata = Array(wide[DATA_WIDTH * p:DATA_WIDTH * (p + 1)]
+                              for p in range(parts))[part_r]
+        m.d.comb += bus.rdata.eq(Mux(from_reg, self.reg.rdata, Mux(from_spm, spm_rdata, 0)))
+        return m
+
+
+class HostMemory(wiring.Component):
+    """Test top: :class:`HostPort` + :class:`RegisterBank` + :class:`Scratchpad` (read port 0
+    and the write port of every bank). Ports: ``bus``, ``idle`` and the register bank's
+    hardware side (``start``, ``clear``, ``relu``, ``busy``, ``done``, ``error``,
+    ``error_code``, ``lane_<counter>[lane]``)."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        super().__init__({
+            "bus": In(HostBusSignature()),
+            "idle": In(1),
+            **_hardware_members(cfg),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        port = m.submodules.port = HostPort(cfg)
+        bank = m.submodules.regs = RegisterBank(cfg)
+        spm = m.submodules.spm = Scratchpad(cfg)
+        wiring.connect(m, wiring.flipped(self.bus), port.bus)
+        wiring.connect(m, port.reg, bank.reg)
+        wiring.connect(m, port.fault, bank.fault)
+        for b in range(cfg.spm_banks):
+            wiring.connect(m, port.spm_rd[b], spm.rd[b][0])
+            wiring.connect(m, port.spm_wr[b], spm.wr[b])
+        m.d.comb += port.idle.eq(self.idle)
+        for name in ("start", "clear", "relu"):
+            m.d.comb += getattr(self, name).eq(getattr(bank, name))
+        for name in ("busy", "done", "error", "error_code"):
+            m.d.comb += getattr(bank, name).eq(getattr(self, name))
+        for name in COUNTER_NAMES:
+            for lane in range(cfg.lanes):
+                m.d.comb += getattr(bank, f"lane_{name}")[lane].eq(
+                    getattr(self, f"lane_{name}")[lane])
+        return m

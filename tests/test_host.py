@@ -1,0 +1,621 @@
+"""Host access: the register map (JSON, C header, CLI) and the generated bus port, register
+bank and scratchpad on both simulators, checked against the documented map."""
+
+import json
+import random
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import unit_config
+
+from zerohero.cli import main
+from zerohero.hw.config import PRESETS, preset
+from zerohero.hw.regs import (COUNTER_NAMES, ERR_BAD_ADDR, ERR_BUSY, HOST_LATENCY, LANE_BASE,
+                              RegisterMap)
+from zerohero.sim.harness import build
+
+MASK32 = 0xFFFF_FFFF
+
+#: narrow: 24-bit scratchpad words (one bus word), 16-bit counters, 3 banks (not a power of
+#: two, so "past the last bank" is inside the bank field). wide: 72-bit words (3 parts,
+#: stride 4: part 3 is a hole), 40-bit counters (LO/HI).
+CONFIGS = {
+    "narrow": unit_config(lanes=2, spm_banks=3, counter_width=16),
+    "wide": unit_config(lanes=3, spm_banks=4, acc_width=64, counter_width=40),
+}
+
+
+# Reference model of the documented behaviour ------------------------------------------------
+
+class HostModel:
+    """The host's view as the map documents it: one access at a time, in request order."""
+
+    def __init__(self, rmap):
+        self.rmap = rmap
+        self.spm = {}                          # (bank, word) -> value; survives a reset
+        self.inputs = dict(defaults(rmap.cfg))
+        self.reset()
+
+    def reset(self):
+        self.store = {(r.name, f.name): f.reset for r in self.rmap for f in r.fields
+                      if f.access == "rw"}
+        self.stage = [0] * (self.rmap.spm_word_parts - 1)
+        self.code = self.multiple = self.err_addr = self.done = 0
+        self.inputs = dict(defaults(self.rmap.cfg))
+
+    def fault(self, code, addr):
+        if self.code == 0:
+            self.code, self.err_addr = code, addr
+        else:
+            self.multiple = 1
+
+    def set(self, values):
+        self.inputs.update(values)
+        if values.get("done"):
+            self.done = 1
+        if values.get("error") and self.inputs["error_code"]:
+            self.fault(self.inputs["error_code"], 0)
+
+    def field_value(self, r, f):
+        if f.access == "const":
+            return f.reset
+        if f.access == "pulse":
+            return 0
+        if f.access == "rw":
+            return self.store[(r.name, f.name)]
+        if r.counter is not None:
+            return self.inputs[f"lane_{r.counter}__{r.lane}"] >> (32 * r.part) & (
+                (1 << f.width) - 1)
+        return {("STATUS", "BUSY"): self.inputs["busy"], ("STATUS", "DONE"): self.done,
+                ("STATUS", "ERROR"): int(self.code != 0), ("ERROR", "CODE"): self.code,
+                ("ERROR", "MULTIPLE"): self.multiple,
+                ("ERR_ADDR", "ADDR"): self.err_addr}[(r.name, f.name)]
+
+    def access(self, addr, wdata=None):
+        """``(err, rdata)`` of one bus access."""
+        where = self.rmap.decode(addr)
+        if where is None:
+            self.fault(ERR_BAD_ADDR, addr)
+            return 1, 0
+        if where[0] == "reg":
+            r = where[1]
+            if wdata is None:
+                return 0, sum(self.field_value(r, f) << f.lsb for f in r.fields)
+            for f in r.fields:
+                if f.access == "rw":
+                    self.store[(r.name, f.name)] = f.get(wdata)
+                if (r.name, f.name) == ("CONTROL", "START") and f.get(wdata):
+                    self.done = 0
+            if r.access == "wclr":
+                self.code = self.multiple = self.err_addr = 0
+            return 0, 0
+        _, bank, word, part = where
+        if not self.inputs["idle"]:
+            self.fault(ERR_BUSY, addr)
+            return 1, 0
+        parts = self.rmap.spm_word_parts
+        if wdata is None:
+            return 0, self.spm.get((bank, word), 0) >> (32 * part) & MASK32
+        if part < parts - 1:
+            self.stage[part] = wdata
+        else:
+            value = sum(s << (32 * i) for i, s in enumerate(self.stage))
+            value |= wdata << (32 * (parts - 1))
+            self.spm[(bank, word)] = value & ((1 << self.rmap.cfg.word_width) - 1)
+        return 0, 0
+
+
+def defaults(cfg):
+    d = {"idle": 1, "busy": 0, "done": 0, "error": 0, "error_code": 0}
+    for name in COUNTER_NAMES:
+        for lane in range(cfg.lanes):
+            d[f"lane_{name}__{lane}"] = 0
+    return d
+
+
+def expected(rmap, sections):
+    """The model's ``(err, rdata)`` for every bus op of every section."""
+    model = HostModel(rmap)
+    out = {}
+    for section in sections:
+        model.reset()
+        got = out[section["name"]] = []
+        for op in section["ops"]:
+            if op[0] == "r":
+                got.append(model.access(op[1]))
+            elif op[0] == "w":
+                got.append(model.access(op[1], op[2]))
+            elif op[0] == "set":
+                model.set(op[1])
+    return out
+
+
+# Programs ---------------------------------------------------------------------------------
+
+def strobe(**values):
+    """Raise inputs for one cycle."""
+    return [["set", values], ["set", {k: 0 for k in values}]]
+
+
+def bad_addresses(rmap):
+    """Addresses outside the map, each with what it would alias to if decoding wrapped."""
+    spm = rmap.spm_base
+    addrs = [rmap.reg_end, rmap.reg_end + 1, LANE_BASE - 1, rmap.spm_base - 1,
+             (rmap.reg_end + rmap.spm_base) // 2, rmap.spm_end, rmap.spm_end + 1,
+             2 * spm, 2 * spm + rmap.addr_of("SCRATCH"), 1 << 24 | rmap.addr_of("SCRATCH"),
+             1 << 31 | rmap.addr_of("SCRATCH"), 1 << 31 | spm, MASK32, MASK32 - 1]
+    if rmap.spm_end < 2 * spm:
+        addrs.append(2 * spm - 1)
+    # Holes between the registers.
+    offsets = {r.offset for r in rmap}
+    addrs += [a for a in range(rmap.reg_end) if a not in offsets]
+    # Unused parts of wide scratchpad words.
+    if rmap.spm_word_parts < rmap.spm_word_stride:
+        addrs += [spm + rmap.spm_word_parts, rmap.spm_end - 1]
+    addrs = list(dict.fromkeys(addrs))
+    for a in addrs:
+        assert rmap.decode(a) is None, hex(a)
+    return addrs
+
+
+def spm_words(rmap, rng, extra=6):
+    cfg = rmap.cfg
+    words = []
+    for bank in range(cfg.spm_banks):
+        words += [(bank, 0), (bank, cfg.spm_depth - 1)]
+        words += [(bank, rng.randrange(cfg.spm_depth)) for _ in range(extra)]
+    return list(dict.fromkeys(words))
+
+
+def write_word(rmap, bank, word, value):
+    return [["w", rmap.spm_addr(bank, word, p), value >> (32 * p) & MASK32]
+            for p in range(rmap.spm_word_parts)]
+
+
+def read_word(rmap, bank, word):
+    return [["r", rmap.spm_addr(bank, word, p)] for p in range(rmap.spm_word_parts)]
+
+
+def program(rmap, rng):
+    cfg = rmap.cfg
+    regs = list(rmap)
+    writable = [r for r in regs if r.write_mask]
+    readonly = [r for r in regs if not r.write_mask and r.access != "wclr"]
+    ctl = rmap["CONTROL"]
+    start, clear, relu = (ctl.field(n).mask for n in ("START", "CLEAR", "RELU"))
+    sections = []
+
+    sections.append({"name": "reset", "ops": [["r", r.offset] for r in regs]})
+
+    ops = []
+    for r in writable:
+        for v in [MASK32, 0, 0x5A5A5A5A, 0xA5A5A5A5] + [rng.getrandbits(32) for _ in range(4)]:
+            ops += [["w", r.offset, v], ["r", r.offset]]
+    sections.append({"name": "rw", "ops": ops})
+    sections.append({"name": "rw-gaps", "gap": 0.5, "ops": ops})
+
+    ops = []
+    for r in readonly:
+        ops += [["w", r.offset, MASK32], ["r", r.offset], ["w", r.offset, ~r.reset & MASK32],
+                ["r", r.offset], ["w", r.offset, 0], ["r", r.offset]]
+    ops += [["r", rmap.addr_of("ERROR")]]
+    sections.append({"name": "ro", "ops": ops})
+
+    a = rmap.addr_of
+    sections.append({"name": "pulses", "ops": [
+        ["w", a("CONTROL"), start], ["r", a("CONTROL")], ["wait", 3],
+        ["w", a("CONTROL"), clear], ["r", a("CONTROL")], ["wait", 3],
+        ["w", a("CONTROL"), start | clear | relu], ["r", a("CONTROL")], ["wait", 3],
+        ["w", a("CONTROL"), start | relu], ["w", a("CONTROL"), start | relu],
+        ["r", a("CONTROL")],
+        ["wait", 3],
+        ["w", a("CONTROL"), 0], ["r", a("CONTROL")], ["wait", 2],
+        # STATUS: BUSY live, DONE sticky until START, ERROR from a hardware error.
+        ["r", a("STATUS")], ["set", {"busy": 1}], ["r", a("STATUS")], ["set", {"busy": 0}],
+        ["r", a("STATUS")],
+        *strobe(done=1), ["r", a("STATUS")], ["wait", 5], ["r", a("STATUS")],
+        ["w", a("CONTROL"), start], ["r", a("STATUS")],
+        ["set", {"error_code": 0x42}], *strobe(error=1), ["r", a("STATUS")], ["r", a("ERROR")],
+        ["r", a("ERR_ADDR")],
+        ["set", {"error_code": 0x43}], *strobe(error=1), ["r", a("ERROR")],
+        ["w", a("ERROR"), 0], ["r", a("ERROR")], ["r", a("STATUS")],
+        # An error code 0 is no error.
+        ["set", {"error_code": 0}], *strobe(error=1), ["r", a("ERROR")],
+    ]})
+
+    ops = []
+    for round_ in range(3):
+        values = {}
+        for name in COUNTER_NAMES:
+            for lane in range(cfg.lanes):
+                v = ((1 << cfg.counter_width) - 1 if round_ == 1 else
+                     rng.getrandbits(cfg.counter_width))
+                values[f"lane_{name}__{lane}"] = v
+        ops += [["set", values]]
+        ops += [["r", r.offset] for r in regs if r.counter is not None]
+    sections.append({"name": "counters", "ops": ops})
+
+    ops = []
+    words = spm_words(rmap, rng)
+    for bank, word in words:
+        ops += write_word(rmap, bank, word, rng.getrandbits(cfg.word_width))
+    for bank, word in words:
+        ops += read_word(rmap, bank, word)
+    # Bits above word_width are dropped; all ones and all zeros.
+    b0, wl = (0, 1), (cfg.spm_banks - 1, cfg.spm_depth - 1)
+    ops += write_word(rmap, *b0, (1 << (32 * rmap.spm_word_parts)) - 1) + read_word(rmap, *b0)
+    ops += write_word(rmap, *wl, 0) + read_word(rmap, *wl)
+    if rmap.spm_word_parts > 1:
+        # A lower part alone does not write the word; the top part writes it.
+        ops += [["w", rmap.spm_addr(*b0, 0), 0x12345678]] + read_word(rmap, *b0)
+        ops += [["w", rmap.spm_addr(*b0, rmap.spm_word_parts - 1), 0x9]] + read_word(rmap, *b0)
+    sections.append({"name": "spm", "ops": ops})
+
+    ops = [["w", a("SCRATCH"), 0x600DF00D]] + write_word(rmap, 0, 0, 0x5EED)
+    for i, addr in enumerate(bad_addresses(rmap)):
+        access = ["r", addr] if i % 2 else ["w", addr, MASK32]
+        ops += [["w", a("ERROR"), 0], access, ["r", a("ERROR")], ["r", a("ERR_ADDR")],
+                ["r", a("STATUS")]]
+    ops += [["w", a("ERROR"), 0], ["r", MASK32], ["w", rmap.spm_end, 1], ["r", a("ERROR")],
+            ["r", a("ERR_ADDR")]]
+    # Nothing was written through an alias.
+    ops += [["r", a("SCRATCH")]] + read_word(rmap, 0, 0)
+    sections.append({"name": "bad", "ops": ops})
+
+    last = (cfg.spm_banks - 1, cfg.spm_depth - 1)
+    ops = write_word(rmap, *last, 0x77) + [["set", {"idle": 0}]]
+    ops += read_word(rmap, *last) + write_word(rmap, *last, 0x99)
+    ops += [["r", a("ERROR")], ["r", a("ERR_ADDR")], ["r", a("SCRATCH")],
+            ["w", a("SCRATCH"), 0x1234], ["r", a("SCRATCH")], ["set", {"idle": 1}]]
+    ops += read_word(rmap, *last)
+    sections.append({"name": "busy", "ops": ops})
+
+    # Random traffic over the whole map, pipelined and with gaps.
+    targets = ([r.offset for r in regs if r.name not in ("CONTROL",)] +
+               [rmap.spm_addr(b, w, p) for b, w in words for p in range(rmap.spm_word_parts)]
+               + bad_addresses(rmap)[:6])
+    ops = []
+    for _ in range(400):
+        addr = rng.choice(targets)
+        if rng.random() < 0.05:
+            ops.append(["set", {"idle": int(rng.random() < 0.7)}])
+        ops.append(["w", addr, rng.getrandbits(32)] if rng.random() < 0.5 else ["r", addr])
+    for gap in (0.0, 0.3):
+        sections.append({"name": f"random-{gap}", "gap": gap, "ops": ops})
+    return sections
+
+
+_RESULTS = {}
+
+
+def run(sim, name):
+    """``(rmap, sections, results)`` of the whole program on ``sim`` (run once, cached)."""
+    if (sim, name) not in _RESULTS:
+        cfg = CONFIGS[name]
+        rmap = RegisterMap(cfg)
+        sections = program(rmap, random.Random(name))
+        built = build(cfg, "host-memory", sim)
+        scratch = rmap.addr_of("SCRATCH")
+        spec = {"seed": 1, "latency": HOST_LATENCY, "defaults": defaults(cfg),
+                "watch": ["start", "clear", "relu"], "sections": sections,
+                "transact": {"requests": [[scratch, 0xCAFE], [scratch], [MASK32], [0]],
+                             "gap": 0.3, "read": scratch, "write": [rmap.reg_end, 1]}}
+        results = built.run("zerohero.sim.tb.host", spec)
+        _RESULTS[(sim, name)] = rmap, sections, results
+    return _RESULTS[(sim, name)]
+
+
+def responses(sim, name, section):
+    """``(rmap, [(op, response)])`` of a section, after checking it against the model."""
+    rmap, sections, results = run(sim, name)
+    want = expected(rmap, sections)[section]
+    spec = next(s for s in sections if s["name"] == section)
+    bus_ops = [op for op in spec["ops"] if op[0] in ("r", "w")]
+    got = results[section]["responses"]
+    assert len(got) == len(bus_ops), f"{section}: {len(got)} responses to {len(bus_ops)} requests"
+    for i, (op, g, (err, rdata)) in enumerate(zip(bus_ops, got, want)):
+        assert g["addr"] == op[1]
+        where = rmap.decode(op[1])
+        what = where[1].name if where and where[0] == "reg" else where
+        assert (g["err"], g["rdata"]) == (err, rdata), (
+            f"{section} request {i} {op[0]} {op[1]:#x} ({what}): got err={g['err']} "
+            f"rdata={g['rdata']:#x}, expected err={err} rdata={rdata:#x}")
+    return rmap, list(zip(bus_ops, got))
+
+
+cocotb_test = pytest.mark.cocotb
+configs = pytest.mark.parametrize("name", list(CONFIGS))
+
+
+@cocotb_test
+@configs
+def test_reset_values_as_documented(sim, name):
+    rmap, pairs = responses(sim, name, "reset")
+    for (op, got), r in zip(pairs, rmap):
+        assert (got["err"], got["rdata"]) == (0, r.reset), r.name
+    assert pairs[0][1]["rdata"] >> 16 == 0x5A48
+    assert pairs[1][1]["rdata"] == rmap.map_hash
+
+
+@cocotb_test
+@configs
+@pytest.mark.parametrize("section", ["rw", "rw-gaps"])
+def test_rw_registers_write_then_read(sim, name, section):
+    rmap, pairs = responses(sim, name, section)
+    for (wop, wres), (rop, rres) in zip(pairs[::2], pairs[1::2]):
+        r = rmap.decode(rop[1])[1]
+        assert wres["err"] == rres["err"] == 0
+        assert rres["rdata"] == wop[2] & r.write_mask, r.name
+
+
+@cocotb_test
+@configs
+def test_ro_registers_ignore_writes(sim, name):
+    rmap, pairs = responses(sim, name, "ro")
+    for op, res in pairs:
+        assert res["err"] == 0
+        if op[0] == "r":
+            assert res["rdata"] == rmap.decode(op[1])[1].reset
+
+
+@cocotb_test
+@configs
+def test_control_pulses_self_clear_and_status(sim, name):
+    rmap, pairs = responses(sim, name, "pulses")
+    trace = run(sim, name)[2]["pulses"]["trace"]
+    ctl = rmap.addr_of("CONTROL")
+    start, clear, relu = (rmap["CONTROL"].field(n).mask for n in ("START", "CLEAR", "RELU"))
+
+    def high_cycles(signal):
+        changes = trace[signal] + [[10**9, 0]]
+        return [c for (c0, v), (c1, _) in zip(changes, changes[1:]) if v
+                for c in range(c0, c1)]
+
+    writes = [res for op, res in pairs if op[0] == "w" and op[1] == ctl]
+    want_start = [w["accepted"] + HOST_LATENCY for w in writes if w["wdata"] & start]
+    want_clear = [w["accepted"] + HOST_LATENCY for w in writes if w["wdata"] & clear]
+    assert high_cycles("start") == want_start           # one cycle per write, back to back too
+    assert high_cycles("clear") == want_clear
+    # RELU is stored by every write of CONTROL (write START with the RELU you want).
+    want_relu, level = [[0, 0]], 0
+    for w in writes:
+        if int(bool(w["wdata"] & relu)) != level:
+            level ^= 1
+            want_relu.append([w["accepted"] + HOST_LATENCY, level])
+    assert trace["relu"] == want_relu and len(want_relu) == 3
+    # Reads of CONTROL return RELU only.
+    reads = [res["rdata"] for op, res in pairs if op[0] == "r" and op[1] == ctl]
+    assert reads == [0, 0, relu, relu, 0]
+    status = [res["rdata"] for op, res in pairs if op[0] == "r" and op[1] == rmap.addr_of(
+        "STATUS")]
+    assert status == [0, 0b001, 0, 0b010, 0b010, 0, 0b100, 0]
+    errors = [res["rdata"] for op, res in pairs if op[0] == "r" and op[1] == rmap.addr_of(
+        "ERROR")]
+    assert errors == [0x42, 0x142, 0, 0]
+
+
+@cocotb_test
+@configs
+def test_lane_counters_read_back(sim, name):
+    rmap, pairs = responses(sim, name, "counters")
+    assert len(pairs) == 3 * rmap.cfg.lanes * len(COUNTER_NAMES) * rmap.counter_parts
+
+
+@cocotb_test
+@configs
+def test_scratchpad_every_bank(sim, name):
+    rmap, pairs = responses(sim, name, "spm")
+    assert all(res["err"] == 0 for _, res in pairs)
+    banks = {rmap.decode(op[1])[1] for op, _ in pairs}
+    assert banks == set(range(rmap.cfg.spm_banks))
+
+
+@cocotb_test
+@configs
+def test_bad_addresses_flagged(sim, name):
+    rmap, pairs = responses(sim, name, "bad")
+    bad = set(bad_addresses(rmap))
+    i = 1 + rmap.spm_word_parts      # index of the first ["w", ERROR]
+    for addr in bad_addresses(rmap):
+        access, error, err_addr, status = [p[1] for p in pairs[i + 1:i + 5]]
+        assert access["addr"] == addr and access["err"] == 1 and access["rdata"] == 0
+        assert error["rdata"] == ERR_BAD_ADDR and err_addr["rdata"] == addr, hex(addr)
+        assert status["rdata"] & rmap["STATUS"].field("ERROR").mask
+        i += 5
+    # Two bad accesses: the first one's address is kept, MULTIPLE set.
+    assert [res["rdata"] for _, res in pairs[i + 3:i + 5]] == [0x100 | ERR_BAD_ADDR, MASK32]
+    assert all(res["err"] == (op[1] in bad) for op, res in pairs)
+
+
+@cocotb_test
+@configs
+def test_scratchpad_refused_while_not_idle(sim, name):
+    rmap, pairs = responses(sim, name, "busy")
+    parts = rmap.spm_word_parts
+    busy = pairs[parts:3 * parts]
+    assert all(res["err"] == 1 for _, res in busy)
+    error, err_addr, scratch = (res["rdata"] for _, res in pairs[3 * parts:3 * parts + 3])
+    assert error == 0x100 | ERR_BUSY and err_addr == busy[0][0][1]
+    assert [res["rdata"] for _, res in pairs[-parts:]] == [0x77] + [0] * (parts - 1)
+
+
+@cocotb_test
+@configs
+def test_driver_transact_read_write(sim, name):
+    rmap, _, results = run(sim, name)
+    got = results["transact"]
+    assert [(r["err"], r["rdata"]) for r in got["responses"]] == [
+        (0, 0), (0, 0xCAFE), (1, 0), (0, rmap["ID"].reset)]
+    assert got["read"] == [0xCAFE, 0] and got["write"] == 1
+
+
+@cocotb_test
+@configs
+@pytest.mark.parametrize("gap", [0.0, 0.3])
+def test_random_traffic_matches_model(sim, name, gap):
+    responses(sim, name, f"random-{gap}")
+
+
+# The map itself: JSON, C header, CLI --------------------------------------------------------
+
+ALL_CONFIGS = [*PRESETS.values(), *CONFIGS.values(),
+               unit_config(lanes=1, spm_banks=1, counter_width=64)]
+
+
+@pytest.mark.parametrize("cfg", ALL_CONFIGS, ids=lambda c: f"{c.name}-{c.lanes}")
+def test_decode_covers_the_map(cfg):
+    rmap = RegisterMap(cfg)
+    for r in rmap:
+        assert rmap.decode(r.offset) == ("reg", r) and rmap.addr_of(r.name) == r.offset
+        assert r.reset == sum(f.reset << f.lsb for f in r.fields)
+        bits = 0
+        for f in r.fields:
+            assert f.lsb + f.width <= 32 and not bits & f.mask, (r.name, f.name)
+            bits |= f.mask
+    for bank in range(cfg.spm_banks):
+        for word in (0, cfg.spm_depth - 1):
+            for part in range(rmap.spm_word_parts):
+                assert rmap.decode(rmap.spm_addr(bank, word, part)) == ("spm", bank, word, part)
+    assert rmap.spm_base & (rmap.spm_base - 1) == 0 and rmap.reg_end <= rmap.spm_base
+    for addr in bad_addresses(rmap):
+        assert rmap.decode(addr) is None
+    # Per-lane counters at the documented places.
+    for lane in range(cfg.lanes):
+        for c, counter in enumerate(COUNTER_NAMES):
+            for part in range(rmap.counter_parts):
+                r = rmap.counter(lane, counter, part)
+                assert r.offset == (LANE_BASE + lane * rmap.lane_stride
+                                    + c * rmap.counter_parts + part)
+
+
+def test_map_hash_tracks_the_map_not_the_name():
+    cfg = CONFIGS["narrow"]
+    h = RegisterMap(cfg).map_hash
+    assert RegisterMap(cfg.replace(name="other")).map_hash == h
+    assert RegisterMap(cfg.replace(lanes=1)).map_hash != h
+    assert RegisterMap(cfg.replace(spm_depth=32)).map_hash != h
+    assert len({RegisterMap(c).map_hash for c in PRESETS.values()}) == len(PRESETS)
+
+
+@pytest.mark.parametrize("cfg", ALL_CONFIGS, ids=lambda c: f"{c.name}-{c.lanes}")
+def test_json_agrees_with_map(cfg):
+    rmap = RegisterMap(cfg)
+    doc = json.loads(json.dumps(rmap.to_json()))
+    assert doc["map_hash"] == rmap.map_hash and doc["config"] == cfg.to_dict()
+    assert [r["name"] for r in doc["registers"]] == [r.name for r in rmap]
+    for jr, r in zip(doc["registers"], rmap):
+        assert (jr["offset"], jr["access"], jr["reset"]) == (r.offset, r.access, r.reset)
+        assert [(f["name"], f["lsb"], f["width"], f["access"]) for f in jr["fields"]] == [
+            (f.name, f.lsb, f.width, f.access) for f in r.fields]
+    spm = next(g for g in doc["regions"] if g["name"] == "scratchpad")
+    assert (spm["base"], spm["bank_stride"], spm["banks"]) == (
+        rmap.spm_base, rmap.bank_stride, cfg.spm_banks)
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+@pytest.mark.parametrize("cfg", ALL_CONFIGS, ids=lambda c: f"{c.name}-{c.lanes}")
+def test_c_header_agrees_with_map(tmp_path, cfg):
+    """Compile a program that prints every macro of the header; compare with Python."""
+    rmap = RegisterMap(cfg)
+    (tmp_path / "zh_regs.h").write_text(rmap.to_c_header())
+    prints = []
+
+    def p(key, expr):
+        prints.append(f'    printf("{key} %llu\\n", (unsigned long long)({expr}));')
+
+    want = {}
+    for r in rmap:
+        p(f"{r.name}.addr", f"ZH_{r.name}_ADDR")
+        p(f"{r.name}.reset", f"ZH_{r.name}_RESET")
+        want[f"{r.name}.addr"], want[f"{r.name}.reset"] = r.offset, r.reset
+        for f in r.fields:
+            for what, value in (("SHIFT", f.lsb), ("WIDTH", f.width), ("MASK", f.mask)):
+                key = f"{r.name}.{f.name}.{what}"
+                p(key, f"ZH_{r.name}_{f.name}_{what}")
+                want[key] = value
+    checks = {
+        "map_hash": ("ZH_MAP_HASH", rmap.map_hash),
+        "spm_base": ("ZH_SPM_BASE", rmap.spm_base),
+        "spm_stride": ("ZH_SPM_BANK_STRIDE", rmap.bank_stride),
+        "spm_banks": ("ZH_SPM_BANKS", cfg.spm_banks),
+        "lanes": ("ZH_CFG_LANES", cfg.lanes),
+        "word_width": ("ZH_CFG_SPM_WORD_WIDTH", cfg.word_width),
+        "err_bad": ("ZH_ERR_BAD_ADDR", ERR_BAD_ADDR),
+        "err_busy": ("ZH_ERR_BUSY", ERR_BUSY),
+    }
+    last = (cfg.spm_banks - 1, cfg.spm_depth - 1)
+    checks["spm_last"] = (f"ZH_SPM_ADDR({last[0]}, {last[1]})", rmap.spm_addr(*last))
+    checks["spm_1_3"] = (f"ZH_SPM_ADDR({min(1, last[0])}, 3)", rmap.spm_addr(min(1, last[0]), 3))
+    for c in COUNTER_NAMES:
+        checks[f"lane_{c}"] = (f"ZH_LANE_ADDR({cfg.lanes - 1}, ZH_COUNTER_{c.upper()})",
+                               rmap.counter(cfg.lanes - 1, c).offset)
+    for key, (expr, value) in checks.items():
+        p(key, expr)
+        want[key] = value
+    src = tmp_path / "check.c"
+    src.write_text('#include <stdio.h>\n#include "zh_regs.h"\n#include "zh_regs.h"\n'
+                   "int main(void) {\n" + "\n".join(prints) + "\n    return 0;\n}\n")
+    exe = tmp_path / "check"
+    subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-o", str(exe),
+                    str(src)], check=True, capture_output=True, text=True)
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
+    got = {k: int(v) for k, v in (line.split() for line in out.splitlines())}
+    assert got == want
+
+
+def test_regs_module_needs_no_amaranth():
+    code = ("import sys, zerohero.hw.regs as r, zerohero.hw.config as c; "
+            "r.RegisterMap(c.preset('sim-small')).to_c_header(); "
+            "assert not [m for m in sys.modules if m.startswith('amaranth')], 'amaranth'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_counter_names_agree_with_pe():
+    from zerohero.hw.pe import counter_names
+    assert tuple(counter_names) == COUNTER_NAMES
+
+
+def test_cli_regmap_writes_json_and_header(tmp_path, capsys):
+    js, hdr = tmp_path / "regs.json", tmp_path / "inc" / "zh_regs.h"
+    assert main(["regmap", "--config", "icebreaker", "--json", str(js), "--header",
+                 str(hdr)]) == 0
+    rmap = RegisterMap(preset("icebreaker"))
+    assert json.loads(js.read_text()) == json.loads(json.dumps(rmap.to_json()))
+    assert hdr.read_text() == rmap.to_c_header()
+    assert "regs.json" in capsys.readouterr().out
+
+
+def test_cli_regmap_prints_table(capsys):
+    assert main(["regmap", "--config", "sim-small"]) == 0
+    out = capsys.readouterr().out
+    rmap = RegisterMap(preset("sim-small"))
+    for r in rmap:
+        assert f"{r.offset:#8x}  {r.name} " in out
+    assert f"{rmap.spm_base:#x}" in out
+
+
+def test_cli_regmap_error_is_one_line():
+    proc = subprocess.run([sys.executable, "-m", "zerohero", "regmap", "--config", "nope"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("zerohero: error:") and "nope" in lines[0]
+
+
+def test_lint_host_memory_clean(capsys):
+    assert main(["lint", "--top", "host-memory", "--config", "sim-small"]) == 0
+    assert "clean" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_lint_host_memory_test_configs(tmp_path, name):
+    """The configs with wide words (staging, part select) and LO/HI counters lint clean too."""
+    from zerohero.cli import lint_file
+    from zerohero.hw.top import generate
+
+    text, description = generate(CONFIGS[name], "host-memory")
+    path = tmp_path / "host_memory.v"
+    path.write_text(text)
+    assert lint_file(path, description["module"]) == []
