@@ -1,15 +1,36 @@
-"""Host side of the firmware: splitting work across lanes.
+"""Host side of the firmware: splitting work across lanes and building programs.
 
 Real matrices have skewed rows, so rows are given to lanes by their cost, not by index:
 longest-processing-time first, each row to the least-loaded lane so far. Within a lane rows
 keep ascending order, so each lane's stream is a valid CSR row stream.
+
+:func:`plan_rowwise` turns one row-wise kernel (SpMV, SpMSpV, SpMM, GEMV, GEMM) into a
+:class:`Program`: the bus writes that load every lane's banks and the firmware
+(``programs/rowwise.s``), the CONTROL write that starts it, the bus reads that fetch results
+and counters, and the decoder of those reads. Everything is checked before anything is sent:
+an operand that does not fit a bank or the configured widths is a ``ValueError`` naming it.
+(Operands larger than the scratchpad need tiling, which is a later issue.)
 """
 
 from __future__ import annotations
 
 import heapq
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
 
-__all__ = ["balance_rows"]
+import numpy as np
+
+from zerohero.hw.config import COUNTER_NAMES
+from zerohero.hw.memory import pack_entry, unpack_entry
+from zerohero.hw.regs import RegisterMap
+
+from .isa import assemble
+
+__all__ = ["balance_rows", "Program", "plan_rowwise", "useful_macs", "KERNELS"]
+
+PROGRAMS = Path(__file__).resolve().parent / "programs"
+KERNELS = ("spmv", "spmspv", "spmm", "gemv", "gemm")
 
 
 def balance_rows(costs, lanes: int) -> list[list[int]]:
@@ -23,3 +44,161 @@ def balance_rows(costs, lanes: int) -> list[list[int]]:
         assigned[lane].append(row)
         heapq.heappush(heap, (load + costs[row], lane))
     return [sorted(rows) for rows in assigned]
+
+
+@dataclass
+class Program:
+    kernel: str
+    writes: list = field(default_factory=list)      # (bus address, data)
+    start: tuple = (0, 0)
+    reads: list = field(default_factory=list)       # bus addresses
+    decode: Callable = None                         # reads -> (result, counters per lane)
+    firmware: list = field(default_factory=list)    # instruction words
+    source: str = ""                                # the firmware's assembly
+    timeout: int = 0                                # cycles
+
+
+def _words(rmap, bank, base, values):
+    """Bus writes of scratchpad words ``values`` at ``bank``/``base``: low part first."""
+    out = []
+    parts = rmap.spm_word_parts
+    for i, word in enumerate(values):
+        for p in range(parts):
+            out.append((rmap.spm_addr(bank, base + i, p), (int(word) >> (32 * p)) & 0xFFFFFFFF))
+    return out
+
+
+def _fits(cfg, what, used):
+    if used > cfg.spm_depth:
+        raise ValueError(f"{what} needs {used} words but a bank holds {cfg.spm_depth} "
+                         f"(config {cfg.name}); tiling large operands is not supported yet")
+
+
+def plan_rowwise(cfg, kernel: str, A, B, relu: bool = False) -> Program:
+    """A :class:`Program` computing ``A @ B`` row-wise.
+
+    ``A``: a CSR (spmv, spmspv, spmm) or a Dense 2-D (gemv, gemm) format object;
+    ``B``: a dense 1-D vector (spmv, gemv), a SparseVector (spmspv) or a dense 2-D matrix
+    (spmm, gemm). Values must already be checked against the configured widths.
+    """
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown kernel {kernel!r}; known: {', '.join(KERNELS)}")
+    rmap = RegisterMap(cfg)
+    rows, inner = A.shape
+    if inner - 1 > cfg.coord_max or rows - 1 > cfg.coord_max:
+        raise ValueError(f"{kernel}: A is {rows} x {inner} but coordinates have "
+                         f"{cfg.coord_width} bits (largest {cfg.coord_max})")
+    dense_a = kernel in ("gemv", "gemm")
+    sparse_b = kernel == "spmspv"
+    if dense_a:
+        a_rows = np.asarray(A.array if hasattr(A, "array") else A, dtype=np.int64)
+        nnz = np.full(rows, inner)
+    else:
+        nnz = np.diff(A.pos)
+    if sparse_b:
+        b_cols = 1
+        xs_crd, xs_val = np.asarray(B.crd), np.asarray(B.vals)
+        b_words = [0, len(xs_crd)] + [pack_entry(cfg, int(c), int(v))
+                                      for c, v in zip(xs_crd, xs_val)]
+        b_stride = 0
+    else:
+        Bd = np.asarray(B, dtype=np.int64)
+        Bd = Bd.reshape(inner, -1)
+        b_cols = Bd.shape[1]
+        b_words = [pack_entry(cfg, r, int(Bd[r, j])) for j in range(b_cols) for r in range(inner)]
+        b_stride = inner
+    _fits(cfg, f"{kernel}: B ({'sparse vector' if sparse_b else f'{inner} x {b_cols}'})",
+          len(b_words))
+    # Cost of a row on its lane: its stream (one entry a cycle; an empty row costs one).
+    if sparse_b:
+        costs = [max(int(n), len(xs_crd), 1) for n in nnz]
+    else:
+        costs = [max(int(n), 1) for n in nnz]
+    lanes = balance_rows(costs, cfg.lanes)
+
+    writes, setup = [], []
+    out_base = 0
+    for lane, lrows in enumerate(lanes):
+        if dense_a:
+            image = [pack_entry(cfg, c, int(a_rows[r, c])) for r in lrows for c in range(inner)]
+            fields = {"A_MODE": 1, "A_POS": 0, "A_CRD": inner, "A_COLS": inner}
+        else:
+            pos = [0]
+            entries = []
+            for r in lrows:
+                for k in range(A.pos[r], A.pos[r + 1]):
+                    entries.append(pack_entry(cfg, int(A.crd[k]), int(A.vals[k])))
+                pos.append(len(entries))
+            image = pos + entries
+            fields = {"A_MODE": 0, "A_POS": 0, "A_CRD": len(pos), "A_COLS": 0}
+        fields.update({"A_ROWS": len(lrows), "B_MODE": int(sparse_b), "B_CRD": 2,
+                       "RELU": int(relu)})
+        writes += _words(rmap, lane, 0, image)
+        out_base = max(out_base, len(image))
+        setup += [f"        cfg   {lane}, {name}, {value}" for name, value in fields.items()]
+        writes += _words(rmap, cfg.lanes + lane, 0, b_words)
+    out_stride = max(len(lrows) for lrows in lanes)
+    _fits(cfg, f"{kernel}: a lane's A rows and results", out_base + b_cols * out_stride)
+    if out_base + b_cols * out_stride > 0xFFFF:
+        raise ValueError(f"{kernel}: results end beyond the 16-bit addresses of the firmware")
+
+    source = (PROGRAMS / "rowwise.s").read_text()
+    defines = {"lane_setup": "\n".join(setup), "b_base": 0, "out_base": out_base,
+               "columns": b_cols, "b_stride": b_stride, "out_stride": out_stride}
+    firmware = assemble(source, cfg.lanes, defines)
+    if len(firmware) > cfg.fw_depth:
+        raise ValueError(f"{kernel}: firmware of {len(firmware)} instructions exceeds "
+                         f"fw_depth {cfg.fw_depth}")
+    writes += [(rmap.fw_base + i, w) for i, w in enumerate(firmware)]
+
+    # Reads: every result word (all parts), then every lane's counters.
+    parts = rmap.spm_word_parts
+    reads, where = [], []
+    for lane, lrows in enumerate(lanes):
+        for j in range(b_cols):
+            for t, r in enumerate(lrows):
+                base = out_base + j * out_stride + t
+                reads += [rmap.spm_addr(lane, base, p) for p in range(parts)]
+                where.append((r, j))
+    counter_regs = [[rmap.counter(lane, name, p).offset
+                     for p in range(rmap.counter_parts)]
+                    for lane in range(cfg.lanes) for name in COUNTER_NAMES]
+    for regs in counter_regs:
+        reads += regs
+
+    def decode(values):
+        result = np.zeros((rows, b_cols), dtype=np.int64)
+        n = len(where) * parts
+        for i, (r, j) in enumerate(where):
+            word = sum(values[i * parts + p] << (32 * p) for p in range(parts))
+            result[r, j] = unpack_entry(cfg, word)[1]
+        counters = []
+        k = n
+        for lane in range(cfg.lanes):
+            lane_counters = {}
+            for name in COUNTER_NAMES:
+                lane_counters[name] = sum(values[k + p] << (32 * p)
+                                          for p in range(rmap.counter_parts))
+                k += rmap.counter_parts
+            counters.append(lane_counters)
+        if kernel in ("spmv", "spmspv", "gemv"):
+            result = result[:, 0]
+        return result, counters
+
+    control = rmap["CONTROL"]
+    start_bit = next(f for f in control.fields if f.name == "START")
+    busiest = max(sum(costs[r] for r in lrows) for lrows in lanes)
+    timeout = 64 + 4 * b_cols * (busiest + 32 + out_stride)
+    return Program(kernel, writes, (control.offset, 1 << start_bit.lsb), reads, decode,
+                   firmware, source.format(**defines), timeout)
+
+
+def useful_macs(kernel, A, B) -> int:
+    """Products of two nonzeros the kernel must issue (the ideal work)."""
+    a = (A.array if hasattr(A, "array") else A.to_dense()) != 0
+    if kernel == "spmspv":
+        b = B.to_dense() != 0
+    else:
+        b = np.asarray(B) != 0
+    return int((a.astype(np.int64) @ b.reshape(a.shape[1], -1).astype(np.int64)).sum())
+

@@ -71,6 +71,8 @@ class AccelConfig(SignedRanges):
     counter_width: int = 32
     #: Words of sequencer instruction memory.
     fw_depth: int = 256
+    #: Cycles a sequencer ``wait`` may see no lane progress before it stops with WATCHDOG.
+    watchdog_cycles: int = 1 << 16
 
     def __post_init__(self):
         def need(cond, field, expected):
@@ -80,7 +82,8 @@ class AccelConfig(SignedRanges):
                     f"AccelConfig.{field} must be {expected}, not {value!r}")
 
         for field in ("lanes", "value_width", "coord_width", "acc_width", "spm_banks",
-                      "spm_depth", "counter_width", "window", "max_level", "fw_depth"):
+                      "spm_depth", "counter_width", "window", "max_level", "fw_depth",
+                      "watchdog_cycles"):
             value = getattr(self, field)
             need(isinstance(value, int) and not isinstance(value, bool), field, "an integer")
         need(isinstance(self.name, str) and self.name != "", "name", "a non-empty string")
@@ -96,6 +99,7 @@ class AccelConfig(SignedRanges):
         need(self.spm_depth >= 16 and self.spm_depth & (self.spm_depth - 1) == 0,
              "spm_depth", "a power of two of at least 16")
         need(8 <= self.counter_width <= 64, "counter_width", "between 8 and 64")
+        need(16 <= self.watchdog_cycles < 1 << 32, "watchdog_cycles", "between 16 and 2**32 - 1")
         need(16 <= self.fw_depth <= 65536 and self.fw_depth & (self.fw_depth - 1) == 0,
              "fw_depth", "a power of two between 16 and 65536")
 

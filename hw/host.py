@@ -210,8 +210,9 @@ class HostPort(wiring.Component):
     """Decodes the host bus into the register bank and the scratchpad.
 
     ``spm_rd[bank]``/``spm_wr[bank]`` are one read and one write port per bank, to be given
-    the scratchpad by the integrating top while ``idle`` is high; while ``idle`` is low a
-    scratchpad access is refused with ``BUSY``.
+    the scratchpad by the integrating top while ``idle`` is high; ``fw_wr`` writes the
+    sequencer's instruction memory. While ``idle`` is low a scratchpad or firmware access is
+    refused with ``BUSY``; reading the firmware region is a bad address.
     """
 
     def __init__(self, cfg):
@@ -223,6 +224,8 @@ class HostPort(wiring.Component):
             "fault": Out(FaultSignature()),
             "spm_rd": Out(ReadPortSignature(cfg)).array(cfg.spm_banks),
             "spm_wr": Out(WritePortSignature(cfg)).array(cfg.spm_banks),
+            "fw_wr": Out(wiring.Signature({"addr": Out(range(cfg.fw_depth)), "en": Out(1),
+                                           "data": Out(DATA_WIDTH)})),
             "idle": In(1),
         })
 
@@ -270,9 +273,14 @@ class HostPort(wiring.Component):
                 self.spm_wr[b].en.eq(spm_go & bus.we & top_part & sel),
             ]
 
+        # Firmware: write-only, at fw_base = 3 * spm_base.
+        fw_hit = (bus.addr[k:] == 3) & (off < cfg.fw_depth) & bus.we
+        m.d.comb += [self.fw_wr.addr.eq(off), self.fw_wr.data.eq(bus.wdata),
+                     self.fw_wr.en.eq(accept & fw_hit & self.idle)]
+
         # Faults.
-        bad = accept & ~reg_hit & ~spm_hit
-        busy = accept & spm_hit & ~self.idle
+        bad = accept & ~reg_hit & ~spm_hit & ~fw_hit
+        busy = accept & (spm_hit | fw_hit) & ~self.idle
         m.d.comb += [self.fault.en.eq(bad | busy),
                      self.fault.code.eq(Mux(bad, ERR_BAD_ADDR, ERR_BUSY)),
                      self.fault.addr.eq(bus.addr)]

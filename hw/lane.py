@@ -32,9 +32,10 @@ class Lane(wiring.Component):
             "vec_rd": Out(ReadPortSignature(cfg)).array(2),
             "cfg_we": In(1), "cfg_field": In(4), "cfg_value": In(16),
             "run": In(1), "clear": In(1),
-            "busy": Out(1), "error": Out(1), "progress": Out(1),
+            "active": Out(1), "error": Out(1), "progress": Out(1),
         }
         for name in counter_names:
+            assert name not in members, f"counter {name!r} clashes with a Lane port"
             members[name] = Out(cfg.counter_width)
         super().__init__(members)
 
@@ -111,7 +112,7 @@ class Lane(wiring.Component):
         wiring.connect(m, mac.out, wr.inp)
 
         m.d.comb += [
-            self.busy.eq(wr.busy | cs.busy | ds.busy | xs.busy),
+            self.active.eq(wr.busy | cs.busy | ds.busy | xs.busy),
             self.error.eq(isect.error),
             self.progress.eq(mac.inp.valid & mac.inp.ready),
         ]

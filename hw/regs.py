@@ -241,6 +241,9 @@ class RegisterMap:
         self.spm_base = max(SPM_BASE_MIN, _pow2_at_least(self.spm_size))
         self.spm_end = self.spm_base + self.spm_size
         assert self.reg_end <= self.spm_base
+        # Firmware (the sequencer's instruction memory): write-only, after the scratchpad.
+        self.fw_base = 3 * self.spm_base
+        self.fw_end = self.fw_base + cfg.fw_depth
         if self.spm_end > 1 << ADDR_WIDTH:
             raise ValueError(f"scratchpad of {self.spm_size} bus words does not fit the "
                              f"{ADDR_WIDTH}-bit address space")
@@ -283,7 +286,8 @@ class RegisterMap:
         return self.spm_base + bank * self.bank_stride + word * self.spm_word_stride + part
 
     def decode(self, addr: int):
-        """``("reg", Register)``, ``("spm", bank, word, part)`` or ``None`` (outside the map;
+        """``("reg", Register)``, ``("spm", bank, word, part)``, ``("fw", index)`` or ``None``
+        (outside the map;
         the hardware answers an error)."""
         if addr in self._by_offset:
             return ("reg", self._by_offset[addr])
@@ -293,6 +297,8 @@ class RegisterMap:
             word, part = divmod(rest, self.spm_word_stride)
             if part < self.spm_word_parts:
                 return ("spm", bank, word, part)
+        if self.fw_base <= addr < self.fw_end:
+            return ("fw", addr - self.fw_base)
         return None
 
     @property
@@ -308,6 +314,9 @@ class RegisterMap:
              "doc": "bank b word w at base + b * bank_stride + w * word_stride + part (part "
                     "< word_parts, low 32 bits first; a word is written when its top part "
                     "is written); only while the datapath is idle, else error BUSY"},
+            {"name": "firmware", "base": self.fw_base, "size": self.cfg.fw_depth,
+             "doc": "the sequencer's instruction memory, one 32-bit instruction per address; "
+                    "write-only (a read is an error), only while the sequencer is idle"},
         ]
 
     # Export -------------------------------------------------------------------------------
@@ -389,6 +398,10 @@ class RegisterMap:
             "#define ZH_SPM_ADDR(bank, word) (ZH_SPM_BASE + (bank) * ZH_SPM_BANK_STRIDE + "
             "(word) * ZH_SPM_WORD_STRIDE)",
             "",
+            "/* Firmware: instruction i at ZH_FW_BASE + i (write-only, while idle). */",
+            f"#define ZH_FW_BASE 0x{self.fw_base:X}u",
+            f"#define ZH_FW_DEPTH {cfg.fw_depth}u",
+            "",
             "/* Per-lane counters: ZH_LANE_ADDR(lane, ZH_COUNTER_<NAME>) (+1 for the _HI part). */",
             f"#define ZH_LANE_BASE 0x{LANE_BASE:X}u",
             f"#define ZH_LANE_STRIDE {self.lane_stride}u",
@@ -425,5 +438,6 @@ class RegisterMap:
                    f"low first), "
                    f"bank stride {self.bank_stride:#x}, word stride {self.spm_word_stride}; "
                    f"ends at {self.spm_end - 1:#x}")
+        out.append(f"{self.fw_base:#8x}  firmware: {cfg.fw_depth} instructions, write-only")
         out.append("every other address answers an error (ERROR.CODE 1)")
         return "\n".join(out)

@@ -8,6 +8,7 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape
 from amaranth.lib import data, wiring
 
+from .accelerator import Accelerator
 from .config import AccelConfig
 from .core import SparseCore
 from .host import HostMemory
@@ -16,15 +17,16 @@ from .pe import PEArray
 
 __all__ = ["TOPS", "DEFAULT_TOP", "make_top", "generate", "describe_ports"]
 
-#: Name -> factory(cfg). ``core`` is the most integrated design so far.
+#: Name -> factory(cfg). ``accelerator`` is the integrated design; the others are its parts.
 TOPS = {
+    "accelerator": Accelerator,
     "core": SparseCore,
     "intersector": Intersector,
     "unioner": Unioner,
     "pe-array": PEArray,
     "host-memory": HostMemory,
 }
-DEFAULT_TOP = "core"
+DEFAULT_TOP = "accelerator"
 
 
 def make_top(cfg: AccelConfig, top=DEFAULT_TOP) -> wiring.Component:

@@ -24,9 +24,9 @@ def test_verilog_for_every_preset(tmp_path, config):
     desc = json.loads(out.with_suffix(".json").read_text())
     assert f"module {desc['module']}" in text
     assert desc["config"]["name"] == config
-    lanes = PRESETS[config].lanes
     names = {p["name"] for p in desc["ports"]}
-    assert {f"a__{lanes - 1}__valid", f"out__{lanes - 1}__payload", "clk", "rst"} <= names
+    assert desc["top"] == "accelerator"
+    assert {"bus__valid", "bus__addr", "bus__rdata", "irq", "clk", "rst"} <= names
     for port in desc["ports"]:
         assert f" {port['name']};" in text, port["name"]
 

@@ -91,6 +91,14 @@ class HostModel:
             if r.access == "wclr":
                 self.code = self.multiple = self.err_addr = 0
             return 0, 0
+        if where[0] == "fw":                    # write-only, while idle
+            if wdata is None:
+                self.fault(ERR_BAD_ADDR, addr)
+                return 1, 0
+            if not self.inputs["idle"]:
+                self.fault(ERR_BUSY, addr)
+                return 1, 0
+            return 0, 0
         _, bank, word, part = where
         if not self.inputs["idle"]:
             self.fault(ERR_BUSY, addr)

@@ -1,0 +1,119 @@
+"""The integrated accelerator: what ``zerohero verilog`` emits and the host runtime drives.
+
+Scratchpad + ``lanes`` x :class:`Lane` + :class:`Sequencer` + register bank + host port. The
+host writes operands into the scratchpad and a program into the sequencer's instruction
+memory through ``bus`` (:mod:`zerohero.hw.regs` has the map), writes CONTROL.START and waits
+for ``irq`` (high while STATUS.DONE or an error is pending); then it reads results and
+counters. While the sequencer runs, the lanes own the scratchpad ports and host accesses to
+it are refused (BUSY); while it is idle, the host owns them.
+
+Bank ownership follows :mod:`zerohero.hw.memory`: lane ``i`` streams from operand bank ``i``
+(both read ports, results through its write port) and gathers or intersects from vector bank
+``lanes + i``.
+"""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from zerohero.firmware.isa import ALL_LANES
+
+from .config import COUNTER_NAMES
+from .host import HostBusSignature, HostPort, RegisterBank
+from .lane import Lane
+from .memory import Scratchpad
+from .sequencer import Sequencer
+
+__all__ = ["Accelerator"]
+
+
+class Accelerator(wiring.Component):
+    def __init__(self, cfg):
+        if cfg.spm_banks < 2 * cfg.lanes:
+            raise ValueError(f"Accelerator needs spm_banks >= 2 * lanes = {2 * cfg.lanes} "
+                             f"(an operand and a vector bank per lane), not {cfg.spm_banks}")
+        self.cfg = cfg
+        super().__init__({
+            "bus": In(HostBusSignature()),
+            "irq": Out(1),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        m.submodules.spm = spm = Scratchpad(cfg)
+        m.submodules.host = host = HostPort(cfg)
+        m.submodules.regs = regs = RegisterBank(cfg)
+        m.submodules.seq = seq = Sequencer(cfg)
+        lanes = [Lane(cfg) for _ in range(cfg.lanes)]
+        for i, lane in enumerate(lanes):
+            m.submodules[f"lane{i}"] = lane
+
+        wiring.connect(m, wiring.flipped(self.bus), host.bus)
+        wiring.connect(m, host.reg, regs.reg)
+        wiring.connect(m, host.fault, regs.fault)
+        wiring.connect(m, host.fw_wr, seq.fw_wr)
+        idle = ~seq.busy
+        m.d.comb += host.idle.eq(idle)
+
+        # Sequencer <-> register bank: start, status, error strobes.
+        done_prev, error_prev = Signal(), Signal()
+        m.d.sync += [done_prev.eq(seq.done), error_prev.eq(seq.error)]
+        m.d.comb += [
+            seq.start.eq(regs.start & idle),
+            seq.watchdog.eq(cfg.watchdog_cycles),
+            regs.busy.eq(seq.busy),
+            regs.done.eq(seq.done & ~done_prev),
+            regs.error.eq(seq.error & ~error_prev),
+            regs.error_code.eq(seq.error_code),
+            self.busy.eq(seq.busy),
+        ]
+        irq = Signal()
+        with m.If(regs.start):
+            m.d.sync += irq.eq(0)
+        with m.Elif((seq.done & ~done_prev) | (seq.error & ~error_prev)):
+            m.d.sync += irq.eq(1)
+        m.d.comb += self.irq.eq(irq)
+
+        # Lanes: configuration bus, run pulses, status, counters.
+        progress = 0
+        for i, lane in enumerate(lanes):
+            m.d.comb += [
+                lane.cfg_we.eq(seq.cfg_we & ((seq.cfg_lane == i) | (seq.cfg_lane == ALL_LANES))),
+                lane.cfg_field.eq(seq.cfg_field), lane.cfg_value.eq(seq.cfg_value),
+                lane.run.eq(seq.run[i]), lane.clear.eq(seq.clear | regs.clear),
+                seq.lane_busy[i].eq(lane.active), seq.lane_error[i].eq(lane.error),
+            ]
+            progress = progress | lane.progress
+            for name in COUNTER_NAMES:
+                m.d.comb += getattr(regs, f"lane_{name}")[i].eq(getattr(lane, name))
+        m.d.comb += seq.progress.eq(progress)
+
+        # Scratchpad ports: the lanes while the sequencer runs, the host while it is idle.
+        for b in range(cfg.spm_banks):
+            lane = lanes[b % cfg.lanes] if b < 2 * cfg.lanes else None
+            operand = b < cfg.lanes
+            for p in range(2):
+                src = None if lane is None else (lane.op_rd[p] if operand else lane.vec_rd[p])
+                ours = spm.rd[b][p]
+                host_port = host.spm_rd[b] if p == 0 else None
+                with m.If(seq.busy & (src is not None)):
+                    if src is not None:
+                        m.d.comb += [ours.addr.eq(src.addr), ours.en.eq(src.en)]
+                with m.Else():
+                    if host_port is not None:
+                        m.d.comb += [ours.addr.eq(host_port.addr), ours.en.eq(host_port.en)]
+                if src is not None:
+                    m.d.comb += src.data.eq(ours.data)
+                if host_port is not None:
+                    m.d.comb += host_port.data.eq(ours.data)
+            wr = spm.wr[b]
+            with m.If(seq.busy & operand):
+                if operand:
+                    m.d.comb += [wr.addr.eq(lane.op_wr.addr), wr.en.eq(lane.op_wr.en),
+                                 wr.data.eq(lane.op_wr.data)]
+            with m.Else():
+                m.d.comb += [wr.addr.eq(host.spm_wr[b].addr), wr.en.eq(host.spm_wr[b].en),
+                             wr.data.eq(host.spm_wr[b].data)]
+        return m

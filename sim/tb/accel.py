@@ -1,0 +1,54 @@
+"""cocotb program runner for the integrated :class:`~zerohero.hw.accelerator.Accelerator`.
+
+Spec (JSON in ``ZH_SPEC``)::
+
+    {"jobs": [{"writes": [[addr, data], ...],      # operands and firmware, through the bus
+               "start": [addr, data],              # the CONTROL write that starts it
+               "reads": [addr, ...],               # results and counters, after irq
+               "timeout": cycles}]}
+
+Only loading and reading back are per-cycle Python; while the kernel runs the testbench
+waits on ``irq`` (or the timeout), so Verilator runs at full speed. Results (``ZH_RESULT``):
+per job ``cycles`` from the START write to ``irq``, ``irq`` (False on a timeout), the read
+values and any error responses.
+"""
+
+import json
+import os
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import First, RisingEdge, Timer
+from cocotb.utils import get_sim_time
+
+from zerohero.sim.drivers import HostBusDriver
+
+PERIOD_NS = 10
+
+
+@cocotb.test()
+async def run_program(dut):
+    spec = json.load(open(os.environ["ZH_SPEC"]))
+    cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
+    bus = HostBusDriver(dut)
+    results = []
+    for job in spec["jobs"]:
+        dut.rst.value = 1
+        for _ in range(2):
+            await RisingEdge(dut.clk)
+        dut.rst.value = 0
+        responses = await bus.transact([tuple(w) for w in job["writes"]])
+        errors = [r for r in responses if r["err"]]
+        await bus.transact([tuple(job["start"])])
+        start = get_sim_time(unit="ns")
+        fired = True
+        if not int(dut.irq.value):
+            trigger = await First(RisingEdge(dut.irq), Timer(job["timeout"] * PERIOD_NS,
+                                                             unit="ns"))
+            fired = isinstance(trigger, RisingEdge)
+        cycles = round((get_sim_time(unit="ns") - start) / PERIOD_NS)
+        reads = await bus.transact([(a,) for a in job["reads"]])
+        errors += [r for r in reads if r["err"]]
+        results.append({"cycles": cycles, "irq": fired, "reads": [r["rdata"] for r in reads],
+                        "errors": [[r["addr"], r["we"]] for r in errors]})
+    json.dump(results, open(os.environ["ZH_RESULT"], "w"))
