@@ -116,7 +116,7 @@ def plan_rowwise(cfg, kernel: str, A, B, relu: bool = False) -> Program:
         costs = [max(int(n), 1) for n in nnz]
     lanes = balance_rows(costs, cfg.lanes)
 
-    writes, setup = [], []
+    writes, per_lane = [], []
     out_base = 0
     for lane, lrows in enumerate(lanes):
         if dense_a:
@@ -135,8 +135,16 @@ def plan_rowwise(cfg, kernel: str, A, B, relu: bool = False) -> Program:
                        "RELU": int(relu)})
         writes += _words(rmap, lane, 0, image)
         out_base = max(out_base, len(image))
-        setup += [f"        cfg   {lane}, {name}, {value}" for name, value in fields.items()]
+        per_lane.append(fields)
         writes += _words(rmap, cfg.lanes + lane, 0, b_words)
+    # Fields equal on every lane are broadcast (one instruction instead of one per lane).
+    setup = []
+    for name in per_lane[0]:
+        values = {f[name] for f in per_lane}
+        if len(values) == 1:
+            setup.append(f"        cfg   *, {name}, {values.pop()}")
+        else:
+            setup += [f"        cfg   {lane}, {name}, {f[name]}" for lane, f in enumerate(per_lane)]
     out_stride = max(len(lrows) for lrows in lanes)
     _fits(cfg, f"{kernel}: a lane's A rows and results", out_base + b_cols * out_stride)
     if out_base + b_cols * out_stride > 0xFFFF:

@@ -144,7 +144,8 @@ class AccelConfig(SignedRanges):
 PRESETS = {
     # Simulation default: 8 lanes, window 4, a comfortable scratchpad.
     # Banks: one streamed-operand bank and one vector bank per lane (see hw/memory.py).
-    "sim-small": AccelConfig(name="sim-small", lanes=8, window=4, spm_banks=16, spm_depth=1024),
+    "sim-small": AccelConfig(name="sim-small", lanes=8, window=4, spm_banks=16,
+                             spm_depth=32768),
     # iCE40UP5K (iCEBreaker): 8 SB_MAC16 DSPs -> 8 lanes of 16x16 MACs; EBR-sized banks.
     "icebreaker": AccelConfig(name="icebreaker", lanes=8, window=2, spm_banks=16,
                               spm_depth=256),

@@ -2,8 +2,9 @@
 
 The host loads the program into the instruction memory (``fw_wr``) and pulses ``start``; the
 sequencer executes from address 0 until ``halt`` (``done``) or an error (``error`` with
-``error_code``; it halts too). Each instruction takes two cycles (fetch from the registered
-instruction memory, then execute); ``wait`` holds until its lanes are idle.
+``error_code``; it halts too). One instruction a cycle: the registered instruction memory
+reads the successor (next address or jump target) while an instruction executes; ``wait``
+holds until its lanes are idle.
 
 Lane fields are written over a broadcast bus (``cfg_we``, ``cfg_lane``, ``cfg_field``,
 ``cfg_value``); ``run`` pulses the lanes' ``run`` bits. A ``wait`` that sees no ``progress``
@@ -70,51 +71,54 @@ class Sequencer(wiring.Component):
         def fail(code):
             return [self.error.eq(1), self.error_code.eq(ERRORS[code]), self.busy.eq(0)]
 
-        m.d.comb += rp.addr.eq(self.pc)
+        # One instruction a cycle: while the word at `pc` executes, the word at its successor
+        # (the next address or a jump target) is read, so only `wait` stalls.
+        complete = Signal()
+        jumped = Signal()
+        target = Signal(range(cfg.fw_depth))
+        m.d.comb += [rp.addr.eq(target), rp.en.eq(complete)]
+        next_pc = self.pc + 1
+        m.d.comb += target.eq(next_pc[:len(target)])
+
+        def stop(code):
+            m.d.sync += fail(code)
+            m.next = "IDLE"
+
         with m.FSM():
             with m.State("IDLE"):
+                m.d.comb += target.eq(0)
                 with m.If(self.start):
+                    m.d.comb += complete.eq(1)          # reads word 0
                     m.d.sync += [self.pc.eq(0), self.busy.eq(1), self.done.eq(0),
-                                 self.error.eq(0), self.error_code.eq(0)]
-                    m.next = "FETCH"
-            with m.State("FETCH"):
-                m.d.comb += rp.en.eq(1)
-                m.d.sync += watch.eq(0)
-                m.next = "EXEC"
+                                 self.error.eq(0), self.error_code.eq(0), watch.eq(0)]
+                    m.next = "EXEC"
             with m.State("EXEC"):
-                next_pc = self.pc + 1
-                advance = [self.pc.eq(next_pc)]
-                m.next = "FETCH"
+                with m.If(complete):
+                    m.d.sync += [self.pc.eq(target), watch.eq(0)]
                 with m.If(self.lane_error.any()):
-                    m.d.sync += fail("UNIT")
-                    m.next = "IDLE"
-                with m.Elif((next_pc >= cfg.fw_depth) & (op != OPCODES["halt"]) &
-                            (op != OPCODES["jmp"]) & (op != OPCODES["djnz"])):
-                    m.d.sync += fail("ILLEGAL")
-                    m.next = "IDLE"
+                    stop("UNIT")
                 with m.Else():
                     with m.Switch(op):
                         with m.Case(OPCODES["nop"]):
-                            m.d.sync += advance
+                            m.d.comb += complete.eq(1)
                         with m.Case(OPCODES["halt"]):
                             m.d.sync += [self.busy.eq(0), self.done.eq(1)]
                             m.next = "IDLE"
                         with m.Case(OPCODES["ldi"]):
-                            m.d.sync += [reg_file[rsel].eq(imm), *advance]
+                            m.d.comb += complete.eq(1)
+                            m.d.sync += reg_file[rsel].eq(imm)
                         with m.Case(OPCODES["addi"]):
-                            m.d.sync += [reg_file[rsel].eq(reg_file[rsel] + imm), *advance]
+                            m.d.comb += complete.eq(1)
+                            m.d.sync += reg_file[rsel].eq(reg_file[rsel] + imm)
                         with m.Case(OPCODES["djnz"]):
-                            dec = reg_file[rsel] - 1
-                            m.d.sync += [reg_file[rsel].eq(dec),
-                                         self.pc.eq(Mux(dec[:16] != 0, imm, next_pc))]
-                            with m.If((dec[:16] != 0) & (imm >= cfg.fw_depth)):
-                                m.d.sync += fail("ILLEGAL")
-                                m.next = "IDLE"
+                            dec = Signal(16)
+                            m.d.comb += dec.eq(reg_file[rsel] - 1)
+                            m.d.sync += reg_file[rsel].eq(dec)
+                            with m.If(dec != 0):
+                                m.d.comb += [target.eq(imm), jumped.eq(1)]
+                            m.d.comb += complete.eq(1)
                         with m.Case(OPCODES["jmp"]):
-                            m.d.sync += self.pc.eq(imm)
-                            with m.If(imm >= cfg.fw_depth):
-                                m.d.sync += fail("ILLEGAL")
-                                m.next = "IDLE"
+                            m.d.comb += [target.eq(imm), jumped.eq(1), complete.eq(1)]
                         with m.Case(OPCODES["cfg"], OPCODES["cfgr"]):
                             value = Mux(op == OPCODES["cfgr"], reg_file[imm[:3]], imm)
                             is_addr = Signal()
@@ -127,38 +131,32 @@ class Sequencer(wiring.Component):
                             bad_range = ((is_addr & (value >= cfg.spm_depth)) |
                                          (is_count & (value > cfg.spm_depth)))
                             with m.If(~lane_ok | (f >= len(FIELDS))):
-                                m.d.sync += fail("ILLEGAL")
-                                m.next = "IDLE"
+                                stop("ILLEGAL")
                             with m.Elif(bad_range):
-                                m.d.sync += fail("RANGE")
-                                m.next = "IDLE"
+                                stop("RANGE")
                             with m.Else():
                                 m.d.comb += [self.cfg_we.eq(1), self.cfg_lane.eq(a),
-                                             self.cfg_field.eq(f), self.cfg_value.eq(value)]
-                                m.d.sync += advance
+                                             self.cfg_field.eq(f), self.cfg_value.eq(value),
+                                             complete.eq(1)]
                         with m.Case(OPCODES["run"]):
                             with m.If(~lane_ok):
-                                m.d.sync += fail("ILLEGAL")
-                                m.next = "IDLE"
+                                stop("ILLEGAL")
                             with m.Else():
-                                m.d.comb += self.run.eq(lane_bit)
-                                m.d.sync += advance
+                                m.d.comb += [self.run.eq(lane_bit), complete.eq(1)]
                         with m.Case(OPCODES["wait"]):
                             with m.If(~lane_ok):
-                                m.d.sync += fail("ILLEGAL")
-                                m.next = "IDLE"
+                                stop("ILLEGAL")
                             with m.Elif((self.lane_busy & lane_bit) == 0):
-                                m.d.sync += advance
+                                m.d.comb += complete.eq(1)
                             with m.Else():
-                                m.next = "EXEC"        # hold; the word stays on rp.data
                                 m.d.sync += watch.eq(Mux(self.progress, 0, watch + 1))
                                 with m.If(watch >= self.watchdog):
-                                    m.d.sync += fail("WATCHDOG")
-                                    m.next = "IDLE"
+                                    stop("WATCHDOG")
                         with m.Case(OPCODES["clrc"]):
-                            m.d.comb += self.clear.eq(1)
-                            m.d.sync += advance
+                            m.d.comb += [self.clear.eq(1), complete.eq(1)]
                         with m.Default():
-                            m.d.sync += fail("ILLEGAL")
-                            m.next = "IDLE"
+                            stop("ILLEGAL")
+                    # Running off the end of the program is an illegal instruction too.
+                    with m.If(complete & ~jumped & (next_pc == cfg.fw_depth)):
+                        stop("ILLEGAL")
         return m

@@ -9,12 +9,13 @@ Spec (JSON in ``ZH_SPEC``)::
 
 Only loading and reading back are per-cycle Python; while the kernel runs the testbench
 waits on ``irq`` (or the timeout), so Verilator runs at full speed. Results (``ZH_RESULT``):
-per job ``cycles`` from the START write to ``irq``, ``irq`` (False on a timeout), the read
-values and any error responses.
+per job ``cycles`` from the START write to ``irq``, ``wall_s`` (wall time of that wait),
+``irq`` (False on a timeout), the read values and any error responses.
 """
 
 import json
 import os
+import time
 
 import cocotb
 from cocotb.clock import Clock
@@ -41,14 +42,16 @@ async def run_program(dut):
         errors = [r for r in responses if r["err"]]
         await bus.transact([tuple(job["start"])])
         start = get_sim_time(unit="ns")
+        wall = time.perf_counter()
         fired = True
         if not int(dut.irq.value):
             trigger = await First(RisingEdge(dut.irq), Timer(job["timeout"] * PERIOD_NS,
                                                              unit="ns"))
             fired = isinstance(trigger, RisingEdge)
         cycles = round((get_sim_time(unit="ns") - start) / PERIOD_NS)
+        wall = time.perf_counter() - wall
         reads = await bus.transact([(a,) for a in job["reads"]])
         errors += [r for r in reads if r["err"]]
-        results.append({"cycles": cycles, "irq": fired, "reads": [r["rdata"] for r in reads],
+        results.append({"cycles": cycles, "irq": fired, "wall_s": wall, "reads": [r["rdata"] for r in reads],
                         "errors": [[r["addr"], r["we"]] for r in errors]})
     json.dump(results, open(os.environ["ZH_RESULT"], "w"))
