@@ -1,0 +1,149 @@
+"""The integrated Accelerator end to end: host runtime -> firmware -> RTL -> golden model."""
+
+import numpy as np
+import pytest
+from conftest import unit_config
+
+from zerohero.firmware.isa import ERRORS, assemble
+from zerohero.firmware.scheduler import Program
+from zerohero.hw.regs import RegisterMap
+from zerohero.runtime import Accelerator
+from zerohero.sim import model
+from zerohero.sim.harness import ROOT
+
+DATA = ROOT / "data" / "suitesparse"
+
+
+def acc_config(**changes):
+    return unit_config(lanes=2, spm_banks=4, spm_depth=256, fw_depth=64, **changes)
+
+
+def rand(rng, shape, density, cfg, lo=None, hi=None):
+    lo = cfg.value_min if lo is None else lo
+    hi = cfg.value_max if hi is None else hi
+    vals = rng.integers(lo, hi + 1, shape)
+    return np.where(rng.random(shape) < density, vals, 0)
+
+
+GOLDEN = {"spmv": model.spmv, "spmspv": model.spmspv, "spmm": model.spmm, "gemv": model.gemv,
+          "gemm": model.gemm}
+
+
+def check(acc, kernel, A, B, relu=False):
+    got, stats = getattr(acc, kernel)(A, B, relu=relu)
+    Af = model.Dense(np.asarray(A)) if kernel in ("gemv", "gemm") else model.to_format(A, "csr")
+    want = GOLDEN[kernel](Af, B, acc.sem, relu=relu)
+    assert np.array_equal(got, want), (
+        f"{kernel}: first difference at {np.argwhere(got != want)[0]}: "
+        f"got {got[tuple(np.argwhere(got != want)[0])]}, "
+        f"expected {want[tuple(np.argwhere(got != want)[0])]}")
+    assert stats["macs"] == stats["useful_macs"], "MACs issued must be exactly the useful ones"
+    assert stats["cycles"] >= stats["ideal_cycles"]
+    return stats
+
+
+@pytest.mark.cocotb
+def test_every_kernel_on_random_and_edge_operands(sim):
+    cfg = acc_config()
+    acc = Accelerator(cfg, sim)
+    rng = np.random.default_rng(1)
+    A = rand(rng, (14, 30), 0.3, cfg)
+    A[3] = 0                                    # empty row
+    A[:, 7] = 0                                 # empty column
+    x = rand(rng, 30, 1.0, cfg)
+    check(acc, "spmv", A, x)
+    check(acc, "spmv", A, x, relu=True)
+    check(acc, "spmv", np.zeros((5, 9), dtype=np.int64), rand(rng, 9, 1.0, cfg))  # all zero
+    single = np.zeros((6, 11), dtype=np.int64)
+    single[4, 10] = cfg.value_min
+    check(acc, "spmv", single, rand(rng, 11, 1.0, cfg))
+    extreme = np.full((4, 12), cfg.value_max)
+    extreme[1] = cfg.value_min                  # products overflow the 16-bit accumulator
+    stats = check(acc, "spmv", extreme, np.full(12, cfg.value_min))
+    assert stats["zeros_skipped"] == 0
+    xs = model.SparseVector(30, np.array([0, 5, 7, 29]), np.array([3, -4, 9, cfg.value_max]))
+    check(acc, "spmspv", A, xs)
+    check(acc, "spmspv", A, model.SparseVector(30, np.array([], dtype=np.int64),
+                                              np.array([], dtype=np.int64)))
+    B = rand(rng, (30, 3), 0.7, cfg)
+    check(acc, "spmm", A, B)
+    check(acc, "spmm", A, B, relu=True)
+    D = rand(rng, (9, 12), 0.6, cfg)             # dense operands with zeros: still skipped
+    stats = check(acc, "gemv", D, rand(rng, 12, 0.8, cfg))
+    assert stats["zeros_skipped"] > 0
+    check(acc, "gemm", D, rand(rng, (12, 2), 0.8, cfg))
+    check(acc, "gemv", np.full((3, 5), 7), np.full(5, -3))     # fully dense
+
+
+@pytest.mark.cocotb
+def test_real_matrices_and_saturation(sim):
+    cfg = acc_config(overflow="saturate")
+    acc = Accelerator(cfg, sim)
+    rng = np.random.default_rng(2)
+    karate = model.load_mtx(DATA / "karate.mtx", values="pattern")
+    check(acc, "spmv", karate, rand(rng, 34, 1.0, cfg))
+    cage = model.load_mtx(DATA / "cage5.mtx", values="quantize", value_width=8)
+    check(acc, "spmm", cage, rand(rng, (37, 2), 1.0, cfg))
+    big = np.full((3, 40), cfg.value_max)       # sums saturate at +32767
+    check(acc, "spmv", big, np.full(40, cfg.value_max))
+
+
+@pytest.mark.cocotb
+def test_largest_operand_that_fits(sim):
+    cfg = acc_config()
+    acc = Accelerator(cfg, sim)
+    rng = np.random.default_rng(3)
+    # 2 lanes x 10 rows of 23 nonzeros: pos 11 + 230 entries + 10 results = 251 of 256 words.
+    A = np.zeros((20, 200), dtype=np.int64)
+    for r in range(20):
+        A[r, rng.choice(200, 23, replace=False)] = rng.integers(1, 50, 23)
+    check(acc, "spmv", A, rand(rng, 200, 1.0, cfg))
+    A[0, [c for c in range(200) if A[0, c] == 0][:10]] = 1     # 10 more: no longer fits
+    with pytest.raises(ValueError, match="needs 2.. words but a bank holds 256"):
+        acc.spmv(A, rand(rng, 200, 1.0, cfg))
+
+
+def test_bad_operands_are_rejected_before_running():
+    cfg = acc_config()
+    acc = Accelerator(cfg, "verilator")        # nothing is built: every call fails first
+    with pytest.raises(ValueError, match="spmv: A has 4 columns but the second operand has 5"):
+        acc.spmv(np.ones((3, 4), dtype=np.int64), np.ones(5, dtype=np.int64))
+    with pytest.raises(ValueError, match="does not fit signed 8-bit"):
+        acc.spmv(np.full((2, 2), 300), np.ones(2, dtype=np.int64))
+    with pytest.raises(ValueError, match="coordinates have 8 bits"):
+        acc.spmv(np.ones((2, 300), dtype=np.int64), np.ones(300, dtype=np.int64))
+    with pytest.raises(ValueError, match="x must be 1-D"):
+        acc.spmv(np.ones((2, 2), dtype=np.int64), np.ones((2, 2), dtype=np.int64))
+    with pytest.raises(ValueError, match="unknown backend 'gpu'"):
+        Accelerator(cfg, "gpu")
+    assert acc._built is None
+
+
+def firmware_job(cfg, source):
+    """A program of hand-written firmware that reads back STATUS and ERROR."""
+    rmap = RegisterMap(cfg)
+    words = assemble(source, cfg.lanes) if isinstance(source, str) else source
+    control = rmap["CONTROL"]
+    start = next(f for f in control.fields if f.name == "START").lsb
+    return Program("firmware", [(rmap.fw_base + i, w) for i, w in enumerate(words)],
+                   (control.offset, 1 << start),
+                   [rmap.addr_of("STATUS"), rmap.addr_of("ERROR")], None, words, "", 500)
+
+
+@pytest.mark.cocotb
+def test_firmware_errors_halt_with_a_code(sim):
+    cfg = acc_config()
+    acc = Accelerator(cfg, sim)
+    rmap = RegisterMap(cfg)
+    status = {f.name: f for f in rmap["STATUS"].fields}
+    cases = {
+        "ILLEGAL": [0xF0000000],                                   # unknown opcode
+        "RANGE": f"cfg 0, A_POS, {cfg.spm_depth}\nhalt",           # beyond the bank
+        "NONE": "cfg *, A_ROWS, 0\nrun *\nwait *\nhalt",           # an empty job completes
+    }
+    jobs = acc.execute([firmware_job(cfg, src) for src in cases.values()])
+    for (name, _), job in zip(cases.items(), jobs):
+        value, error = job["reads"]
+        assert error & 0xFF == ERRORS[name], f"{name}: ERROR register {error:#x}"
+        assert bool(value >> status["ERROR"].lsb & 1) == (name != "NONE")
+        assert bool(value >> status["DONE"].lsb & 1) == (name == "NONE")
