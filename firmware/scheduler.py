@@ -117,7 +117,6 @@ def plan_rowwise(cfg, kernel: str, A, B, relu: bool = False) -> Program:
     lanes = balance_rows(costs, cfg.lanes)
 
     writes, per_lane = [], []
-    out_base = 0
     for lane, lrows in enumerate(lanes):
         if dense_a:
             image = [pack_entry(cfg, c, int(a_rows[r, c])) for r in lrows for c in range(inner)]
@@ -133,8 +132,8 @@ def plan_rowwise(cfg, kernel: str, A, B, relu: bool = False) -> Program:
             fields = {"A_MODE": 0, "A_POS": 0, "A_CRD": len(pos), "A_COLS": 0}
         fields.update({"A_ROWS": len(lrows), "B_MODE": int(sparse_b), "B_CRD": 2,
                        "RELU": int(relu)})
+        _fits(cfg, f"{kernel}: lane {lane}'s rows of A", len(image))
         writes += _words(rmap, lane, 0, image)
-        out_base = max(out_base, len(image))
         per_lane.append(fields)
         writes += _words(rmap, cfg.lanes + lane, 0, b_words)
     # Fields equal on every lane are broadcast (one instruction instead of one per lane).
@@ -145,8 +144,10 @@ def plan_rowwise(cfg, kernel: str, A, B, relu: bool = False) -> Program:
             setup.append(f"        cfg   *, {name}, {values.pop()}")
         else:
             setup += [f"        cfg   {lane}, {name}, {f[name]}" for lane, f in enumerate(per_lane)]
+    # Results follow B in every lane's vector bank.
+    out_base = len(b_words)
     out_stride = max(len(lrows) for lrows in lanes)
-    _fits(cfg, f"{kernel}: a lane's A rows and results", out_base + b_cols * out_stride)
+    _fits(cfg, f"{kernel}: B and the results", out_base + b_cols * out_stride)
     if out_base + b_cols * out_stride > 0xFFFF:
         raise ValueError(f"{kernel}: results end beyond the 16-bit addresses of the firmware")
 
@@ -166,7 +167,7 @@ def plan_rowwise(cfg, kernel: str, A, B, relu: bool = False) -> Program:
         for j in range(b_cols):
             for t, r in enumerate(lrows):
                 base = out_base + j * out_stride + t
-                reads += [rmap.spm_addr(lane, base, p) for p in range(parts)]
+                reads += [rmap.spm_addr(cfg.lanes + lane, base, p) for p in range(parts)]
                 where.append((r, j))
     counter_regs = [[rmap.counter(lane, name, p).offset
                      for p in range(rmap.counter_parts)]

@@ -8,8 +8,8 @@ counters. While the sequencer runs, the lanes own the scratchpad ports and host 
 it are refused (BUSY); while it is idle, the host owns them.
 
 Bank ownership follows :mod:`zerohero.hw.memory`: lane ``i`` streams from operand bank ``i``
-(both read ports, results through its write port) and gathers or intersects from vector bank
-``lanes + i``.
+(both read ports) and gathers or intersects from vector bank ``lanes + i``, whose write port
+takes the lane's results.
 """
 
 from amaranth.hdl import Module, Signal
@@ -109,10 +109,11 @@ class Accelerator(wiring.Component):
                 if host_port is not None:
                     m.d.comb += host_port.data.eq(ours.data)
             wr = spm.wr[b]
-            with m.If(seq.busy & operand):
-                if operand:
-                    m.d.comb += [wr.addr.eq(lane.op_wr.addr), wr.en.eq(lane.op_wr.en),
-                                 wr.data.eq(lane.op_wr.data)]
+            vector = lane is not None and not operand
+            with m.If(seq.busy & vector):
+                if vector:          # a lane's results go to its vector bank
+                    m.d.comb += [wr.addr.eq(lane.out_wr.addr), wr.en.eq(lane.out_wr.en),
+                                 wr.data.eq(lane.out_wr.data)]
             with m.Else():
                 m.d.comb += [wr.addr.eq(host.spm_wr[b].addr), wr.en.eq(host.spm_wr[b].en),
                              wr.data.eq(host.spm_wr[b].data)]

@@ -5,7 +5,7 @@ scanner (``A_MODE``). Each row meets ``B`` either by gathering ``x[crd]`` from t
 bank with the :class:`Locator` (``B_MODE = 0``: SpMV, SpMM, GEMV, GEMM) or by intersecting with a
 sparse fiber streamed once per row from the vector bank (``B_MODE = 1``: SpMSpV). The pairs go
 to the lane's :class:`MACLane` and one result per row is written to ``OUT_BASE ..`` of the
-operand bank by a :class:`DenseWriter`. Field names and meanings are the ISA's
+vector bank by a :class:`DenseWriter` (``out_wr``). Field names and meanings are the ISA's
 (:mod:`zerohero.firmware.isa`).
 """
 
@@ -28,7 +28,7 @@ class Lane(wiring.Component):
         self.cfg = cfg
         members = {
             "op_rd": Out(ReadPortSignature(cfg)).array(2),
-            "op_wr": Out(WritePortSignature(cfg)),
+            "out_wr": Out(WritePortSignature(cfg)),
             "vec_rd": Out(ReadPortSignature(cfg)).array(2),
             "cfg_we": In(1), "cfg_field": In(4), "cfg_value": In(16),
             "run": In(1), "clear": In(1),
@@ -74,7 +74,7 @@ class Lane(wiring.Component):
             mac.relu.eq(fields["RELU"][0]), mac.clear.eq(self.clear),
         ]
         # Memory ports.
-        wiring.connect(m, wr.wr, wiring.flipped(self.op_wr))
+        wiring.connect(m, wr.wr, wiring.flipped(self.out_wr))
         for port, (sparse, dense) in enumerate([(cs.pos_rd, None), (cs.crd_rd, ds.rd)]):
             ours = self.op_rd[port]
             srcs = [(~a_dense, sparse)] + ([(a_dense, dense)] if dense is not None else [])

@@ -9,11 +9,13 @@ bank's block RAM).
 Layout rules the scheduler follows (so every lane streams one nonzero per cycle):
 
 * **Operand bank** ``i`` (``0 <= i < lanes``) holds lane ``i``'s streamed operand: the ``pos``
-  array and the packed ``(crd, val)`` words of its rows. Read port 0 prefetches fiber bounds,
-  read port 1 streams entries, and the write port takes lane ``i``'s results.
-* **Vector bank** ``lanes + i`` holds the dense vector lane ``i`` gathers from (the locator
-  reads it on port 0), so gathering never competes with streaming. A full-rate SpMV on every
-  lane therefore needs ``spm_banks >= 2 * lanes`` (the presets have exactly that).
+  array and the packed ``(crd, val)`` words of its rows (or its dense rows). Read port 0
+  prefetches fiber bounds, read port 1 streams entries.
+* **Vector bank** ``lanes + i`` holds what lane ``i`` meets its rows with: the dense vector or
+  matrix it gathers from (the locator reads it on port 0) or the sparse fiber it intersects
+  with (both ports), so that never competes with streaming; its write port takes lane ``i``'s
+  results, after the operand. A full-rate SpMV on every lane therefore needs
+  ``spm_banks >= 2 * lanes`` (the presets have exactly that).
 * A packed entry is ``crd`` in bits ``[0, coord_width)`` and the two's complement ``val`` in
   ``[coord_width, coord_width + acc_width)`` (operands sign-extended, so operand and result
   entries share one format); pointers are plain unsigned integers.

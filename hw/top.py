@@ -10,7 +10,6 @@ from amaranth.lib import data, wiring
 
 from .accelerator import Accelerator
 from .config import AccelConfig
-from .core import SparseCore
 from .host import HostMemory
 from .join import Intersector, Unioner
 from .pe import PEArray
@@ -20,7 +19,6 @@ __all__ = ["TOPS", "DEFAULT_TOP", "make_top", "generate", "describe_ports"]
 #: Name -> factory(cfg). ``accelerator`` is the integrated design; the others are its parts.
 TOPS = {
     "accelerator": Accelerator,
-    "core": SparseCore,
     "intersector": Intersector,
     "unioner": Unioner,
     "pe-array": PEArray,

@@ -93,13 +93,15 @@ def test_largest_operand_that_fits(sim):
     cfg = acc_config()
     acc = Accelerator(cfg, sim)
     rng = np.random.default_rng(3)
-    # 2 lanes x 10 rows of 23 nonzeros: pos 11 + 230 entries + 10 results = 251 of 256 words.
+    # 2 lanes x 10 rows of 24 nonzeros + 5 more on row 0: pos 11 + 245 entries = 256 words.
     A = np.zeros((20, 200), dtype=np.int64)
     for r in range(20):
-        A[r, rng.choice(200, 23, replace=False)] = rng.integers(1, 50, 23)
+        A[r, rng.choice(200, 24, replace=False)] = rng.integers(1, 50, 24)
+    A[0, [c for c in range(200) if A[0, c] == 0][:5]] = 1
     check(acc, "spmv", A, rand(rng, 200, 1.0, cfg))
-    A[0, [c for c in range(200) if A[0, c] == 0][:10]] = 1     # 10 more: no longer fits
-    with pytest.raises(ValueError, match="needs 2.. words but a bank holds 256"):
+    A[0, [c for c in range(200) if A[0, c] == 0][:1]] = 1      # one more: no longer fits
+    with pytest.raises(ValueError, match="lane 0's rows of A needs 257 words but a bank "
+                                         "holds 256"):
         acc.spmv(A, rand(rng, 200, 1.0, cfg))
 
 

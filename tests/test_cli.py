@@ -39,7 +39,7 @@ def test_lint_clean_for_default_preset_every_top(capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["verilog", "--config", "nope", "-o", "x.v"], "unknown configuration 'nope'"),
-    (["demo", "--matrix", "missing.mtx"], "missing.mtx"),
+    (["demo", "--config", "nope"], "unknown configuration 'nope'"),
 ])
 def test_errors_are_one_line(args, message):
     proc = zerohero(*args)
