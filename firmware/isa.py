@@ -44,7 +44,14 @@ RELU        1: fused ReLU on results
 Errors halt the sequencer with a code in the ERROR register: ``ILLEGAL`` (unknown opcode or
 field, register or lane out of range), ``RANGE`` (an address field beyond the bank),
 ``UNIT`` (a lane's intersector reported a structure error), ``WATCHDOG`` (a ``wait`` saw no
-progress for the watchdog's cycle count).
+progress for the watchdog's cycle count). A jump target beyond the instruction memory and
+running off its end are ``ILLEGAL`` too.
+
+The assembler also reads back what the disassembler prints: a leading ``addr:`` (checked
+against the word's address), numeric jump targets and ``.word value`` for raw words.
+
+:func:`execute` is the golden model of the sequencer: what a program does, cycle by cycle,
+against a :class:`LaneStub` standing in for the lanes.
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["OPCODES", "FIELDS", "ERRORS", "ALL_LANES", "REGISTERS", "assemble",
-           "disassemble", "encode", "AsmError"]
+           "disassemble", "encode", "decode", "AsmError", "LaneStub", "Execution", "execute"]
 
 OPCODES = {"nop": 0, "halt": 1, "ldi": 2, "addi": 3, "djnz": 4, "jmp": 5, "cfg": 6,
            "cfgr": 7, "run": 8, "wait": 9, "clrc": 10}
@@ -60,6 +67,8 @@ FIELDS = {"A_MODE": 0, "A_POS": 1, "A_CRD": 2, "A_ROWS": 3, "A_COLS": 4, "B_MODE
           "B_POS": 6, "B_CRD": 7, "OUT_BASE": 8, "RELU": 9}
 #: Fields holding scratchpad addresses or counts, checked against the bank depth.
 ADDRESS_FIELDS = ("A_POS", "A_CRD", "A_ROWS", "A_COLS", "B_POS", "B_CRD", "OUT_BASE")
+#: Of those, the counts: up to the bank depth (the others are addresses, below it).
+COUNT_FIELDS = ("A_ROWS", "A_COLS")
 ERRORS = {"NONE": 0, "ILLEGAL": 2, "RANGE": 3, "UNIT": 4, "WATCHDOG": 5}
 ALL_LANES = 255
 REGISTERS = 8
@@ -80,6 +89,11 @@ def encode(op: int, a: int = 0, f: int = 0, imm: int = 0) -> int:
     return (op << 28) | (a << 20) | (f << 16) | (imm & 0xFFFF)
 
 
+def decode(word: int) -> tuple[int, int, int, int]:
+    """``(op, a, f, imm)`` of an instruction word."""
+    return word >> 28 & 0xF, word >> 20 & 0xFF, word >> 16 & 0xF, word & 0xFFFF
+
+
 def _number(text, where):
     try:
         return int(text, 0)
@@ -92,7 +106,7 @@ def assemble(source: str, lanes: int, defines: dict | None = None) -> list[int]:
     placeholders are substituted first, so templates can be filled by the scheduler).
     Comments start with ``;``; labels end with ``:``."""
     defines = dict(defines or {})
-    if defines:
+    if defines or re.search(r"\{\w+\}", source):     # a template needs its values
         try:
             source = source.format(**defines)
         except KeyError as e:
@@ -112,8 +126,24 @@ def assemble(source: str, lanes: int, defines: dict | None = None) -> list[int]:
     words = []
     for n, text in lines:
         where = f"line {n}"
+        prefix = re.match(r"(\d+):\s*", text)        # an address, as disassemble() prints
+        if prefix:
+            if int(prefix.group(1)) != len(words):
+                raise AsmError(f"{where}: address {prefix.group(1)} but this is word "
+                               f"{len(words)}")
+            text = text[prefix.end():]
+            if not text:
+                raise AsmError(f"{where}: address {prefix.group(1)} without an instruction")
         parts = text.replace(",", " ").split()
         mnemonic, args = parts[0].lower(), parts[1:]
+        if mnemonic == ".word":
+            if len(args) != 1:
+                raise AsmError(f"{where}: .word takes 1 operand (value), not {len(args)}")
+            value = _number(args[0], where)
+            if not 0 <= value <= 0xFFFF_FFFF:
+                raise AsmError(f"{where}: .word {value} does not fit 32 bits")
+            words.append(value)
+            continue
         if mnemonic not in OPCODES:
             raise AsmError(f"{where}: unknown instruction {parts[0]!r}")
         kinds = _OPERANDS[mnemonic]
@@ -147,37 +177,222 @@ def assemble(source: str, lanes: int, defines: dict | None = None) -> list[int]:
                     raise AsmError(f"{where}: immediate {value} does not fit 16 bits")
                 imm = value
             elif kind == "label":
-                if arg not in labels:
+                if re.fullmatch(r"-?\d\w*", arg):        # a numeric target (disassembly)
+                    imm = _number(arg, where)
+                    if not 0 <= imm <= 0xFFFF:
+                        raise AsmError(f"{where}: jump target {imm} does not fit 16 bits")
+                elif arg not in labels:
                     raise AsmError(f"{where}: unknown label {arg!r}")
-                imm = labels[arg]
+                else:
+                    imm = labels[arg]
         words.append(encode(OPCODES[mnemonic], a, f, imm))
     return words
 
 
 def disassemble(words) -> list[str]:
-    """One line per word: ``addr: text`` (unknown encodings as ``.word 0x...``)."""
+    """One line per word: ``addr: text``. A word that is not exactly what its text assembles
+    to (an unknown opcode or field, a register beyond r7, bits the instruction ignores set) is
+    ``.word 0x...``, so :func:`assemble` of the lines gives the words back (with enough
+    lanes: the disassembler does not know how many there are)."""
     names = {v: k for k, v in OPCODES.items()}
     fields = {v: k for k, v in FIELDS.items()}
     out = []
     for addr, w in enumerate(words):
-        op, a, f, imm = w >> 28, (w >> 20) & 0xFF, (w >> 16) & 0xF, w & 0xFFFF
+        op, a, f, imm = decode(w)
         name = names.get(op)
         lane = "*" if a == ALL_LANES else str(a)
-        if name is None or (name in ("cfg", "cfgr") and f not in fields):
-            text = f".word {w:#010x}"
+        kinds = _OPERANDS.get(name, ())
+        text = None
+        if (name is None or ("field" in kinds and f not in fields)
+                or (name == "cfgr" and imm >= REGISTERS)
+                or (kinds[:1] == ("reg",) and a >= REGISTERS)):
+            pass                                # no text: .word
         elif name in ("nop", "halt", "clrc"):
-            text = name
-        elif name in ("ldi", "addi"):
-            text = f"{name} r{a}, {imm}"
-        elif name == "djnz":
-            text = f"djnz r{a}, {imm}"
+            text, canonical = name, encode(op)
+        elif name in ("ldi", "addi", "djnz"):
+            text, canonical = f"{name} r{a}, {imm}", encode(op, a, 0, imm)
         elif name == "jmp":
-            text = f"jmp {imm}"
+            text, canonical = f"jmp {imm}", encode(op, 0, 0, imm)
         elif name == "cfg":
-            text = f"cfg {lane}, {fields[f]}, {imm}"
+            text, canonical = f"cfg {lane}, {fields[f]}, {imm}", w
         elif name == "cfgr":
-            text = f"cfgr {lane}, {fields[f]}, r{imm & 7}"
+            text, canonical = f"cfgr {lane}, {fields[f]}, r{imm}", w
         else:
-            text = f"{name} {lane}"
+            text, canonical = f"{name} {lane}", encode(op, a)
+        if text is None:
+            text = f".word {w:#010x}"
+        elif w != canonical:
+            text = f".word {w:#010x}      ; {text} (with unused bits set)"
         out.append(f"{addr:4d}: {text}")
     return out
+
+
+# Golden model -------------------------------------------------------------------------------
+
+class LaneStub:
+    """Lanes as the sequencer sees them: ``lane_busy``, ``lane_error`` and ``progress``.
+
+    Per lane: ``busy[i]`` cycles busy after each run pulse (the cycles right after the pulse;
+    ``None``: never idle again, 0: never busy), ``progress[i]`` a progress pulse every that
+    many cycles while busy (the ``progress[i]``-th cycle after the run pulse, the
+    ``2 * progress[i]``-th, ...; 0 or ``None``: never), ``error_after[i]`` the cycles from
+    the lane's first run pulse to its (sticky) error (``None``: never). ``progress`` is one
+    signal for all lanes: high when any lane pulses it.
+
+    The golden model (:func:`execute`) and the testbench drive the same stub: :meth:`inputs`
+    gives a cycle's inputs, :meth:`run` takes a cycle's run pulses (seen from the next cycle).
+    """
+
+    def __init__(self, lanes, busy=None, progress=None, error_after=None):
+        def per_lane(values, default):
+            values = [default] * lanes if values is None else list(values)
+            if len(values) != lanes:
+                raise ValueError(f"{len(values)} values for {lanes} lanes")
+            return values
+
+        self.lanes = lanes
+        self.busy = per_lane(busy, 0)
+        self.progress = [p or 0 for p in per_lane(progress, 0)]
+        self.error_after = per_lane(error_after, None)
+        self.started = [None] * lanes           # cycle of the last run pulse
+        self.error_at = [None] * lanes
+
+    def _busy(self, i, cycle):
+        start = self.started[i]
+        return (start is not None and cycle > start
+                and (self.busy[i] is None or cycle <= start + self.busy[i]))
+
+    def inputs(self, cycle):
+        """``(lane_busy, lane_error, progress)`` in ``cycle``; the first two are lane masks."""
+        busy = error = progress = 0
+        for i in range(self.lanes):
+            if self._busy(i, cycle):
+                busy |= 1 << i
+                p = self.progress[i]
+                progress |= bool(p) and (cycle - self.started[i]) % p == 0
+            if self.error_at[i] is not None and cycle >= self.error_at[i]:
+                error |= 1 << i
+        return busy, error, int(progress)
+
+    def run(self, mask, cycle):
+        """Run pulses (a lane mask) in ``cycle``."""
+        for i in range(self.lanes):
+            if mask >> i & 1:
+                self.started[i] = cycle
+                if self.error_after[i] is not None and self.error_at[i] is None:
+                    self.error_at[i] = cycle + self.error_after[i]
+
+
+class Execution:
+    """What :func:`execute` saw: ``effects`` (``("cfg", lane, field, value)`` with lane 255
+    for every lane, ``("run", lane_mask)``, ``("clear",)``) in order, ``cycles`` (the cycle of
+    each effect; cycle 0 executes word 0), ``outcome`` (``"done"``, an error name of
+    :data:`ERRORS`, or ``None`` if ``max_cycles`` ran out), ``end`` (the cycle of the ``halt``
+    or of the failing instruction), ``pc`` (its address) and ``regs``."""
+
+    def __init__(self):
+        self.effects, self.cycles = [], []
+        self.outcome = self.end = self.pc = None
+        self.regs = [0] * REGISTERS
+
+    def __repr__(self):
+        return (f"Execution(outcome={self.outcome!r}, end={self.end}, pc={self.pc}, "
+                f"effects={len(self.effects)})")
+
+
+def execute(words, cfg, lanes: LaneStub | None = None, watchdog: int | None = None,
+            max_cycles: int = 100_000, regs=None) -> Execution:
+    """Run ``words`` as the sequencer does, one instruction a cycle.
+
+    ``cfg`` gives ``lanes``, ``spm_depth``, ``fw_depth`` and ``watchdog_cycles`` (the default
+    of ``watchdog``); words after ``words`` are 0 (``nop``) up to ``fw_depth``. ``lanes`` is
+    the :class:`LaneStub` driving the lane inputs (idle, error-free lanes if ``None``; it is
+    updated). ``regs`` are the registers at the start (zeros by default).
+
+    Per cycle: a lane error stops with ``UNIT`` before anything else; then the instruction at
+    ``pc`` executes completely or not at all. ``ILLEGAL``: an unknown opcode, a field beyond
+    :data:`FIELDS`, a register beyond r7, a lane that is neither < ``cfg.lanes`` nor 255,
+    a jump target (``jmp``, ``djnz``, taken or not) >= ``fw_depth``, and running off the end
+    of the instruction memory: the last word completes (its effect is seen) and then there is
+    no next word. ``RANGE``: a ``cfg``/``cfgr`` of an address field >= ``spm_depth`` or of a
+    count (:data:`COUNT_FIELDS`) > ``spm_depth``. ``wait`` holds while any of its lanes is
+    busy; after ``watchdog`` such cycles in a row without ``progress`` the next one stops with
+    ``WATCHDOG`` (a cycle with ``progress`` restarts the count).
+    """
+    depth = cfg.fw_depth
+    if len(words) > depth:
+        raise ValueError(f"{len(words)} words do not fit {depth} words of instruction memory")
+    mem = [int(w) for w in words] + [0] * (depth - len(words))
+    lanes = lanes or LaneStub(cfg.lanes)
+    limit = cfg.watchdog_cycles if watchdog is None else watchdog
+    names = {v: k for k, v in OPCODES.items()}
+    all_mask = (1 << cfg.lanes) - 1
+    ex = Execution()
+    r = ex.regs = list(regs) if regs is not None else [0] * REGISTERS
+    pc = watch = 0
+
+    def lane_mask(a):
+        return all_mask if a == ALL_LANES else 1 << a
+
+    for cycle in range(max_cycles):
+        ex.end, ex.pc = cycle, pc
+        busy, error, progress = lanes.inputs(cycle)
+        if error:
+            ex.outcome = "UNIT"
+            return ex
+        op, a, f, imm = decode(mem[pc])
+        name = names.get(op)
+        kinds = _OPERANDS.get(name, ())
+        lane_ok = a == ALL_LANES or a < cfg.lanes
+        if (name is None
+                or (kinds[:1] == ("reg",) and a >= REGISTERS)
+                or (name == "cfgr" and imm >= REGISTERS)
+                or ("lane" in kinds and not lane_ok)
+                or ("field" in kinds and f >= len(FIELDS))
+                or ("label" in kinds and imm >= depth)):
+            ex.outcome = "ILLEGAL"
+            return ex
+        nxt, jumped, effect, runs = pc + 1, False, None, 0
+        if name == "halt":
+            ex.outcome = "done"
+            return ex
+        elif name == "ldi":
+            r[a] = imm
+        elif name == "addi":
+            r[a] = (r[a] + imm) & 0xFFFF
+        elif name == "djnz":
+            r[a] = (r[a] - 1) & 0xFFFF
+            if r[a]:
+                nxt, jumped = imm, True
+        elif name == "jmp":
+            nxt, jumped = imm, True
+        elif name in ("cfg", "cfgr"):
+            field = next(k for k, v in FIELDS.items() if v == f)
+            value = r[imm] if name == "cfgr" else imm
+            if field in ADDRESS_FIELDS and (
+                    value > cfg.spm_depth if field in COUNT_FIELDS else value >= cfg.spm_depth):
+                ex.outcome = "RANGE"
+                return ex
+            effect = ("cfg", a, f, value)
+        elif name == "run":
+            runs = lane_mask(a)
+            effect = ("run", runs)
+        elif name == "wait":
+            if busy & lane_mask(a):
+                if watch >= limit:
+                    ex.outcome = "WATCHDOG"
+                    return ex
+                watch = 0 if progress else watch + 1
+                continue
+        elif name == "clrc":
+            effect = ("clear",)
+        if effect:
+            ex.effects.append(effect)
+            ex.cycles.append(cycle)
+        lanes.run(runs, cycle)
+        if not jumped and nxt == depth:
+            ex.outcome = "ILLEGAL"
+            return ex
+        pc, watch = nxt, 0
+    ex.end = ex.pc = None
+    return ex

@@ -17,11 +17,10 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from zerohero.firmware.isa import ADDRESS_FIELDS, ALL_LANES, ERRORS, FIELDS, OPCODES, REGISTERS
+from zerohero.firmware.isa import (ADDRESS_FIELDS, ALL_LANES, COUNT_FIELDS, ERRORS, FIELDS,
+                                   OPCODES, REGISTERS)
 
 __all__ = ["Sequencer"]
-
-COUNT_FIELDS = ("A_ROWS", "A_COLS")
 
 
 class Sequencer(wiring.Component):
@@ -64,6 +63,8 @@ class Sequencer(wiring.Component):
         rsel = a[:3]
         watch = Signal(32)
         lane_ok = (a == ALL_LANES) | (a < cfg.lanes)
+        reg_ok = a < REGISTERS                  # ldi, addi, djnz: rD in a
+        target_ok = imm < cfg.fw_depth          # jmp, djnz
         lane_bit = Signal(cfg.lanes)
         for i in range(cfg.lanes):
             m.d.comb += lane_bit[i].eq((a == i) | (a == ALL_LANES))
@@ -104,21 +105,27 @@ class Sequencer(wiring.Component):
                         with m.Case(OPCODES["halt"]):
                             m.d.sync += [self.busy.eq(0), self.done.eq(1)]
                             m.next = "IDLE"
-                        with m.Case(OPCODES["ldi"]):
-                            m.d.comb += complete.eq(1)
-                            m.d.sync += reg_file[rsel].eq(imm)
-                        with m.Case(OPCODES["addi"]):
-                            m.d.comb += complete.eq(1)
-                            m.d.sync += reg_file[rsel].eq(reg_file[rsel] + imm)
-                        with m.Case(OPCODES["djnz"]):
-                            dec = Signal(16)
-                            m.d.comb += dec.eq(reg_file[rsel] - 1)
-                            m.d.sync += reg_file[rsel].eq(dec)
-                            with m.If(dec != 0):
-                                m.d.comb += [target.eq(imm), jumped.eq(1)]
-                            m.d.comb += complete.eq(1)
+                        with m.Case(OPCODES["ldi"], OPCODES["addi"], OPCODES["djnz"]):
+                            with m.If(~reg_ok | ((op == OPCODES["djnz"]) & ~target_ok)):
+                                stop("ILLEGAL")
+                            with m.Elif(op == OPCODES["ldi"]):
+                                m.d.comb += complete.eq(1)
+                                m.d.sync += reg_file[rsel].eq(imm)
+                            with m.Elif(op == OPCODES["addi"]):
+                                m.d.comb += complete.eq(1)
+                                m.d.sync += reg_file[rsel].eq(reg_file[rsel] + imm)
+                            with m.Else():
+                                dec = Signal(16)
+                                m.d.comb += dec.eq(reg_file[rsel] - 1)
+                                m.d.sync += reg_file[rsel].eq(dec)
+                                with m.If(dec != 0):
+                                    m.d.comb += [target.eq(imm), jumped.eq(1)]
+                                m.d.comb += complete.eq(1)
                         with m.Case(OPCODES["jmp"]):
-                            m.d.comb += [target.eq(imm), jumped.eq(1), complete.eq(1)]
+                            with m.If(~target_ok):
+                                stop("ILLEGAL")
+                            with m.Else():
+                                m.d.comb += [target.eq(imm), jumped.eq(1), complete.eq(1)]
                         with m.Case(OPCODES["cfg"], OPCODES["cfgr"]):
                             value = Mux(op == OPCODES["cfgr"], reg_file[imm[:3]], imm)
                             is_addr = Signal()
@@ -130,7 +137,8 @@ class Sequencer(wiring.Component):
                             ]
                             bad_range = ((is_addr & (value >= cfg.spm_depth)) |
                                          (is_count & (value > cfg.spm_depth)))
-                            with m.If(~lane_ok | (f >= len(FIELDS))):
+                            with m.If(~lane_ok | (f >= len(FIELDS)) |
+                                      ((op == OPCODES["cfgr"]) & (imm >= REGISTERS))):
                                 stop("ILLEGAL")
                             with m.Elif(bad_range):
                                 stop("RANGE")
