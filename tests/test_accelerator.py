@@ -149,3 +149,29 @@ def test_firmware_errors_halt_with_a_code(sim):
         assert error & 0xFF == ERRORS[name], f"{name}: ERROR register {error:#x}"
         assert bool(value >> status["ERROR"].lsb & 1) == (name != "NONE")
         assert bool(value >> status["DONE"].lsb & 1) == (name == "NONE")
+
+
+@pytest.mark.parametrize("name", ["sim-small", "icebreaker", "ulx3s-85f"])
+def test_largest_operands_that_fit_each_preset(name):
+    """At every preset's capacity the scheduler plans the job; one word more is refused with
+    a clear error before anything runs (the RTL runs above use a small configuration)."""
+    from zerohero.firmware.scheduler import plan_rowwise
+    from zerohero.hw.config import preset
+
+    cfg = preset(name)
+    n = cfg.spm_depth - 2                       # one row per lane: pos (2 words) + n entries
+    rows = cfg.lanes
+    pos = np.arange(rows + 1) * n
+    crd = np.tile(np.arange(n), rows)
+    x = np.ones(n + 1, dtype=np.int64)          # vector bank: n + 1 words + 1 result = full
+    wide = model.CSR((rows, n + 1), pos, crd, np.ones(rows * n, dtype=np.int64))
+    program = plan_rowwise(cfg, "spmv", wide, x)
+    assert len(program.firmware) <= cfg.fw_depth
+    wider = model.CSR((rows, n + 2), pos, crd, np.ones(rows * n, dtype=np.int64))
+    with pytest.raises(ValueError, match=f"B and the results needs {cfg.spm_depth + 1} words"):
+        plan_rowwise(cfg, "spmv", wider, np.ones(n + 2, dtype=np.int64))
+    longer = model.CSR((rows, n + 1), pos + np.r_[0, np.ones(rows, dtype=np.int64)],
+                       np.r_[np.arange(n + 1), np.tile(np.arange(n), rows - 1)],
+                       np.ones(rows * n + 1, dtype=np.int64))
+    with pytest.raises(ValueError, match=f"rows of A needs {cfg.spm_depth + 1} words"):
+        plan_rowwise(cfg, "spmv", longer, np.ones(n + 1, dtype=np.int64))
