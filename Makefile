@@ -3,6 +3,7 @@
 #   make test    set up (if needed) and run the whole test suite (Verilator and Icarus)
 #   make verilog CONFIG=sim-small [TOP=core]
 #   make lint    verilator --lint-only on every preset's Verilog
+#   make formal  prove every unit with SymbiYosys (BMC + k-induction; mutants must fail)
 
 PYTHON  ?= python3
 VENV    ?= .venv
@@ -47,6 +48,10 @@ verilog: setup
 
 lint: setup
 	$(PY) -m zerohero lint
+
+.PHONY: formal
+formal: setup
+	$(PY) -m zerohero.sim.formal
 
 clean:
 	rm -rf build .pytest_cache

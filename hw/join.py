@@ -19,6 +19,14 @@ from .protocol import TokenLayout, beat_stream, token_stream
 __all__ = ["Intersector", "Unioner"]
 
 
+def _check_mutant(cls, mutant):
+    # Deliberately broken variants, for the formal suite only (hw/formal.py shows that each
+    # proof can fail); the default None builds the real design.
+    if mutant is not None and mutant not in cls.MUTANTS:
+        raise ValueError(f"{cls.__name__}: unknown mutant {mutant!r}; known: {cls.MUTANTS}")
+    return mutant
+
+
 class TokenWindow(wiring.Component):
     """A ``2k``-entry shift buffer that accepts beats of up to ``k`` tokens and shows its first
     ``k`` entries as a comparison window; the owner removes ``take`` (0..k) entries a cycle.
@@ -27,7 +35,11 @@ class TokenWindow(wiring.Component):
     consumer that takes ``k`` a cycle run without bubbles.
     """
 
-    def __init__(self, cfg, k):
+    #: ``ready_late``: accept a beat with one entry too few free (overflows the buffer).
+    MUTANTS = ("ready_late",)
+
+    def __init__(self, cfg, k, *, mutant=None):
+        self.mutant = _check_mutant(type(self), mutant)
         self.k = k
         self.depth = 2 * k
         self.token = TokenLayout(cfg, 1)
@@ -46,7 +58,8 @@ class TokenWindow(wiring.Component):
         for i in range(k):
             m.d.comb += self.win[i].eq(buf[i])
 
-        m.d.comb += self.inp.ready.eq(self.count <= depth - k)
+        limit = depth - k + (1 if self.mutant == "ready_late" else 0)
+        m.d.comb += self.inp.ready.eq(self.count <= limit)
         accept = self.inp.valid & self.inp.ready
         remaining = Signal(range(depth + 1))
         m.d.comb += remaining.eq(self.count - self.take)
@@ -105,9 +118,13 @@ class Intersector(wiring.Component):
     ``out``.
     """
 
-    def __init__(self, cfg, k=None):
+    #: ``skip_le``: the skip-ahead compares with ``<=`` (drops coordinates that match).
+    MUTANTS = ("skip_le",)
+
+    def __init__(self, cfg, k=None, *, mutant=None):
         self.cfg = cfg
         self.k = cfg.window if k is None else k
+        self.mutant = _check_mutant(type(self), mutant)
         super().__init__({
             "a": In(beat_stream(cfg, self.k)),
             "b": In(beat_stream(cfg, self.k)),
@@ -133,7 +150,9 @@ class Intersector(wiring.Component):
         # (everything of the current fiber, when the other side has ended its fiber).
         def below(X, Y, ended_y):
             cnt = Signal(range(k + 1))
-            lt = [X.in_fiber[i] & (ended_y | (Y.is_data & (X.win[i].crd < Y.head.crd)))
+            below_y = ((lambda c, h: c <= h) if self.mutant == "skip_le" else
+                       (lambda c, h: c < h))
+            lt = [X.in_fiber[i] & (ended_y | (Y.is_data & below_y(X.win[i].crd, Y.head.crd)))
                   for i in range(k)]
             m.d.comb += cnt.eq(sum(lt))
             return cnt
@@ -246,9 +265,14 @@ class Unioner(wiring.Component):
     stop token of its own. Latency: 1 cycle from the window heads to ``out``.
     """
 
-    def __init__(self, cfg, k=None):
+    #: ``tie_lt``: equal heads compare with ``<`` (neither side is taken: a deadlock);
+    #: ``absent_val``: the absent side's value is not zeroed.
+    MUTANTS = ("tie_lt", "absent_val")
+
+    def __init__(self, cfg, k=None, *, mutant=None):
         self.cfg = cfg
         self.k = cfg.window if k is None else k
+        self.mutant = _check_mutant(type(self), mutant)
         super().__init__({
             "a": In(beat_stream(cfg, self.k)),
             "b": In(beat_stream(cfg, self.k)),
@@ -274,8 +298,9 @@ class Unioner(wiring.Component):
         a_set = A.is_data | a_over
         b_set = B.is_data | b_over
         both_data = A.is_data & B.is_data
-        use_a = A.is_data & (b_over | (both_data & (A.head.crd <= B.head.crd)))
-        use_b = B.is_data & (a_over | (both_data & (B.head.crd <= A.head.crd)))
+        le = (lambda x, y: x < y) if self.mutant == "tie_lt" else (lambda x, y: x <= y)
+        use_a = A.is_data & (b_over | (both_data & le(A.head.crd, B.head.crd)))
+        use_b = B.is_data & (a_over | (both_data & le(B.head.crd, A.head.crd)))
         # Bare stops are consumed as soon as both heads are settled.
         take_a = use_a | (A.is_bare & b_set)
         take_b = use_b | (B.is_bare & a_set)
@@ -312,7 +337,8 @@ class Unioner(wiring.Component):
                     self.out.valid.eq(1),
                     self.out.p.crd.eq(Mux(use_a, A.head.crd, B.head.crd)),
                     self.out.p.val[0].eq(Mux(use_a, A.head.val[0], 0)),
-                    self.out.p.val[1].eq(Mux(use_b, B.head.val[0], 0)),
+                    self.out.p.val[1].eq(B.head.val[0] if self.mutant == "absent_val" else
+                                         Mux(use_b, B.head.val[0], 0)),
                     self.out.p.has.eq(Mux(use_a, 1, 0) | Mux(use_b, 2, 0)),
                     self.out.p.data.eq(use_a | use_b),
                     self.out.p.stop.eq(fiber_end),

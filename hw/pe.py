@@ -4,12 +4,13 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .config import COUNTER_NAMES
 from .protocol import TokenLayout, token_stream
 
 __all__ = ["MACLane", "PEArray", "counter_names"]
 
 #: Per-lane performance counters, in register-map order.
-counter_names = ("busy", "macs", "zeros", "stalls")
+counter_names = COUNTER_NAMES
 
 
 class MACLane(wiring.Component):
@@ -33,8 +34,15 @@ class MACLane(wiring.Component):
     with an input token offered but refused (output backpressure).
     """
 
-    def __init__(self, cfg):
+    #: Deliberately broken variants for the formal suite (hw/formal.py); None is the design.
+    #: ``issue_zero``: pairs with a zero operand are issued to the multiplier.
+    MUTANTS = ("issue_zero",)
+
+    def __init__(self, cfg, *, mutant=None):
+        if mutant is not None and mutant not in self.MUTANTS:
+            raise ValueError(f"MACLane: unknown mutant {mutant!r}; known: {self.MUTANTS}")
         self.cfg = cfg
+        self.mutant = mutant
         members = {
             "inp": In(token_stream(cfg, 2)),
             "out": Out(token_stream(cfg, 1, value_width=cfg.acc_width)),
@@ -64,8 +72,9 @@ class MACLane(wiring.Component):
         s2_prod = Signal(signed(2 * w))
         s2_ctl = Signal(TokenLayout(cfg, 2))
 
-        issue = (tok.data & tok.has[0] & tok.has[1] &
-                 (tok.val[0] != 0) & (tok.val[1] != 0))
+        issue = tok.data & tok.has[0] & tok.has[1]
+        if self.mutant != "issue_zero":
+            issue = issue & (tok.val[0] != 0) & (tok.val[1] != 0)
         with m.If(~hold):
             m.d.sync += [
                 s1_valid.eq(accept),
