@@ -84,7 +84,7 @@ def cmd_lint(args):
 def cmd_demo(args):
     from zerohero.demo import run_demo
 
-    run_demo(sim=args.sim, matrix=args.matrix)
+    run_demo(sim=args.sim, config=args.config)
 
 
 def cmd_bench(args):
@@ -112,6 +112,14 @@ def cmd_regmap(args):
                   f"hash 0x{rmap.map_hash:08X})")
 
 
+def cmd_run(args):
+    from zerohero.run import run_command
+
+    status = run_command(args)
+    if status:
+        raise SystemExit(status)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="zerohero", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="verb", required=True)
@@ -130,14 +138,41 @@ def build_parser():
 
     d = sub.add_parser("demo", help="the main job on the simulated accelerator")
     d.add_argument("--sim", default="verilator", choices=["verilator", "icarus"])
-    d.add_argument("--matrix", default=None, help="Matrix Market file (default: a real one)")
+    d.add_argument("--config", default="sim-small", help=f"preset: {', '.join(PRESETS)}")
     d.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("bench", help="measured benchmarks (cycles, ratios)")
-    b.add_argument("what", choices=["intersect"])
+    b.add_argument("what", choices=["intersect", "scan", "spmv"])
     b.add_argument("--sim", default="verilator", choices=["verilator", "icarus"])
     b.add_argument("--json", action="store_true", help="print JSON records")
     b.set_defaults(func=cmd_bench)
+
+    from zerohero.run import DEFAULT_B_COLS, DEFAULT_DENSITY, DEFAULT_MAX_VALUE, KERNELS
+
+    r = sub.add_parser("run", help="one kernel on a backend, checked; prints the stats",
+                       description="Run one kernel on the simulated accelerator (or the golden "
+                       "model), check the result bit-exactly and print the stats. Exit status: "
+                       "0 check passed, 1 check or simulation failed, 2 bad input.")
+    r.add_argument("kernel", choices=list(KERNELS))
+    r.add_argument("--config", default="sim-small", help=f"preset: {', '.join(PRESETS)}")
+    r.add_argument("--sim", default="verilator", choices=["verilator", "icarus", "model"])
+    r.add_argument("--a", metavar="FILE", help="first operand: .mtx (Matrix Market) or .npy")
+    r.add_argument("--b", metavar="FILE", help="second operand (default: generated to match A)")
+    r.add_argument("--random", metavar="ROWSxCOLS", help="generate A instead of --a")
+    r.add_argument("--density", metavar="D",
+                   help=f"nonzero fraction of generated A and sparse B (default {DEFAULT_DENSITY})")
+    r.add_argument("--seed", metavar="S", help="seed of generated operands (default 0)")
+    r.add_argument("--b-cols", metavar="N",
+                   help=f"columns of a generated B for spmm/gemm (default {DEFAULT_B_COLS})")
+    r.add_argument("--max-value", metavar="M", help="generated values are nonzero integers in "
+                   f"[-M, M] (default {DEFAULT_MAX_VALUE}; 'full': the configured range)")
+    r.add_argument("--quantize", action="store_true",
+                   help="scale real-valued or out-of-range operands to the value width")
+    r.add_argument("--relu", action="store_true", help="fused ReLU on the results")
+    r.add_argument("--out", metavar="FILE", help="write the result: .npy (dense) or .mtx")
+    r.add_argument("--json", action="store_true", help="print one JSON object")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    r.set_defaults(func=cmd_run)
 
     rm = sub.add_parser("regmap", help="host register map: table, JSON or C header")
     rm.add_argument("--config", default="sim-small", help=f"preset: {', '.join(PRESETS)}")

@@ -29,7 +29,11 @@ BACKENDS = ("verilator", "icarus", "model")
 
 
 class Accelerator:
-    def __init__(self, config: AccelConfig | str = "sim-small", backend: str = "verilator"):
+    def __init__(self, config: AccelConfig | str = "sim-small", backend: str = "verilator",
+                 progress=None):
+        """``progress``: optional callable taking one line of text, called at the slow
+        stages of an RTL run (building the simulation model, simulating)."""
+        self.progress = progress or (lambda message: None)
         self.cfg = preset(config) if isinstance(config, str) else config
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
@@ -113,6 +117,7 @@ class Accelerator:
             "useful_macs": macs,
             "zeros_skipped": sum(c["zeros"] for c in counters),
             "lane_busy": [c["busy"] for c in counters],
+            "sim_cycles_per_s": cycles / job["wall_s"] if job.get("wall_s") else None,
         }
         return result, stats
 
@@ -121,7 +126,13 @@ class Accelerator:
         from zerohero.sim.harness import build
 
         if self._built is None:
+            self.progress(f"generating the Verilog of config {self.cfg.name} and building its "
+                          f"{self.backend} model (the build is reused from build/sim/ while the "
+                          f"Verilog is unchanged)...")
             self._built = build(self.cfg, "accelerator", self.backend)
+        self.progress(f"simulating on {self.backend}: loading "
+                      f"{sum(len(p.writes) for p in programs)} words, running, reading back "
+                      f"{sum(len(p.reads) for p in programs)} words...")
         jobs = [{"writes": p.writes, "start": list(p.start), "reads": p.reads,
                  "timeout": p.timeout} for p in programs]
         results = self._built.run("zerohero.sim.tb.accel", {"jobs": jobs})
