@@ -56,6 +56,14 @@ def expected_pairs(A, x):
     return out
 
 
+def check_runs(built, codec, runs, want):
+    """Run ``runs``; ``want[i]`` = (output port, token layout, expected tokens) of run i."""
+    for i, (res, (port, layout, tokens)) in enumerate(zip(built.run_streams(runs), want)):
+        got = codec.decode(res["outputs"][port], layout)
+        problem = first_mismatch(got, tokens, f"run {i} {port}")
+        assert problem is None, problem
+
+
 def cases(cfg, sim):
     rng = np.random.default_rng(11)
     small = SCALE[sim] < 1
@@ -95,10 +103,7 @@ def test_compressed_scanner_and_locator(sim):
     empty = from_dense(np.zeros((0, 4), dtype=np.int64), "csr")
     runs.append(scan_run(cfg, empty, codec))
     want.append(("scan", codec.single, encode_fibers([])))
-    for i, (res, (port, layout, tokens)) in enumerate(zip(built.run_streams(runs), want)):
-        got = codec.decode(res["outputs"][port], layout)
-        problem = first_mismatch(got, tokens, f"run {i} {port}")
-        assert problem is None, problem
+    check_runs(built, codec, runs, want)
 
 
 @pytest.mark.cocotb
@@ -116,12 +121,10 @@ def test_dense_scanner(sim):
                      "set": {"ds_base": 5, "ds_stride": stride, "ds_rows": rows,
                              "ds_cols": cols, "ds_level": 1},
                      "outputs": {"dense": codec.done_mask(codec.single)}})
-        want.append(encode_fibers([[(c, int(a[r, c])) for c in range(cols)]
-                                   for r in range(rows)]))
-    for i, (res, tokens) in enumerate(zip(built.run_streams(runs), want)):
-        got = codec.decode(res["outputs"]["dense"], codec.single)
-        problem = first_mismatch(got, tokens, f"run {i} dense")
-        assert problem is None, problem
+        want.append(("dense", codec.single,
+                     encode_fibers([[(c, int(a[r, c])) for c in range(cols)]
+                                    for r in range(rows)])))
+    check_runs(built, codec, runs, want)
 
 
 @pytest.mark.cocotb
@@ -148,9 +151,7 @@ def test_bitmap_scanner(sim):
                      "set": {"bm_bitmap_base": 4, "bm_val_base": 300, "bm_rows": a.shape[0],
                              "bm_cols": a.shape[1], "bm_level": 1},
                      "outputs": {"bitmap": codec.done_mask(codec.single)}})
-        want.append(encode_fibers([[(c, int(a[r, c])) for c in range(a.shape[1]) if a[r, c]]
-                                   for r in range(a.shape[0])]))
-    for i, (res, tokens) in enumerate(zip(built.run_streams(runs), want)):
-        got = codec.decode(res["outputs"]["bitmap"], codec.single)
-        problem = first_mismatch(got, tokens, f"run {i} bitmap")
-        assert problem is None, problem
+        want.append(("bitmap", codec.single,
+                     encode_fibers([[(c, int(a[r, c])) for c in range(a.shape[1]) if a[r, c]]
+                                    for r in range(a.shape[0])])))
+    check_runs(built, codec, runs, want)
