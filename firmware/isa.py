@@ -69,7 +69,16 @@ FIELDS = {"A_MODE": 0, "A_POS": 1, "A_CRD": 2, "A_ROWS": 3, "A_COLS": 4, "B_MODE
 ADDRESS_FIELDS = ("A_POS", "A_CRD", "A_ROWS", "A_COLS", "B_POS", "B_CRD", "OUT_BASE")
 #: Of those, the counts: up to the bank depth (the others are addresses, below it).
 COUNT_FIELDS = ("A_ROWS", "A_COLS")
-ERRORS = {"NONE": 0, "ILLEGAL": 2, "RANGE": 3, "UNIT": 4, "WATCHDOG": 5}
+#: Sequencer error codes, as ERROR.CODE reads them (1 and 2 are the host port's BAD_ADDR, BUSY).
+ERRORS = {"NONE": 0, "ILLEGAL": 3, "RANGE": 4, "UNIT": 5, "WATCHDOG": 6}
+#: What each sequencer error means (the register map documents them from here).
+ERROR_DOCS = {
+    "ILLEGAL": "unknown opcode or field, bad register or lane, jump target outside the "
+               "program, or running off its end",
+    "RANGE": "a lane field set to an address beyond the bank",
+    "UNIT": "a lane's intersector reported a stream structure error",
+    "WATCHDOG": "a wait saw no lane progress for watchdog_cycles",
+}
 ALL_LANES = 255
 REGISTERS = 8
 

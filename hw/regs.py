@@ -29,6 +29,8 @@ import json
 import zlib
 from dataclasses import asdict, dataclass
 
+from zerohero.firmware.isa import ERROR_DOCS, ERRORS
+
 from .config import COUNTER_NAMES, AccelConfig
 
 __all__ = ["RegisterMap", "Register", "Field", "DATA_WIDTH", "ADDR_WIDTH", "REGMAP_VERSION",
@@ -49,11 +51,12 @@ SPM_BASE_MIN = 0x10000
 HOST_LATENCY = 1
 
 ERR_NONE, ERR_BAD_ADDR, ERR_BUSY = 0, 1, 2
-#: ``ERROR.CODE`` values. 3..255 are reserved for the sequencer (firmware faults).
+#: ``ERROR.CODE`` values: the host port's, then the sequencer's (firmware faults).
 ERROR_CODES = {
     ERR_NONE: ("NONE", "no error since ERROR was last written"),
     ERR_BAD_ADDR: ("BAD_ADDR", "a bus access to an address outside the map"),
     ERR_BUSY: ("BUSY", "a scratchpad access while the datapath was not idle"),
+    **{_code: (_name, ERROR_DOCS[_name]) for _name, _code in ERRORS.items() if _code},
 }
 
 #: Field access types.
@@ -171,7 +174,8 @@ def _fixed_registers(cfg: AccelConfig, spm_word_stride: int) -> list[tuple]:
          "run state"),
         (0x0A, "ERROR", [
             _f("CODE", 0, 8, "wclr", "first error since ERROR was written: 0 none, "
-               "1 bad address, 2 scratchpad busy, 3-255 reserved for the sequencer"),
+               "1 bad address, 2 scratchpad busy, 3-6 sequencer faults (ILLEGAL, RANGE, UNIT, "
+               "WATCHDOG)"),
             _f("MULTIPLE", 8, 1, "wclr", "more errors happened after the first")],
          "sticky first error; writing any value clears ERROR and ERR_ADDR"),
         (0x0B, "ERR_ADDR", [
@@ -381,7 +385,7 @@ class RegisterMap:
             f"#define ZH_CFG_SPM_DEPTH {cfg.spm_depth}",
             f"#define ZH_CFG_SPM_WORD_WIDTH {cfg.word_width}",
             "",
-            "/* Error codes (ERROR.CODE); 3..255 are reserved for the sequencer. */",
+            "/* Error codes (ERROR.CODE): 1-2 from the host port, 3-6 from the sequencer. */",
         ]
         lines += [f"#define ZH_ERR_{n} {k}u" for k, (n, _) in ERROR_CODES.items()]
         lines += [
