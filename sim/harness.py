@@ -112,18 +112,40 @@ def build(cfg, top: str, sim: str = "verilator") -> Built:
     return Built(sim, build_dir, description["module"], description)
 
 
+#: Bumped when the build options change, so cached models are rebuilt.
+BUILD_FLAGS = "public-depth-1"
+
+
 def _source_key(cfg, label, sim, waves) -> str:
     """Cache key of a build: everything the generated Verilog depends on (the hardware and
     firmware sources, the test fixtures, the config, the top, Amaranth's version), so a cached
     model is found without generating the Verilog again (minutes for large scratchpads)."""
     import amaranth
 
-    h = hashlib.sha256(f"{sim}\0{waves}\0{label}\0{amaranth.__version__}\0".encode())
+    h = hashlib.sha256(f"{sim}\0{waves}\0{label}\0{amaranth.__version__}\0{BUILD_FLAGS}\0"
+                       .encode())
     h.update(json.dumps(cfg.to_dict(), sort_keys=True).encode())
     sources = sorted((ROOT / "hw").glob("*.py")) + sorted((ROOT / "firmware").glob("*.py"))
     for path in sources + [ROOT / "sim" / "fixtures.py"]:
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:12]
+
+
+def _PortsOnlyVerilator():
+    """cocotb's Verilator runner, with the top module's ports public instead of every signal
+    (``--public-flat-rw`` keeps Verilator from optimizing the model; our testbenches touch
+    only top-level ports)."""
+    from cocotb_tools.runner import Verilator
+
+    class Runner(Verilator):
+        def _build_command(self):
+            cmds = super()._build_command()
+            first = list(cmds[0])
+            i = first.index("--public-flat-rw")
+            first[i:i + 1] = ["--public-depth", "1"]
+            return [first] + list(cmds[1:])
+
+    return Runner()
 
 
 def _build(sim, build_dir, text, description, waves):
@@ -139,7 +161,7 @@ def _build(sim, build_dir, text, description, waves):
     saved = os.environ.get("MAKEFLAGS")
     os.environ["MAKEFLAGS"] = " -- CFG_CXXFLAGS_PCH_I=-include"
     try:
-        runner = get_runner(sim)
+        runner = _PortsOnlyVerilator() if sim == "verilator" else get_runner(sim)
         runner.build(sources=[source], hdl_toplevel=description["module"], build_dir=build_dir,
                      build_args=build_args, waves=waves, timescale=("1ns", "1ps"),
                      log_file=build_dir / "build.log")
