@@ -1,7 +1,7 @@
 """Build generated Verilog once per (design, simulator) and run cocotb tests on it.
 
 ``build(cfg, top, sim)`` converts the Amaranth top, builds it with the cocotb runner into
-``build/sim/<sim>/<top>-<hash>`` (reused while the Verilog is unchanged) and returns a
+``build/sim/<sim>/<top>-<hash>`` (reused while the hardware sources are unchanged) and returns a
 :class:`Built`. ``Built.run_streams(runs)`` drives token streams through the design with the
 generic testbench :mod:`zerohero.sim.tb.streams` and returns what came out. Set ``WAVES=1`` for
 waveforms (FST on Verilator, VCD on Icarus) in the build folder.
