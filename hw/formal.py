@@ -38,27 +38,35 @@ Scope: reset in the first cycle only; the configurations in :data:`PROOFS` (K = 
 the presets use, at small widths so that every coordinate, value and overflow is reachable;
 wider configurations are not proved here).
 
-The fiber scanner (``hw/scan.py``) gets its harness here with the memory controller: a
-``scanner_spec`` next to these, and its proofs in :data:`PROOFS` (see the end of this file).
+The fiber scanner (:func:`scanner_spec`) reads an abstract memory: one **watched fiber** (its
+two pointers ``AnyConst``, non-decreasing) and one **watched entry** (``AnyConst``), every
+other word ``AnySeq`` at each read; its output is checked against the job's CSR level at the
+watched fiber and entry (every fiber and entry, as both are arbitrary) and for the structure
+of every fiber. Its helpers see the two ``SyncFIFO`` queues through extra asynchronous read
+ports on their storage, added by an :func:`_elaborate` hook (observers only).
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from amaranth.asserts import AnyConst, AnySeq, Initial
-from amaranth.hdl import (Array, Assert, Assume, Cover, Fragment, Module, Mux, ResetSignal,
+from amaranth.hdl import (Array, Assert, Assume, Cat, Cover, Fragment, Module, Mux, ResetSignal,
                           Signal, signed)
 from amaranth.lib import data
+from amaranth.lib.fifo import SyncFIFO
 
 from .config import AccelConfig
 from .join import Intersector, TokenWindow, Unioner
 from .pe import MACLane
+from .memory import EntryLayout
 from .protocol import TokenLayout
+from .scan import CompressedScanner
 
-__all__ = ["window_spec", "intersector_spec", "unioner_spec", "mac_spec", "formal_config",
-           "Proof", "PROOFS"]
+__all__ = ["window_spec", "intersector_spec", "unioner_spec", "mac_spec", "scanner_spec",
+           "formal_config", "Proof", "PROOFS"]
 
 
 def formal_config(k=1, **changes) -> AccelConfig:
@@ -70,19 +78,24 @@ def formal_config(k=1, **changes) -> AccelConfig:
 
 # Plumbing -----------------------------------------------------------------------------------
 
-def _elaborate(dut, *classes):
+def _elaborate(dut, *classes, hook=None):
     """Elaborate ``dut`` and return ``(fragment, locals_by_self)``.
 
     ``locals_by_self[obj]`` holds the local variables of ``obj.elaborate`` when it returned,
     for every ``obj`` of ``classes`` elaborated on the way (submodules included); that is how
-    the helper invariants see internal registers without any hook in the design.
+    the helper invariants see internal registers without any hook in the design. ``hook(obj,
+    locals)``, when given, runs at that moment (the returned module's submodules are not
+    elaborated yet) and may return more entries for ``locals_by_self[obj]``.
     """
     codes = {cls.elaborate.__code__ for cls in classes}
     found = {}
 
     def profile(frame, event, arg):
         if event == "return" and frame.f_code in codes:
-            found[id(frame.f_locals["self"])] = dict(frame.f_locals)
+            local = dict(frame.f_locals)
+            if hook is not None:
+                local.update(hook(local["self"], local) or {})
+            found[id(local["self"])] = local
 
     previous = sys.getprofile()
     sys.setprofile(profile)
@@ -761,6 +774,344 @@ def mac_spec(cfg, k=None, mutant=None, *, helpers=True):
 _MAC_DEPTH = 6
 
 
+# CompressedScanner ----------------------------------------------------------------------------
+
+#: Jobs whose DONE has not left the scanner yet: at most 3 (a job is started once the previous
+#: one's DONE is issued, at most 4 tokens are in flight, and a job is at least 2 tokens).
+_SCAN_JOBS = 3
+
+
+def _fifo_taps(fifo, local):
+    """:func:`_elaborate` hook: for a :class:`SyncFIFO`, one asynchronous read port per address
+    of its storage (``taps``), so that the helpers can say what the queue holds. Observers
+    only: the ports drive nothing in the FIFO."""
+    storage = local.get("storage")
+    if not isinstance(fifo, SyncFIFO) or storage is None:
+        return {}
+    taps = []
+    for addr in range(fifo.depth):
+        port = storage.read_port(domain="comb")
+        local["m"].d.comb += port.addr.eq(addr)
+        taps.append(port.data)
+    return {"taps": taps}
+
+
+def _job_layout(cfg):
+    aw = cfg.spm_addr_width
+    return data.StructLayout({"pos_base": aw, "crd_base": aw, "rows": aw + 1,
+                              "level": cfg.level_width, "repeat": 1})
+
+
+def scanner_spec(cfg, k=1, mutant=None, *, helpers=True):
+    """:class:`CompressedScanner`: a job's token stream is its CSR level, fiber by fiber.
+
+    The scratchpad is abstracted to one **watched fiber** and one **watched entry**, both
+    ``AnyConst``: pointer index ``wp`` holds ``P0`` and ``wp + 1`` holds ``P1 >= P0`` (a CSR
+    level's pointers do not decrease), the entry at offset ``we`` from ``crd_base`` holds the
+    word ``D``; every other word reads as ``AnySeq``, anew at each read (so nothing is assumed
+    of it, and the scanner may rely on nothing it did not read where the spec says). Reads
+    answer one cycle after ``en``, and only those of the job being scanned are modelled (the
+    memory may change between jobs). Fiber ``wf`` of a job is watched when its bounds are that
+    pair: ``wf = wp`` (``wf = any``, ``wp = 0`` with ``repeat``). As the watched indices are
+    arbitrary, every fiber and entry of every job is covered. Jobs are started by ``start`` at
+    any time (ignored while ``busy``), with any parameters; they may overlap in flight.
+
+    * out: the stream protocol (valid and payload held until ready, under any ready);
+    * out: each token is exactly one of data / bare stop / DONE; row ``i < rows`` is one fiber
+      (a job of no rows: one empty fiber); its stop carries the job's ``level`` on the last
+      fiber, 0 before; DONE follows the last fiber, exactly once; nothing comes without a job;
+    * out, watched fiber: exactly ``P1 - P0`` data tokens, the stop on the last (a bare stop
+      for an empty fiber, and only then); data token ``j`` is the entry at
+      ``crd_base + P0 + j``: when that is the watched entry, it carries ``D``'s coordinate and
+      value (``has`` set);
+    * memory: reads only for a job (while ``busy``);
+    * busy: high from the cycle after an accepted ``start``; falls in the cycle after DONE is
+      issued (handed to the output stage); no token is issued while it is low.
+
+    The harness keeps a queue of the jobs whose DONE has not left (``job0`` at the output) and
+    the position ``(o_r, o_j)`` (fiber, data token) the output has reached in ``job0``.
+    """
+    m = Module()
+    rst = _reset_first_cycle(m)
+    dut = CompressedScanner(cfg, mutant=mutant)
+    frag, loc = _elaborate(dut, CompressedScanner, SyncFIFO, hook=_fifo_taps)
+    m.submodules.dut = frag
+    inner = loc[dut]
+    aw, vw = cfg.spm_addr_width, cfg.value_width
+    pw = aw + 1                                     # a pointer, a row count
+    NJ = _SCAN_JOBS
+    busy = dut.busy
+
+    # Jobs: any parameters, any time; the queue of those not finished at the output.
+    for name in ("start", "level", "pos_base", "crd_base", "rows", "repeat"):
+        port = getattr(dut, name)
+        m.d.comb += port.eq(AnySeq(len(port)))
+    start = Signal()
+    m.d.comb += start.eq(dut.start & ~busy & ~rst)
+    jobs = [Signal(_job_layout(cfg), name=f"job{i}") for i in range(NJ)]
+    n_jobs = Signal(range(NJ + 1))
+
+    def job(q):
+        return SimpleNamespace(**{f: Array(getattr(j, f) for j in jobs)[q] for f in
+                                  ("pos_base", "crd_base", "rows", "level", "repeat")})
+
+    T = job(n_jobs - 1)                             # the newest job: scanned while busy
+
+    # The watched fiber and entry.
+    wp, wf = Signal(pw, name="wp"), Signal(pw, name="wf")      # pointer pair, fiber
+    P0, P1 = Signal(pw, name="P0"), Signal(pw, name="P1")      # pos[wp], pos[wp + 1]
+    we = Signal(aw, name="we")                                  # entry crd_base + we
+    D = Signal(EntryLayout(cfg), name="D")                      # holds D
+    L = Signal(pw, name="L")                                    # the watched fiber's length
+    m.d.comb += [s.eq(AnyConst(len(s))) for s in (wp, wf, P0, P1, we)]
+    m.d.comb += [D.as_value().eq(AnyConst(len(D.as_value()))), L.eq(P1 - P0),
+                 Assume(P0 <= P1)]                              # a CSR level's pointers
+
+    def watched(jb, r):
+        return (r == wf) & (r < jb.rows) & Mux(jb.repeat, wp == 0, wp == wf)
+
+    # The memory's two read ports (data one cycle after en), for the newest job.
+    def read_port(rd, name, cases):
+        valid = Signal(name=f"{name}_valid")
+        addr = Signal(aw, name=f"{name}_addr")
+        word = Signal(cfg.word_width, name=f"{name}_word")
+        m.d.sync += [valid.eq(rd.en), addr.eq(rd.addr)]
+        value = AnySeq(cfg.word_width)
+        for at, v in reversed(cases):
+            value = Mux(addr == at, v, value)
+        m.d.comb += [word.eq(value), rd.data.eq(Mux(valid, word, AnySeq(cfg.word_width)))]
+        return valid, addr
+
+    pos_valid, pos_addr = read_port(dut.pos_rd, "pos_rd", [((T.pos_base + wp)[:aw], P0),
+                                                            ((T.pos_base + wp + 1)[:aw], P1)])
+    crd_valid, crd_addr = read_port(dut.crd_rd, "crd_rd",
+                                    [((T.crd_base + we)[:aw], D.as_value())])
+
+    # The specification of a token ``t`` at position ``(q, r, j)``: job ``q`` of the queue,
+    # its fiber ``r`` (``r = max(rows, 1)``: DONE), data token ``j`` of the fiber. ``check``
+    # takes each property (the output asserts each one, on its own line; a helper all).
+    def spec(t, q, r, j, check):
+        jb = job(q)
+        nf = Mux(jb.rows == 0, 1, jb.rows)
+        w = watched(jb, r)
+        # a token belongs to a started job: nothing after a job's DONE until the next job.
+        check(q < n_jobs)
+        # exactly one of data, bare stop, DONE; data carries its operand.
+        check(_one_kind(t) & (~t.data | (t.has == 1)))
+        # DONE right after the last fiber, exactly once.
+        check(t.done == (r == nf))
+        # the last fiber's stop carries the job's level, earlier ones level 0.
+        check(~t.stop | (t.lvl == Mux(r + 1 == nf, jb.level, 0)))
+        # a job of no rows: one empty fiber.
+        check(~((jb.rows == 0) & (r == 0)) | (t.stop & ~t.data))
+        # watched fiber: a data token only while entries are left (at most P1 - P0).
+        check(~(w & t.data) | (j < L))
+        # watched fiber: the stop on its (P1 - P0)-th data token; a bare stop only if empty.
+        check(~(w & t.stop & t.data) | (j + 1 == L))
+        check(~(w & t.stop & ~t.data) | ((j == 0) & (L == 0)))
+        # watched fiber: data token j is the entry at crd_base + P0 + j (crd and value).
+        check(~(w & t.data & ((P0 + j)[:aw] == we)) |
+              ((t.crd == D.crd) & (t.val[0].as_unsigned() == D.val[:vw])))
+
+    def all_of(t, q, r, j):
+        conds = []
+        spec(t, q, r, j, conds.append)
+        return Cat(*conds).all()
+
+    def succ(t, q, r, j):
+        return (Mux(t.done, q + 1, q), Mux(t.done, 0, Mux(t.stop, r + 1, r)),
+                Mux(t.done | t.stop, 0, j + 1))
+
+    # The output: every token offered is the next one specified.
+    out = dut.out
+    out_xfer = _check_sink(m, out, rst)
+    t = out.payload
+    offer = out.valid & ~rst
+    o_r, o_j = Signal(pw), Signal(pw)
+
+    def out_check(ok):
+        m.d.comb += Assert(~offer | ok, src_loc_at=1)
+
+    spec(t, 0, o_r, o_j, out_check)
+    pop = Signal()
+    m.d.comb += pop.eq(out_xfer & t.done)
+    with m.If(out_xfer):
+        _, nr, nj = succ(t, 0, o_r, o_j)
+        m.d.sync += [o_r.eq(nr), o_j.eq(nj)]
+    new = Signal(_job_layout(cfg))
+    m.d.comb += [new.pos_base.eq(dut.pos_base), new.crd_base.eq(dut.crd_base),
+                 new.rows.eq(dut.rows), new.level.eq(dut.level), new.repeat.eq(dut.repeat)]
+    for i in range(NJ):
+        with m.If(start & (n_jobs - pop == i)):
+            m.d.sync += jobs[i].eq(new)
+        with m.Elif(pop):
+            m.d.sync += jobs[i].eq(jobs[min(i + 1, NJ - 1)])
+    m.d.sync += n_jobs.eq(n_jobs + start - pop)
+    m.d.comb += Assert(~(start & ~pop & (n_jobs == NJ)))        # jobs in flight bounded
+
+    # memory: read only for a job.
+    m.d.comb += Assert(busy | ~(dut.pos_rd.en | dut.crd_rd.en))
+
+    # busy: from the cycle after start until DONE is issued; nothing is issued without it.
+    issue = inner["issue"]
+    s1_valid = issue.s1_valid
+    busy_prev, start_prev = Signal(), Signal()
+    m.d.sync += [busy_prev.eq(busy), start_prev.eq(start)]
+    m.d.comb += [
+        Assert(~start_prev | busy),                                 # rises after start
+        Assert(~(busy_prev & ~busy) | (s1_valid & issue.s1.done)),  # falls: DONE just issued
+        Assert(~(s1_valid & issue.s1.done) | ~busy),                # ... and then it falls
+        Assert(busy_prev | ~s1_valid),                              # no issue without it
+    ]
+
+    # Covers.
+    w_seen, w_hit = Signal(), Signal()              # the watched fiber / entry left
+    saw_empty, saw_data = Signal(), Signal()        # in the job at the output
+    w_out = out_xfer & watched(job(0), o_r)
+    with m.If(pop):
+        m.d.sync += [saw_empty.eq(0), saw_data.eq(0), w_seen.eq(0), w_hit.eq(0)]
+    with m.Elif(out_xfer):
+        m.d.sync += [saw_empty.eq(saw_empty | (t.stop & ~t.data)),
+                     saw_data.eq(saw_data | t.data),
+                     w_seen.eq(w_seen | (w_out & t.stop)),
+                     w_hit.eq(w_hit | (w_out & t.data & ((P0 + o_j)[:aw] == we)))]
+    m.d.comb += [
+        Cover(pop & saw_empty & saw_data & (job(0).rows == 3)),   # a job with an empty row
+        Cover(pop & job(0).repeat & (job(0).rows == 2) & saw_data & w_seen),   # repeat
+        Cover(w_out & t.stop & (o_j == 2) & w_hit),                # watched fiber of 3 entries
+        Cover(start & (n_jobs == 2)),                              # jobs overlap in flight
+    ]
+    if not helpers:
+        return m, [], _SCAN_BMC_DEPTH
+    # helper: positions. The output FIFO and then the issue stage hold the next tokens of the
+    # specified stream (each at the position its predecessors lead to, and as specified
+    # there), and the scanner's state is where the stream continues in the newest job (the
+    # row being streamed, the bounds queue, the pointer prefetch); with busy low, every queued
+    # job is issued up to its DONE.
+    fifo, bounds = inner["m"].submodules.out_fifo, inner["bounds"]
+    layout = TokenLayout(cfg, 1)
+    empty, finished = inner["empty"], inner["finished"]
+    cur_valid, cur_addr, cur_end, cur_last = (inner[n] for n in
+                                              ("cur_valid", "cur_addr", "cur_end", "cur_last"))
+    for f in (fifo, bounds):                        # helper: the FIFOs' pointers and level
+        fl = loc[f]
+        m.d.comb += [Assert(f.level <= 4),
+                     Assert((fl["produce"] - fl["consume"])[:2] == f.level[:2])]
+    m.d.comb += Assert(fifo.level + s1_valid <= 4)
+
+    def valid_position(q, r, j):
+        jb = job(q)
+        nf = Mux(jb.rows == 0, 1, jb.rows)
+        return ((r <= nf) & (~(r == nf) | (j == 0)) &
+                (~watched(jb, r) | (j < L) | (j == 0)))
+
+    def position(q, r, j, name):
+        sig = (Signal(range(NJ + 2), name=f"{name}_q"), Signal(pw, name=f"{name}_r"),
+               Signal(pw, name=f"{name}_j"))
+        m.d.comb += [s.eq(v) for s, v in zip(sig, (q, r, j))]
+        return sig
+
+    taps, consume = loc[fifo]["taps"], loc[fifo]["consume"]
+    chain = [position(0, o_r, o_j, "g0")]
+    m.d.comb += [Assert((n_jobs != 0) | ((o_r == 0) & (o_j == 0))),
+                 Assert((n_jobs == 0) | valid_position(*chain[0]))]
+    for i in range(4):
+        tok = Signal(layout, name=f"fifo{i}")
+        m.d.comb += tok.as_value().eq(Array(taps)[(consume + i)[:2]])
+        m.d.comb += Assert(~(i < fifo.level) | all_of(tok, *chain[i]))
+        chain.append(position(*succ(tok, *chain[i]), f"g{i + 1}"))
+    at_s1 = [Array(c[n] for c in chain)[fifo.level] for n in range(3)]
+    s1_tok = data.View(layout, fifo.w_data)
+    g_s1 = position(*at_s1, "g_s1")
+    m.d.comb += Assert(~s1_valid | all_of(s1_tok, *g_s1))
+    gq, gr, gj = position(*(Mux(s1_valid, a, b) for a, b in zip(succ(s1_tok, *g_s1), g_s1)),
+                          "g_issue")
+    # helper: the issue stage's read: the watched fiber's entries at crd_base + P0 + j.
+    m.d.comb += Assert(~(s1_valid & s1_tok.data & watched(job(g_s1[0]), g_s1[1])) |
+                       (issue.s1_mem_crd & crd_valid &
+                        (crd_addr == (T.crd_base + P0 + g_s1[2])[:aw])))
+
+    # helper: the scanner's state, where the stream continues in the newest job.
+    g_pop = Signal(range(2 ** pw + 1))              # rows taken from the bounds queue
+    with m.If(start):
+        m.d.sync += g_pop.eq(0)
+    with m.Elif(bounds.r_en & bounds.r_rdy):
+        m.d.sync += g_pop.eq(g_pop + 1)
+    m.d.comb += [
+        Assert(~busy | (n_jobs != 0)),
+        Assert(~busy | ((inner["pos_base"] == T.pos_base) & (inner["crd_base"] == T.crd_base) &
+                        (inner["rows"] == T.rows) & (inner["level"] == T.level) &
+                        (inner["repeat"] == T.repeat))),
+        Assert(empty + finished + cur_valid <= 1),
+        Assert(busy | ~(empty | finished | cur_valid)),
+        Assert(~(busy & empty) | (T.rows == 0)),
+        Assert(~busy | (g_pop <= T.rows)),
+        Assert(~busy | ((gq == n_jobs - 1) & valid_position(gq, gr, gj))),
+        Assert(busy | ((gq == n_jobs) & (gr == 0) & (gj == 0))),
+        Assert(~(busy & empty) | ((gr == 0) & (gj == 0))),
+        Assert(~(busy & finished) | ((gr == Mux(T.rows == 0, 1, T.rows)) & (gj == 0))),
+        Assert(~(busy & cur_valid) | ((gr + 1 == g_pop) & (cur_last == (gr + 1 == T.rows)))),
+        Assert(~(busy & cur_valid & watched(T, gr)) |
+               ((cur_addr == (P0 + gj)[:pw]) & (cur_end == P1))),
+        Assert(~(busy & ~cur_valid & ~finished & ~empty) |
+               ((gr == g_pop) & (gj == 0) & (gr < T.rows))),
+    ]
+
+    # helper: the bounds queue (row g_pop + i, its last flag, the watched row's bounds) and
+    # the pointer prefetch (pointers read and used, the last one kept, the read in flight).
+    p_next, p_inflight, p_prev, p_end = (inner[n] for n in
+                                         ("p_next", "p_inflight", "p_prev", "p_end"))
+    p_have_prev, p_active = inner["p_have_prev"], inner["p_active"]
+    rep_ready, rep_count = inner["rep_ready"], inner["rep_count"]
+    recv = Signal(pw + 1)                           # pointers read and used
+    m.d.comb += recv.eq(p_next - p_inflight)
+    bl = bounds.level
+    live = busy & (T.rows != 0)
+    rows_mode, rep_mode = live & ~T.repeat, live & T.repeat
+    idle = ~p_active & ~p_inflight & (bl == 0) & ~(rep_ready & (rep_count < inner["rows"]))
+    last_read = (recv - 1)[:aw]                     # pos index of p_prev, modulo the bank
+    m.d.comb += [
+        Assert(~(busy & (T.rows == 0)) | (idle & (g_pop == 0) & ~rep_ready)),
+        Assert(busy | idle),
+        Assert(~live | p_active),
+        Assert(~live | ~p_inflight | (p_next != 0)),
+        Assert(~live | (p_have_prev == (recv != 0))),
+        Assert(~live | ~p_inflight |
+               (pos_valid & (pos_addr == (T.pos_base + p_next - 1)[:aw]))),
+        Assert(~live | (bl + p_inflight <= 4)),
+        Assert(~(busy & finished & (T.rows != 0)) | (g_pop == T.rows)),
+        Assert(~rows_mode | (p_next <= T.rows + 1)),
+        Assert(~rows_mode | ~p_have_prev | (g_pop + bl == recv - 1)),
+        Assert(~rows_mode | p_have_prev | ((g_pop == 0) & (bl == 0))),
+        Assert(~(rows_mode & p_have_prev & (last_read == wp[:aw])) | (p_prev == P0)),
+        Assert(~(rows_mode & p_have_prev & (last_read == (wp + 1)[:aw])) | (p_prev == P1)),
+        Assert(~rows_mode | ~rep_ready),
+        Assert(~rep_mode | (p_next <= 2)),
+        Assert(~(rep_mode & p_have_prev & (wp == 0)) | (p_prev == P0)),
+        Assert(~rep_mode | (rep_ready == (recv == 2))),
+        Assert(~(rep_mode & rep_ready & (wp == 0)) | (p_end == P1)),
+        Assert(~rep_mode | (rep_count == g_pop + bl)),
+        Assert(~rep_mode | rep_ready | (rep_count == 0)),
+        Assert(~rep_mode | (rep_count <= T.rows)),
+    ]
+    btaps, bconsume = loc[bounds]["taps"], loc[bounds]["consume"]
+    for i in range(4):
+        row = g_pop + i
+        entry = Array(btaps)[(bconsume + i)[:2]]
+        held = live & (i < bl)
+        m.d.comb += [
+            Assert(~held | (entry[-1] == (row + 1 == T.rows))),
+            Assert(~(held & watched(T, row)) | (entry[:2 * pw] == Cat(P0, P1))),
+        ]
+    return m, [], _SCAN_DEPTH
+
+
+#: Induction depth of the scanner proof, and the BMC depth of its mutant (a row of two
+#: entries reaches the output 8 cycles after start).
+_SCAN_DEPTH = 8
+_SCAN_BMC_DEPTH = 12
+
+
 # Registry -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -795,6 +1146,9 @@ _MAC_PROPS = ("stream, results = shadow accumulator (wrap/saturate, relu, crd, l
               "done, zero skipping at the multiplier, counters, covers")
 _JOIN_PROPS = ("stream, token protocol, order, watched crd in<->out, values, stops 1:1 "
                "in order with level, done, bounded response, covers")
+_SCAN_PROPS = ("stream, token kinds, one fiber per row (rows, repeat, empty job), stop "
+               "levels, DONE once after the last; watched fiber: pos[i+1]-pos[i] data tokens, "
+               "token j = entry crd_base+pos[i]+j; reads only when busy; busy; covers")
 
 PROOFS = [
     *(Proof(f"window_k{k}", "TokenWindow", window_spec, k, _WINDOW_PROPS) for k in (1, 2, 4)),
@@ -813,7 +1167,8 @@ PROOFS = [
       for ov in ("wrap", "saturate")),
     Proof("maclane_wrap_issue_zero", "MACLane", mac_spec, 1, _MAC_PROPS,
           _MAC_CFG | dict(overflow="wrap"), mutant="issue_zero"),
-    # The fiber scanner (hw/scan.py) joins this list with the memory controller (issue #9):
-    # a scanner_spec(cfg, k, mutant=None, *, helpers=True) harness above, its proofs per K
-    # and one mutant here.
+    Proof("scanner_csr", "CompressedScanner", scanner_spec, 1, _SCAN_PROPS,
+          cover_depth=12),
+    Proof("scanner_csr_last_off_by_one", "CompressedScanner", scanner_spec, 1,
+          _SCAN_PROPS, mutant="last_off_by_one"),
 ]

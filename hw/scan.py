@@ -120,10 +120,18 @@ class CompressedScanner(wiring.Component):
     bubble: one nonzero per cycle whatever the row lengths, and an empty row costs one cycle
     (its stop token). With ``repeat``, the one fiber ``pos[0]..pos[1]`` is streamed ``rows``
     times (a vector met by every row of a matrix).
+
+    ``mutant`` builds a deliberately broken variant for the formal suite (``MUTANTS``).
     """
 
-    def __init__(self, cfg):
+    MUTANTS = ("last_off_by_one",)     # a row's stop flag one entry early
+
+    def __init__(self, cfg, *, mutant=None):
+        if mutant is not None and mutant not in self.MUTANTS:
+            raise ValueError(f"CompressedScanner: unknown mutant {mutant!r}; "
+                             f"known: {self.MUTANTS}")
         self.cfg = cfg
+        self.mutant = mutant
         super().__init__({
             **_job_ports(cfg, pos_base=1, crd_base=1, rows=1),
             "repeat": In(1),
@@ -143,7 +151,7 @@ class CompressedScanner(wiring.Component):
 
         # Bounds prefetch: read pos[0..rows], queue (start, end, last) per row.
         bounds = m.submodules.bounds = SyncFIFO(width=2 * (aw + 1) + 1, depth=4)
-        p_next = Signal(aw + 1)             # next pos index to read
+        p_next = Signal(aw + 2)             # next pos index to read: 0..rows + 1
         p_inflight = Signal()
         p_prev = Signal(aw + 1)             # pos[i - 1], the start of the row pos[i] ends
         p_end = Signal(aw + 1)              # repeat: pos[1]
@@ -200,7 +208,7 @@ class CompressedScanner(wiring.Component):
                     issue.issue(stop=1, lvl=Mux(cur_last, level, 0))
                     m.d.comb += row_end.eq(1)
                 with m.Else():
-                    is_last = cur_addr + 1 == cur_end
+                    is_last = cur_addr + (2 if self.mutant == "last_off_by_one" else 1) == cur_end
                     issue.issue(read_addr=crd_base + cur_addr, mem_crd=True, mem_val=True,
                                 data=1, has=1, stop=is_last, lvl=Mux(is_last & cur_last, level, 0))
                     m.d.sync += cur_addr.eq(cur_addr + 1)
