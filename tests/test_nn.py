@@ -293,3 +293,16 @@ def test_cli_bad_input_is_one_line(argv, message, capsys):
     assert main(["nn", "run", "--sim", "model", "-q"] + argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("zerohero: error: ") and message in err and err.count("\n") == 1
+
+
+def test_a_layer_that_does_not_fit_the_scratchpad_is_named_before_running():
+    net = random_mlp((64, 128, 10))
+    c = nn.compile_network(net, "icebreaker", calibration=np.ones((2, 64)))
+    acc = Accelerator("icebreaker", "verilator")            # nothing is built: it fails first
+    # 16 rows of 64 weights + 1 bias per lane: 17 pointers + 1040 entries (sparse), 1040 (dense)
+    with pytest.raises(ValueError, match=r"^layer 0 \(sparse\): spmm: lane 0's rows of A needs "
+                       r"1057 words but a bank holds 256"):
+        nn.check_fits(acc, [(c, "spmm")], 8)
+    with pytest.raises(ValueError, match=r"^layer 0 \(dense\): gemm: lane 0's rows of A needs "
+                       r"1040 words but a bank holds 256"):
+        nn.check_fits(acc, [(c, "gemm")], 8)

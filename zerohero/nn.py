@@ -61,6 +61,7 @@ from zerohero.sim import model
 __all__ = [
     "MLP", "load_digits_split", "train", "prune", "finetune", "parse_pattern",
     "compile_network", "CompiledNetwork", "QuantLayer", "golden_infer", "run_network",
+    "check_fits",
     "requantize", "evaluate", "DEFAULT_FINETUNE_EPOCHS", "DEFAULT_SIZES",
 ]
 
@@ -411,7 +412,8 @@ def quantize(net: MLP, cfg: AccelConfig, calibration, sparsity, pattern) -> Comp
         if mult >= 1 << MULT_BITS:
             mult, shift = round(ratio * 2 ** (shift - 1)), shift - 1
         if shift < 1:
-            raise ValueError(f"requantization ratio {ratio:g} is too large")
+            raise ValueError(f"layer {layers.index(L)}: requantization ratio {ratio:g} is too "
+                             "large (activation scales too far apart)")
         L.mult, L.shift, L.next_amax = mult, shift, nxt.amax
     return CompiledNetwork(cfg, layers, layers[0].a_scale, sparsity, pattern, net)
 
@@ -460,6 +462,23 @@ def golden_infer(net: CompiledNetwork, X) -> np.ndarray:
     return a.T
 
 
+def check_fits(acc, nets, images):
+    """``ValueError`` naming the layer if a layer's program does not fit the configuration
+    (widths, scratchpad, coordinates, firmware) for batches of up to ``images`` images."""
+    from zerohero.firmware.scheduler import plan_rowwise
+
+    for net, kernel in nets:
+        for i, L in enumerate(net.layers):
+            Aop = L.csr if kernel == "spmm" else model.Dense(L.A)
+            batch = max(1, min(net.max_batch(), images))
+            try:
+                acc.sem.check_values(L.A, "A")
+                plan_rowwise(acc.cfg, kernel, Aop, np.ones((L.A.shape[1], batch), np.int64))
+            except ValueError as e:
+                raise ValueError(f"layer {i} ({'dense' if kernel == 'gemm' else 'sparse'}): "
+                                 f"{e}") from None
+
+
 def run_network(acc, nets, X, progress=None):
     """Run compiled networks on a :class:`~zerohero.runtime.Accelerator`, ``nets`` a list of
     ``(CompiledNetwork, kernel)`` with kernel ``"spmm"`` (sparse) or ``"gemm"`` (dense mode).
@@ -469,10 +488,11 @@ def run_network(acc, nets, X, progress=None):
     ``(integer logits, stats)`` with stats summed over layers and batches.
     """
     progress = progress or (lambda message: None)
+    X = np.asarray(X, dtype=np.float64)
+    check_fits(acc, nets, len(X))
     out = []
     for net, kernel in nets:
         batch = net.max_batch()
-        X = np.asarray(X, dtype=np.float64)
         logits = []
         tot = {"cycles": 0, "useful_macs": 0, "macs": 0, "zeros_skipped": 0, "programs": 0}
         for s in range(0, len(X), batch):
@@ -505,6 +525,9 @@ def evaluate(float_model: MLP, sparse: CompiledNetwork, dense: CompiledNetwork, 
 
     cfg = sparse.cfg
     progress = progress or (lambda message: None)
+    n = len(X) if backend == "model" else min(rtl_images, len(X))
+    acc = Accelerator(cfg, backend, progress=progress)
+    check_fits(acc, [(sparse, "spmm"), (dense, "gemm")], n)
     progress(f"golden model: {len(X)} images, float / quantized dense / quantized sparse")
     gold_sparse = golden_infer(sparse, X)
     gold_dense = golden_infer(dense, X)
@@ -520,8 +543,6 @@ def evaluate(float_model: MLP, sparse: CompiledNetwork, dense: CompiledNetwork, 
         "macs_per_inference": sparse.macs_per_inference(),
         "dense_macs_per_inference": dense.macs_per_inference(),
     }
-    n = len(X) if backend == "model" else min(rtl_images, len(X))
-    acc = Accelerator(cfg, backend, progress=progress)
     (got_s, st_s), (got_d, st_d) = run_network(acc, [(sparse, "spmm"), (dense, "gemm")], X[:n],
                                                progress)
     exact = bool(np.array_equal(got_s, gold_sparse[:n]) and np.array_equal(got_d, gold_dense[:n]))
@@ -626,6 +647,8 @@ def nn_command(args) -> int:
         raise ValueError(f"--rtl-images must be at least 1, not {args.rtl_images}")
     if args.finetune_epochs is not None and args.finetune_epochs < 0:
         raise ValueError(f"--finetune-epochs must be >= 0, not {args.finetune_epochs}")
+    if args.action == "train" and args.model:
+        raise ValueError("nn train trains a new model; --model is for nn compile and nn run")
     cfg = preset(args.config)
     resolve_sparsity(args.sparsity, args.pattern)
     net = _load_or_train(args, progress)
