@@ -11,6 +11,7 @@ from conftest import unit_config
 import zerohero
 from zerohero import nn
 from zerohero.cli import main
+from zerohero.hw.config import preset
 from zerohero.runtime import Accelerator
 
 
@@ -75,7 +76,7 @@ def test_finetune_keeps_the_mask_fixed_and_recovers(digits):
 
 def test_quantization_ranges_scales_and_error_bounds(digits, small_digits_net):
     Xtr, _, Xte, _ = digits
-    cfg = nn.preset("sim-small")
+    cfg = preset("sim-small")
     c = nn.compile_network(small_digits_net, cfg, 0.5, finetune_epochs=0, calibration=Xtr)
     net = c.float_model
     for i, (L, W, b) in enumerate(zip(c.layers, net.weights, net.biases)):
