@@ -15,3 +15,5 @@ def test_demo_runs_every_kernel_and_checks_them():
     assert {r[0] for r in rows} >= {"spmv", "spmspv", "spmm", "gemv", "gemm", "spmv+relu"}
     assert all(r[-1] == "pass" for r in rows)
     assert "all 8 results match" in out.getvalue()
+    assert "digits MLP" in out.getvalue()
+    assert "match the golden model bit-exactly" in out.getvalue()

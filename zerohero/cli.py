@@ -120,6 +120,14 @@ def cmd_run(args):
         raise SystemExit(status)
 
 
+def cmd_nn(args):
+    from zerohero.nn import nn_command
+
+    status = nn_command(args)
+    if status:
+        raise SystemExit(status)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="zerohero", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="verb", required=True)
@@ -173,6 +181,10 @@ def build_parser():
     r.add_argument("--json", action="store_true", help="print one JSON object")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     r.set_defaults(func=cmd_run)
+
+    from zerohero.nn import add_parser as add_nn_parser
+
+    add_nn_parser(sub, cmd_nn)
 
     rm = sub.add_parser("regmap", help="host register map: table, JSON or C header")
     rm.add_argument("--config", default="sim-small", help=f"preset: {', '.join(PRESETS)}")

@@ -5,6 +5,8 @@ Verilator, and runs the kernels on real SuiteSparse matrices and on generated on
 host runtime (operands and firmware loaded over the host bus, the sequencer drives the lanes).
 Every result is checked bit-exactly against the golden model, and each sparse kernel is run
 again in dense mode (every coordinate streamed) on the same hardware for the speedup.
+Then the digits network of :mod:`zerohero.nn` (80% sparse) runs a few test images on the
+hardware, checked bit-exactly against the golden integer inference.
 """
 
 from __future__ import annotations
@@ -108,4 +110,7 @@ def run_demo(sim: str = "verilator", config: str = "sim-small", seed: int = 1, o
     if failed:
         raise RuntimeError(f"{failed} kernel result(s) differ from the golden model")
     print(f"  all {len(rows)} results match the bit-exact golden model", file=out)
+    from zerohero.nn import demo_digits
+
+    demo_digits(sim, config, out=out)
     return rows

@@ -1,0 +1,309 @@
+"""zerohero.nn: pruning, quantization, compilation, bad input, and bit-exact RTL runs of
+compiled networks (Verilator: the digits network; Icarus: a tiny network)."""
+
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from conftest import unit_config
+
+import zerohero
+from zerohero import nn
+from zerohero.cli import main
+from zerohero.hw.config import preset
+from zerohero.runtime import Accelerator
+
+
+def random_mlp(sizes, seed=0, bias=0.1):
+    rng = np.random.default_rng(seed)
+    return nn.MLP([rng.normal(0, 1 / np.sqrt(n), (n, m)) for n, m in zip(sizes[:-1], sizes[1:])],
+                  [rng.normal(0, bias, m) for m in sizes[1:]])
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return nn.load_digits_split()
+
+
+@pytest.fixture(scope="module")
+def small_digits_net(digits):
+    Xtr, ytr, _, _ = digits
+    return nn.train((64, 32, 10), Xtr, ytr, epochs=30, seed=0)
+
+
+# Pruning -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("s", [0.5, 0.8, 0.9])
+def test_unstructured_pruning_is_exact_and_keeps_the_largest(s):
+    net = random_mlp((24, 16, 8, 4))
+    pruned, masks = nn.prune(net, s)
+    for W, P, M in zip(net.weights, pruned.weights, masks):
+        assert np.count_nonzero(P == 0) == round(s * W.size)
+        assert np.array_equal(P, W * M)
+        kept, gone = np.abs(W[M == 1]), np.abs(W[M == 0])
+        assert kept.min() >= gone.max()
+    assert np.array_equal(pruned.biases[0], net.biases[0])
+
+
+@pytest.mark.parametrize("n, m", [(2, 4), (1, 4), (3, 8)])
+def test_nm_pruning_structure_along_the_inputs(n, m):
+    net = random_mlp((24, 16, 8), seed=3)
+    pruned, _ = nn.prune(net, pattern=f"{n}:{m}")
+    for W, P in zip(net.weights, pruned.weights):
+        for o in range(W.shape[1]):
+            for g in range(0, W.shape[0], m):
+                group, orig = P[g:g + m, o], W[g:g + m, o]
+                assert np.count_nonzero(group) == n
+                assert np.abs(orig[group != 0]).min() >= np.abs(orig[group == 0]).max()
+    assert pruned.sparsity() == pytest.approx(1 - n / m)
+
+
+def test_finetune_keeps_the_mask_fixed_and_recovers(digits):
+    Xtr, ytr, Xte, yte = digits
+    net = nn.train((64, 32, 10), Xtr, ytr, epochs=20)
+    pruned, masks = nn.prune(net, 0.9)
+    tuned = nn.finetune(pruned, masks, Xtr, ytr, epochs=5)
+    for P, T, M in zip(pruned.weights, tuned.weights, masks):
+        assert np.all(T[M == 0] == 0)
+        assert not np.array_equal(T[M == 1], P[M == 1])
+    train_acc = [np.mean(m.predict(Xtr) == ytr) for m in (pruned, tuned)]
+    assert train_acc[1] > train_acc[0]
+    assert nn.finetune(pruned, masks, Xtr, ytr, epochs=0).weights[0] is not pruned.weights[0]
+
+
+# Quantization ------------------------------------------------------------------------------
+
+def test_quantization_ranges_scales_and_error_bounds(digits, small_digits_net):
+    Xtr, _, Xte, _ = digits
+    cfg = preset("sim-small")
+    c = nn.compile_network(small_digits_net, cfg, 0.5, finetune_epochs=0, calibration=Xtr)
+    net = c.float_model
+    for i, (L, W, b) in enumerate(zip(c.layers, net.weights, net.biases)):
+        Wq = L.A[:, :W.shape[0]].T
+        assert np.abs(L.A).max() <= cfg.value_max
+        assert np.abs(Wq).max() == cfg.value_max                 # the scale uses the full range
+        assert np.all(np.abs(Wq * L.w_scale - W) <= L.w_scale / 2 + 1e-12)
+        assert np.array_equal(Wq == 0, W == 0)                   # pruned stay zero
+        # bias: its columns times the constant amax, in accumulator units of w_scale * a_scale
+        bias_acc = L.A[:, W.shape[0]:].sum(axis=1) * L.amax
+        assert np.all(np.abs(bias_acc * L.w_scale * L.a_scale - b) <= L.w_scale * L.amax
+                      * L.a_scale / 2 + 1e-9)
+        # no partial sum can leave the accumulator
+        assert L.amax * np.abs(L.A).sum(axis=1).max() <= cfg.acc_max
+        assert 15 <= L.amax <= cfg.value_max
+        assert L.relu == (i < len(c.layers) - 1)
+    a = c.quantize_input(Xte)
+    assert a.min() >= 0 and a.max() <= c.layers[0].amax
+    # requantization multiplier approximates the scale ratio to 15 bits
+    for L, nxt in zip(c.layers, c.layers[1:]):
+        ratio = L.w_scale * L.a_scale / nxt.a_scale
+        assert 1 << 14 <= L.mult < 1 << 15
+        assert abs(L.mult / 2 ** L.shift - ratio) <= ratio * 2 ** -14
+
+
+def test_requantize_rounds_half_up_and_clips():
+    acc = [0, 1, 2, 3, 5, 6, 7, 100, 10 ** 12]
+    got = nn.requantize(acc, 3, 2, 50)      # acc * 3/4
+    want = [min(int(Fraction(a * 3, 4) + Fraction(1, 2)), 50) for a in acc]
+    assert got.tolist() == want
+
+
+def numpy_integer_inference(c, X):
+    """An independent vectorized int64 version of the integer inference (no golden kernels)."""
+    a = np.clip(np.floor(X / c.in_scale + 0.5), 0, c.layers[0].amax).astype(np.int64).T
+    for L in c.layers:
+        B = np.vstack([a, np.full((L.bias_rows, a.shape[1]), L.amax)])
+        acc = L.A @ B
+        if L.relu:
+            acc = np.maximum(acc, 0)
+            a = np.minimum((acc * L.mult + (1 << (L.shift - 1))) >> L.shift, L.next_amax)
+        else:
+            a = acc
+    return a.T
+
+
+def test_golden_inference_matches_float_and_an_independent_integer_version(digits,
+                                                                          small_digits_net):
+    Xtr, ytr, Xte, yte = digits
+    c = zerohero.compile(small_digits_net, "sim-small", 0.8, finetune_epochs=3)
+    gold = nn.golden_infer(c, Xte[:60])
+    assert np.array_equal(gold, numpy_integer_inference(c, Xte[:60]))
+    real = c.float_model.forward(Xte[:60])
+    last = c.layers[-1]
+    deq = gold * last.w_scale * last.a_scale
+    assert np.max(np.abs(deq - real)) < 0.02 * np.max(np.abs(real))
+    assert np.mean(np.argmax(gold, 1) == np.argmax(real, 1)) >= 0.95
+
+
+@pytest.mark.filterwarnings("ignore:Stochastic Optimizer")
+def test_sklearn_mlpclassifier_weights(digits):
+    from sklearn.neural_network import MLPClassifier
+
+    Xtr, ytr, Xte, _ = digits
+    clf = MLPClassifier((16,), max_iter=30, random_state=0).fit(Xtr, ytr)
+    net = nn.MLP.from_sklearn(clf)
+    assert np.array_equal(net.predict(Xte), clf.predict(Xte))
+    c = zerohero.compile(clf, "sim-small", pattern="2:4", finetune_epochs=0)
+    assert c.sparsity == pytest.approx(0.5)
+
+
+def test_npz_round_trip(tmp_path):
+    net = random_mlp((6, 5, 3))
+    net.save(tmp_path / "m.npz")
+    back = nn.MLP.load(tmp_path / "m.npz")
+    assert all(np.array_equal(a, b) for a, b in zip(net.weights + net.biases,
+                                                     back.weights + back.biases))
+
+
+# Bad input ---------------------------------------------------------------------------------
+
+def test_bad_models_name_the_layer(tmp_path):
+    rng = np.random.default_rng(0)
+    W0, W1 = rng.normal(size=(4, 3)), rng.normal(size=(5, 2))
+    with pytest.raises(ValueError, match=r"^layer 1: W1 has 5 inputs but layer 0 has 3 outputs "
+                       r"\(shapes do not chain\)$"):
+        nn.MLP([W0, W1], [np.zeros(3), np.zeros(2)])
+    bad = W0.copy()
+    bad[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"^layer 0: W0 has nan at \(2, 1\) \(weights must be "
+                       r"finite\)$"):
+        nn.MLP([bad], [np.zeros(3)])
+    with pytest.raises(ValueError, match=r"^layer 0: b0 has inf at 1"):
+        nn.MLP([W0], [np.array([0, np.inf, 0])])
+    with pytest.raises(ValueError, match=r"^layer 0: b0 must have shape \(3,\)"):
+        nn.MLP([W0], [np.zeros(4)])
+    with pytest.raises(ValueError, match=r"^activation 'tanh' is not supported"):
+        nn.MLP([W0], [np.zeros(3)], activation="tanh")
+    np.savez(tmp_path / "conv.npz", W0=W0, b0=np.zeros(3), conv1=np.zeros((3, 3, 3)))
+    with pytest.raises(ValueError, match=r"unsupported array\(s\) \['conv1'\]"):
+        nn.MLP.load(tmp_path / "conv.npz")
+    np.savez(tmp_path / "tanh.npz", W0=W0, b0=np.zeros(3), activation="tanh")
+    with pytest.raises(ValueError, match="activation 'tanh' is not supported"):
+        nn.MLP.load(tmp_path / "tanh.npz")
+
+
+@pytest.mark.filterwarnings("ignore:Stochastic Optimizer")
+def test_bad_sklearn_activation():
+    from sklearn.neural_network import MLPClassifier
+
+    clf = MLPClassifier((4,), activation="tanh", max_iter=1)
+    clf.fit(np.eye(4), [0, 1, 2, 3])
+    with pytest.raises(ValueError, match="MLPClassifier activation 'tanh' is not supported"):
+        nn.MLP.from_sklearn(clf)
+
+
+@pytest.mark.parametrize("sparsity, message", [
+    (1.0, r"sparsity must be a number in \[0, 1\), not 1.0"),
+    (-0.1, r"sparsity must be a number in \[0, 1\), not -0.1"),
+])
+def test_bad_sparsity(sparsity, message):
+    with pytest.raises(ValueError, match=message):
+        nn.prune(random_mlp((4, 4)), sparsity)
+
+
+def test_bad_patterns():
+    net = random_mlp((8, 6, 3))
+    with pytest.raises(ValueError, match=r"^layer 1: pattern 2:4 needs the number of inputs "
+                       r"\(6\) to be a multiple of 4$"):
+        nn.prune(net, pattern="2:4")
+    with pytest.raises(ValueError, match=r"pattern must be 'unstructured' or N:M"):
+        nn.prune(net, pattern="5:4")
+    with pytest.raises(ValueError, match="sparsity 0.8 contradicts pattern 2:4"):
+        nn.prune(random_mlp((8, 4)), 0.8, "2:4")
+
+
+def test_network_too_wide_for_the_accumulator():
+    cfg = unit_config(acc_width=16)                 # 8-bit weights, 16-bit accumulators
+    net = random_mlp((200, 4))
+    with pytest.raises(ValueError, match=r"^layer 0: 200 inputs of 8-bit weights leave only"):
+        nn.compile_network(net, cfg, calibration=np.ones((2, 200)))
+
+
+# Running on the accelerator -----------------------------------------------------------------
+
+def tiny_config():
+    """The small configuration test_accelerator.py also builds (8-bit values, 16-bit acc)."""
+    return unit_config(lanes=2, spm_banks=4, spm_depth=256, fw_depth=64)
+
+
+def test_model_backend_runs_the_golden_inference():
+    cfg = tiny_config()
+    X = np.random.default_rng(1).random((12, 12))
+    net = random_mlp((12, 8, 4), seed=2)
+    c = nn.compile_network(net, cfg, 0.5, finetune_epochs=0, calibration=X)
+    [(got, st)] = nn.run_network(Accelerator(cfg, "model"), [(c, "spmm")], X)
+    assert np.array_equal(got, nn.golden_infer(c, X))
+    assert st["programs"] == 2 * ((len(X) + c.max_batch() - 1) // c.max_batch())
+
+
+@pytest.mark.cocotb
+def test_tiny_network_bit_exact_on_rtl(sim):
+    """Sparse (spmm) and dense (gemm) runs of a tiny network, 2 images, bit-exact."""
+    cfg = tiny_config()
+    rng = np.random.default_rng(5)
+    X = rng.random((16, 12))
+    net = random_mlp((12, 8, 4), seed=4)
+    sparse = nn.compile_network(net, cfg, 0.6, finetune_epochs=0, calibration=X)
+    dense = nn.compile_network(net, cfg, 0.0, calibration=X)
+    acc = Accelerator(cfg, sim)
+    (got_s, st_s), (got_d, st_d) = nn.run_network(acc, [(sparse, "spmm"), (dense, "gemm")],
+                                                  X[:2])
+    assert np.array_equal(got_s, nn.golden_infer(sparse, X[:2]))
+    assert np.array_equal(got_d, nn.golden_infer(dense, X[:2]))
+    assert np.any(got_s != 0)
+    assert st_d["cycles"] > st_s["cycles"] > 0
+
+
+@pytest.mark.cocotb
+def test_digits_network_bit_exact_on_verilator(digits, small_digits_net):
+    Xtr, ytr, Xte, yte = digits
+    sparse = nn.compile_network(small_digits_net, "sim-small", 0.8, finetune_epochs=5)
+    dense = nn.compile_network(small_digits_net, "sim-small", 0.0)
+    r = nn.evaluate(small_digits_net, sparse, dense, Xte, yte, "verilator", rtl_images=4)
+    assert r["bit_exact"] is True
+    assert r["images_on_backend"] == 4
+    assert r["speedup_vs_dense"] > 2
+    assert 0 < r["utilization"] <= 1
+    assert r["macs_skipped_per_inference"] > 0          # zero activations after the ReLU
+    assert r["accuracy_sparse"] > 0.85
+
+
+# Command line --------------------------------------------------------------------------------
+
+def test_cli_json_keys(tmp_path, capsys):
+    net = random_mlp((64, 16, 10), seed=7)
+    net.save(tmp_path / "m.npz")
+    assert main(["nn", "run", "--model", str(tmp_path / "m.npz"), "--sparsity", "0.5",
+                 "--finetune-epochs", "1", "--sim", "model", "--json", "-q"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    for key in ("accuracy_float", "accuracy_quantized_dense", "accuracy_sparse", "sparsity",
+                "pattern", "cycles_per_inference", "dense_cycles_per_inference",
+                "speedup_vs_dense", "bit_exact", "utilization", "macs_skipped_per_inference"):
+        assert key in r
+    assert r["sparsity"] == 0.5 and r["pattern"] == "unstructured" and r["bit_exact"] is True
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--sparsity", "1.5"], "sparsity must be a number in [0, 1), not 1.5"),
+    (["--pattern", "3:2"], "pattern must be 'unstructured' or N:M"),
+    (["--board", "icebreaker"], "--board: the board backend is not available"),
+    (["--model", "missing.npz"], "missing.npz: not a readable .npz model"),
+])
+def test_cli_bad_input_is_one_line(argv, message, capsys):
+    assert main(["nn", "run", "--sim", "model", "-q"] + argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("zerohero: error: ") and message in err and err.count("\n") == 1
+
+
+def test_a_layer_that_does_not_fit_the_scratchpad_is_named_before_running():
+    net = random_mlp((64, 128, 10))
+    c = nn.compile_network(net, "icebreaker", calibration=np.ones((2, 64)))
+    acc = Accelerator("icebreaker", "verilator")            # nothing is built: it fails first
+    # 16 rows of 64 weights + 1 bias per lane: 17 pointers + 1040 entries (sparse), 1040 (dense)
+    with pytest.raises(ValueError, match=r"^layer 0 \(sparse\): spmm: lane 0's rows of A needs "
+                       r"1057 words but a bank holds 256"):
+        nn.check_fits(acc, [(c, "spmm")], 8)
+    with pytest.raises(ValueError, match=r"^layer 0 \(dense\): gemm: lane 0's rows of A needs "
+                       r"1040 words but a bank holds 256"):
+        nn.check_fits(acc, [(c, "gemm")], 8)

@@ -1,0 +1,739 @@
+"""Neural networks on the accelerator: train, prune, quantize, compile, run.
+
+A feed-forward network goes in, a sparse integer network that runs layer after layer on the
+accelerator comes out, and :func:`golden_infer` defines its integer inference once.
+
+Model (:class:`MLP`)
+--------------------
+A sequence of dense layers ``x -> x @ W_i + b_i`` (``W_i`` is ``in x out``, ``b_i`` has
+``out`` entries) with ReLU between layers and nothing after the last (the outputs are logits;
+the prediction is their argmax). ``.npz`` files hold ``W0, b0, W1, b1, ...`` and optionally
+``activation`` (only ``"relu"`` is supported); a scikit-learn ``MLPClassifier`` is accepted
+through its ``coefs_`` / ``intercepts_`` (:meth:`MLP.from_sklearn`).
+
+Compilation (:func:`compile_network`, also ``zerohero.compile``)
+----------------------------------------------------------------
+1. Magnitude pruning of every weight matrix (biases are kept): ``unstructured`` removes the
+   ``round(s * size)`` smallest magnitudes of each layer (exact per-layer sparsity ``s``);
+   ``N:M`` keeps the ``N`` largest magnitudes of every group of ``M`` consecutive inputs of
+   each output (sparsity ``1 - N/M``). Then masked fine-tuning (:func:`finetune`): Adam on the
+   training split, gradients and weights multiplied by the fixed mask after every step.
+2. Symmetric integer quantization per layer, with scales from a calibration set (the float
+   activations of the training images): weights ``Wq = round(W / s_w)``,
+   ``s_w = max|W| / value_max`` (full ``value_width``); the layer's input activations
+   ``aq = round(a / s_a)`` clipped to ``[0, amax]`` with ``s_a = (calibration max of a) /
+   amax``. ``amax`` is the largest integer (at most ``value_max``) for which no partial sum
+   can leave the accumulator: ``amax * max_row(sum |Wq_aug|) <= acc_max``; so overflow never
+   happens and ``wrap``/``saturate`` cannot matter.
+3. The bias is folded into the hardware's accumulator, exactly: the layer's input gets one
+   extra row (more only for very large biases) holding the constant activation ``amax`` (the
+   real value ``s_a * amax``), and ``A`` one extra column ``round(b / (s_w * s_a * amax))``.
+   The bias is thus one more product in the same dot product, the fused ReLU of the hardware
+   sees ``W x + b``, and nothing but requantization is left to the host.
+4. Every layer is an SpMM on the accelerator: ``A = [Wq^T | bias column]`` (``out x in+1``,
+   a CSR of integers) times ``B`` = the activation batch (``in+1 x batch``), with the fused
+   ReLU on hidden layers. The accelerator has no requantization stage, so between layers the
+   HOST requantizes the accumulators: ``a_next = min((acc * m + 2**(sh-1)) >> sh, amax_next)``
+   with an integer multiplier ``m`` (15 bits) and shift ``sh`` approximating
+   ``s_w * s_a / s_a_next`` (``acc >= 0`` after the ReLU). The last layer's accumulators are
+   the integer logits.
+
+:func:`golden_infer` is that inference on the golden model's naive kernels
+(:func:`zerohero.sim.model.spmm` with ``IntSemantics`` of the configuration);
+:func:`run_network` runs the same layers through :class:`zerohero.runtime.Accelerator` and the
+same host requantization, so RTL and golden are compared bit-exactly. The dense baseline is the
+unpruned quantized network run with the ``gemm`` kernel (dense mode: every coordinate of ``A``
+streamed) on the same hardware.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from zerohero.hw.config import AccelConfig, preset
+from zerohero.sim import model
+
+__all__ = [
+    "MLP", "load_digits_split", "train", "prune", "finetune", "parse_pattern",
+    "compile_network", "CompiledNetwork", "QuantLayer", "golden_infer", "run_network",
+    "check_fits",
+    "requantize", "evaluate", "DEFAULT_FINETUNE_EPOCHS", "DEFAULT_SIZES",
+]
+
+DEFAULT_SIZES = (64, 128, 64, 10)
+DEFAULT_TRAIN_EPOCHS = 120
+DEFAULT_FINETUNE_EPOCHS = 40
+TRAIN_IMAGES = 1400        # digits 0-1399 train/calibrate, 1400+ test
+MULT_BITS = 15             # host requantization multiplier: [2**14, 2**15)
+
+
+# The model -------------------------------------------------------------------------------
+
+@dataclass
+class MLP:
+    """Dense layers ``x @ W_i + b_i`` with ReLU between them (none after the last)."""
+
+    weights: list
+    biases: list
+    activation: str = "relu"
+
+    def __post_init__(self):
+        if self.activation != "relu":
+            raise ValueError(f"activation {self.activation!r} is not supported (only 'relu' "
+                             "between layers, none after the last)")
+        if len(self.weights) == 0 or len(self.weights) != len(self.biases):
+            raise ValueError(f"a model needs one bias per weight matrix and at least one layer, "
+                             f"not {len(self.weights)} weight(s) and {len(self.biases)} bias(es)")
+        ws, bs = [], []
+        for i, (W, b) in enumerate(zip(self.weights, self.biases)):
+            W = np.asarray(W, dtype=np.float64)
+            b = np.asarray(b, dtype=np.float64)
+            if W.ndim != 2:
+                raise ValueError(f"layer {i}: W{i} must be 2-D (in x out), not shape {W.shape}")
+            if b.shape != (W.shape[1],):
+                raise ValueError(f"layer {i}: b{i} must have shape ({W.shape[1]},) to match W{i} "
+                                 f"{W.shape}, not {b.shape}")
+            if i and W.shape[0] != ws[-1].shape[1]:
+                raise ValueError(f"layer {i}: W{i} has {W.shape[0]} inputs but layer {i - 1} "
+                                 f"has {ws[-1].shape[1]} outputs (shapes do not chain)")
+            for name, arr in ((f"W{i}", W), (f"b{i}", b)):
+                bad = np.argwhere(~np.isfinite(arr))
+                if len(bad):
+                    pos = tuple(int(k) for k in bad[0])
+                    raise ValueError(f"layer {i}: {name} has {arr[pos]} at "
+                                     f"{pos if len(pos) > 1 else pos[0]} (weights must be finite)")
+            ws.append(W)
+            bs.append(b)
+        self.weights, self.biases = ws, bs
+
+    @property
+    def sizes(self) -> tuple:
+        return (self.weights[0].shape[0],) + tuple(W.shape[1] for W in self.weights)
+
+    def forward(self, X, upto=None):
+        """Float logits of ``X`` (batch x in); with ``upto=i`` the input of layer ``i``."""
+        a = np.asarray(X, dtype=np.float64)
+        for i, (W, b) in enumerate(zip(self.weights, self.biases)):
+            if i == upto:
+                return a
+            a = a @ W + b
+            if i < len(self.weights) - 1:
+                a = np.maximum(a, 0)
+        return a
+
+    def predict(self, X):
+        return np.argmax(self.forward(X), axis=1)
+
+    def copy(self) -> "MLP":
+        return MLP([W.copy() for W in self.weights], [b.copy() for b in self.biases])
+
+    def sparsity(self) -> float:
+        total = sum(W.size for W in self.weights)
+        return sum(int((W == 0).sum()) for W in self.weights) / total
+
+    # Files -------------------------------------------------------------------------------
+
+    def save(self, path):
+        arrays = {}
+        for i, (W, b) in enumerate(zip(self.weights, self.biases)):
+            arrays[f"W{i}"], arrays[f"b{i}"] = W, b
+        np.savez(path, activation=np.array(self.activation), **arrays)
+
+    @classmethod
+    def load(cls, path) -> "MLP":
+        path = Path(path)
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{path}: not a readable .npz model ({e})") from None
+        with data:
+            keys = set(data.files)
+            activation = str(data["activation"]) if "activation" in keys else "relu"
+            keys.discard("activation")
+            n = 0
+            while f"W{n}" in keys:
+                n += 1
+            unknown = sorted(keys - {f"{p}{i}" for p in "Wb" for i in range(n)})
+            if unknown:
+                raise ValueError(f"{path}: unsupported array(s) {unknown}: a model holds only "
+                                 "W0, b0, W1, b1, ... (dense layers) and 'activation'")
+            missing = [f"b{i}" for i in range(n) if f"b{i}" not in keys]
+            if n == 0 or missing:
+                raise ValueError(f"{path}: missing {missing or ['W0']}: a model holds "
+                                 "W0, b0, W1, b1, ...")
+            return cls([data[f"W{i}"] for i in range(n)], [data[f"b{i}"] for i in range(n)],
+                       activation)
+
+    @classmethod
+    def from_sklearn(cls, clf) -> "MLP":
+        """The weights of a fitted scikit-learn ``MLPClassifier`` (ReLU, softmax output)."""
+        if getattr(clf, "activation", "relu") != "relu":
+            raise ValueError(f"MLPClassifier activation {clf.activation!r} is not supported "
+                             "(only 'relu')")
+        out = getattr(clf, "out_activation_", "softmax")
+        if out not in ("softmax", "identity"):
+            raise ValueError(f"MLPClassifier output activation {out!r} is not supported "
+                             "(softmax or identity: the prediction is the argmax of the logits)")
+        return cls(list(clf.coefs_), list(clf.intercepts_))
+
+
+def load_digits_split():
+    """scikit-learn's digits (shipped offline): pixel/16; images 0-1399 train, 1400+ test."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    X = d.data.astype(np.float64) / 16.0
+    y = d.target.astype(np.int64)
+    return X[:TRAIN_IMAGES], y[:TRAIN_IMAGES], X[TRAIN_IMAGES:], y[TRAIN_IMAGES:]
+
+
+# Training (NumPy) ------------------------------------------------------------------------
+
+def _adam(net: MLP, X, y, epochs, seed, masks=None, lr=1e-3, batch=32, weight_decay=1e-4):
+    """Mini-batch Adam on softmax cross-entropy; with ``masks`` the pruned weights stay 0."""
+    rng = np.random.default_rng(seed)
+    params = [p for W, b in zip(net.weights, net.biases) for p in (W, b)]
+    keep = None
+    if masks is not None:
+        keep = [m for mask in masks for m in (mask, None)]
+    m1 = [np.zeros_like(p) for p in params]
+    m2 = [np.zeros_like(p) for p in params]
+    t = 0
+    last = len(net.weights) - 1
+    for _ in range(epochs):
+        order = rng.permutation(len(X))
+        for s in range(0, len(X), batch):
+            idx = order[s:s + batch]
+            acts = [X[idx]]
+            for i, (W, b) in enumerate(zip(net.weights, net.biases)):
+                z = acts[-1] @ W + b
+                acts.append(np.maximum(z, 0) if i < last else z)
+            logits = acts[-1] - acts[-1].max(axis=1, keepdims=True)
+            p = np.exp(logits)
+            p /= p.sum(axis=1, keepdims=True)
+            p[np.arange(len(idx)), y[idx]] -= 1
+            g = p / len(idx)
+            grads = [None] * len(params)
+            for i in range(last, -1, -1):
+                grads[2 * i] = acts[i].T @ g + weight_decay * net.weights[i]
+                grads[2 * i + 1] = g.sum(axis=0)
+                if i:
+                    g = (g @ net.weights[i].T) * (acts[i] > 0)
+            t += 1
+            for k, (p_, g_) in enumerate(zip(params, grads)):
+                if keep is not None and keep[k] is not None:
+                    g_ = g_ * keep[k]
+                m1[k] = 0.9 * m1[k] + 0.1 * g_
+                m2[k] = 0.999 * m2[k] + 0.001 * g_ * g_
+                p_ -= lr * (m1[k] / (1 - 0.9 ** t)) / (np.sqrt(m2[k] / (1 - 0.999 ** t)) + 1e-8)
+                if keep is not None and keep[k] is not None:
+                    p_ *= keep[k]
+    return net
+
+
+def train(sizes=DEFAULT_SIZES, X=None, y=None, epochs=DEFAULT_TRAIN_EPOCHS, seed=0) -> MLP:
+    """A float MLP trained from a deterministic He initialization (digits by default)."""
+    if X is None:
+        X, y, _, _ = load_digits_split()
+    rng = np.random.default_rng(seed)
+    ws = [rng.normal(0, math.sqrt(2 / n), (n, m)) for n, m in zip(sizes[:-1], sizes[1:])]
+    net = MLP(ws, [np.zeros(m) for m in sizes[1:]])
+    return _adam(net, X, y, epochs, seed, lr=3e-3)
+
+
+def finetune(net: MLP, masks, X, y, epochs=DEFAULT_FINETUNE_EPOCHS, seed=0) -> MLP:
+    """A copy of ``net`` trained ``epochs`` more epochs with the pruning ``masks`` fixed."""
+    out = net.copy()
+    if epochs:
+        _adam(out, X, y, epochs, seed + 1, masks=masks, lr=5e-4)
+    return out
+
+
+# Pruning ---------------------------------------------------------------------------------
+
+def parse_pattern(pattern: str):
+    """``"unstructured"`` -> None; ``"N:M"`` -> ``(N, M)`` with ``1 <= N <= M``."""
+    if pattern == "unstructured":
+        return None
+    m = re.fullmatch(r"(\d+):(\d+)", str(pattern))
+    if not m or not 1 <= int(m[1]) <= int(m[2]):
+        raise ValueError(f"pattern must be 'unstructured' or N:M with 1 <= N <= M "
+                         f"(such as 2:4), not {pattern!r}")
+    return int(m[1]), int(m[2])
+
+
+def resolve_sparsity(sparsity, pattern: str) -> float:
+    """The sparsity of a (sparsity, pattern) request; N:M implies ``1 - N/M``."""
+    nm = parse_pattern(pattern)
+    if nm is not None:
+        implied = 1 - nm[0] / nm[1]
+        if sparsity is not None and not math.isclose(float(sparsity), implied):
+            raise ValueError(f"sparsity {sparsity} contradicts pattern {pattern} "
+                             f"(which means sparsity {implied:g}); give one of them")
+        return implied
+    s = 0.0 if sparsity is None else sparsity
+    if not isinstance(s, (int, float)) or not 0 <= s < 1:
+        raise ValueError(f"sparsity must be a number in [0, 1), not {sparsity!r}")
+    return float(s)
+
+
+def prune(net: MLP, sparsity=None, pattern: str = "unstructured"):
+    """Magnitude pruning: ``(pruned copy, masks)``, one 0/1 mask per weight matrix."""
+    s = resolve_sparsity(sparsity, pattern)
+    nm = parse_pattern(pattern)
+    masks = []
+    for i, W in enumerate(net.weights):
+        mag = np.abs(W)
+        if nm is None:
+            k = round(s * W.size)
+            mask = np.ones(W.size)
+            mask[np.argsort(mag, axis=None, kind="stable")[:k]] = 0
+            mask = mask.reshape(W.shape)
+        else:
+            n, m = nm
+            if W.shape[0] % m:
+                raise ValueError(f"layer {i}: pattern {n}:{m} needs the number of inputs "
+                                 f"({W.shape[0]}) to be a multiple of {m}")
+            groups = mag.T.reshape(W.shape[1], -1, m)                  # out x groups x m
+            order = np.argsort(-groups, axis=2, kind="stable")
+            mask = np.zeros_like(groups)
+            np.put_along_axis(mask, order[:, :, :n], 1, axis=2)
+            mask = mask.reshape(W.shape[1], W.shape[0]).T
+        masks.append(mask)
+    pruned = MLP([W * k for W, k in zip(net.weights, masks)], [b.copy() for b in net.biases])
+    return pruned, masks
+
+
+# Quantization and compilation ------------------------------------------------------------
+
+def requantize(acc, mult: int, shift: int, amax: int) -> np.ndarray:
+    """Host requantization of (ReLU'd) accumulators: round-half-up ``acc * mult / 2**shift``,
+    clipped to ``[0, amax]``. Python integers, so nothing can overflow."""
+    a = np.asarray(acc, dtype=object)
+    out = (a * mult + (1 << (shift - 1))) >> shift
+    return np.clip(out, 0, amax).astype(np.int64)
+
+
+@dataclass
+class QuantLayer:
+    """One layer as the accelerator runs it: ``acc = A @ [a; amax...]`` (ReLU if ``relu``)."""
+
+    A: np.ndarray          # out x (in + bias_rows) integer weights, bias columns last
+    amax: int              # input activations are in [0, amax]; the bias rows hold amax
+    bias_rows: int
+    relu: bool
+    w_scale: float
+    a_scale: float
+    mult: int = 0          # requantization to the next layer (hidden layers only)
+    shift: int = 0
+    next_amax: int = 0
+
+    @property
+    def csr(self):
+        return model.from_dense(self.A, "csr")
+
+    def operand(self, a) -> np.ndarray:
+        """The B operand: the activation batch (in x batch) and the constant bias rows."""
+        a = np.asarray(a, dtype=np.int64)
+        return np.vstack([a, np.full((self.bias_rows, a.shape[1]), self.amax, dtype=np.int64)])
+
+    def next(self, acc) -> np.ndarray:
+        """Next layer's activations from this layer's accumulators (host requantization)."""
+        return requantize(acc, self.mult, self.shift, self.next_amax)
+
+
+@dataclass
+class CompiledNetwork:
+    cfg: AccelConfig
+    layers: list
+    in_scale: float
+    sparsity: float                  # fraction of zero weights (biases excluded)
+    pattern: str
+    float_model: MLP = field(repr=False, default=None)
+
+    def quantize_input(self, X) -> np.ndarray:
+        """Images (batch x in, real) -> the first layer's activations (in x batch)."""
+        L0 = self.layers[0]
+        q = np.floor(np.asarray(X, dtype=np.float64) / self.in_scale + 0.5)
+        return np.clip(q, 0, L0.amax).astype(np.int64).T
+
+    def macs_per_inference(self) -> int:
+        return int(sum(np.count_nonzero(L.A) for L in self.layers))
+
+    def max_batch(self) -> int:
+        """Images per program that fit every lane's vector bank (B, then the results)."""
+        cfg = self.cfg
+        return max(1, min(cfg.spm_depth // (L.A.shape[1] + L.A.shape[0]) for L in self.layers))
+
+
+def _calibration_max(net: MLP, X, i) -> float:
+    m = float(np.max(net.forward(X, upto=i))) if i else float(np.max(X))
+    if m <= 0:
+        raise ValueError(f"layer {i}: its inputs are never positive on the calibration set, "
+                         "so no activation scale can be chosen")
+    return m
+
+
+def quantize(net: MLP, cfg: AccelConfig, calibration, sparsity, pattern) -> CompiledNetwork:
+    """Per-layer symmetric quantization of a (pruned) float network (see the module doc)."""
+    vmax = cfg.value_max
+    layers = []
+    last = len(net.weights) - 1
+    for i, (W, b) in enumerate(zip(net.weights, net.biases)):
+        wmax = float(np.max(np.abs(W)))
+        if wmax == 0:
+            raise ValueError(f"layer {i}: every weight is zero")
+        w_scale = wmax / vmax
+        Wq = np.floor(np.abs(W) / w_scale + 0.5) * np.sign(W)
+        Wq = Wq.astype(np.int64).T                                       # out x in
+        a_range = _calibration_max(net, calibration, i)
+        # Bias in units of (w_scale * a_range): the weight of a constant input a_range.
+        bq = np.floor(np.abs(b) / (w_scale * a_range) + 0.5) * np.sign(b)
+        bq = bq.astype(np.int64)
+        rows = max(1, math.ceil(int(np.max(np.abs(bq))) / vmax))
+        cols = np.stack([(bq + k) // rows for k in range(rows)], axis=1)   # sums to bq
+        A = np.hstack([Wq, cols])
+        rowsum = int(np.max(np.abs(A).sum(axis=1)))
+        amax = min(vmax, cfg.acc_max // max(rowsum, 1))
+        if amax < 15:
+            raise ValueError(f"layer {i}: {W.shape[0]} inputs of {cfg.value_width}-bit weights "
+                             f"leave only {amax} activation levels in a {cfg.acc_width}-bit "
+                             "accumulator (at least 15 needed)")
+        layers.append(QuantLayer(A, amax, rows, i < last, w_scale, a_range / amax))
+    for L, nxt in zip(layers, layers[1:]):
+        ratio = L.w_scale * L.a_scale / nxt.a_scale
+        shift = MULT_BITS - 1 - math.floor(math.log2(ratio))
+        mult = round(ratio * 2 ** shift)
+        if mult >= 1 << MULT_BITS:
+            mult, shift = round(ratio * 2 ** (shift - 1)), shift - 1
+        if shift < 1:
+            raise ValueError(f"layer {layers.index(L)}: requantization ratio {ratio:g} is too "
+                             "large (activation scales too far apart)")
+        L.mult, L.shift, L.next_amax = mult, shift, nxt.amax
+    return CompiledNetwork(cfg, layers, layers[0].a_scale, sparsity, pattern, net)
+
+
+def compile_network(net: MLP, config="sim-small", sparsity=None, pattern="unstructured",
+                    calibration=None, train_data=None, finetune_epochs=None, seed=0):
+    """Prune (+ masked fine-tuning), quantize and compile ``net`` for ``config``.
+
+    ``calibration``: real inputs for the activation scales (default digits images 0-1399);
+    ``train_data``: ``(X, y)`` for fine-tuning (default the same digits images);
+    ``finetune_epochs``: default :data:`DEFAULT_FINETUNE_EPOCHS` when pruning, 0 disables.
+    """
+    cfg = preset(config) if isinstance(config, str) else config
+    if not isinstance(net, MLP):
+        net = MLP.from_sklearn(net) if hasattr(net, "coefs_") else net
+        if not isinstance(net, MLP):
+            raise ValueError(f"compile: expected an MLP or an MLPClassifier, not {type(net)}")
+    s = resolve_sparsity(sparsity, pattern)
+    pruning = s > 0 or parse_pattern(pattern) is not None
+    epochs = DEFAULT_FINETUNE_EPOCHS if finetune_epochs is None else finetune_epochs
+    if not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"finetune_epochs must be an integer >= 0, not {epochs!r}")
+    if calibration is None or (train_data is None and pruning and epochs):
+        Xtr, ytr, _, _ = load_digits_split()
+        calibration = Xtr if calibration is None else calibration
+        train_data = (Xtr, ytr) if train_data is None else train_data
+    if pruning:
+        pruned, masks = prune(net, s, pattern)
+        net = finetune(pruned, masks, *(train_data or (None, None)), epochs=epochs, seed=seed)
+    if np.asarray(calibration).ndim != 2 or np.asarray(calibration).shape[1] != net.sizes[0]:
+        raise ValueError(f"calibration: expected images of {net.sizes[0]} inputs, not shape "
+                         f"{np.asarray(calibration).shape}")
+    return quantize(net, cfg, np.asarray(calibration, dtype=np.float64), net.sparsity(), pattern)
+
+
+# Inference -------------------------------------------------------------------------------
+
+def golden_infer(net: CompiledNetwork, X) -> np.ndarray:
+    """THE integer inference: integer logits (batch x classes) of real images ``X``, on the
+    golden model's naive kernels and the host requantization."""
+    sem = model.IntSemantics.from_config(net.cfg)
+    a = net.quantize_input(X)
+    for L in net.layers:
+        acc = model.spmm(L.csr, L.operand(a), sem, relu=L.relu)
+        a = L.next(acc) if L.relu else acc
+    return a.T
+
+
+def check_fits(acc, nets, images):
+    """``ValueError`` naming the layer if a layer's program does not fit the configuration
+    (widths, scratchpad, coordinates, firmware) for batches of up to ``images`` images."""
+    from zerohero.firmware.scheduler import plan_rowwise
+
+    for net, kernel in nets:
+        for i, L in enumerate(net.layers):
+            Aop = L.csr if kernel == "spmm" else model.Dense(L.A)
+            batch = max(1, min(net.max_batch(), images))
+            try:
+                acc.sem.check_values(L.A, "A")
+                plan_rowwise(acc.cfg, kernel, Aop, np.ones((L.A.shape[1], batch), np.int64))
+            except ValueError as e:
+                raise ValueError(f"layer {i} ({'dense' if kernel == 'gemm' else 'sparse'}): "
+                                 f"{e}") from None
+
+
+def run_network(acc, nets, X, progress=None):
+    """Run compiled networks on a :class:`~zerohero.runtime.Accelerator`, ``nets`` a list of
+    ``(CompiledNetwork, kernel)`` with kernel ``"spmm"`` (sparse) or ``"gemm"`` (dense mode).
+
+    Every layer is one SpMM/GEMM per batch of images (as many as fit the vector banks), with
+    the same host requantization as :func:`golden_infer`. Returns per network
+    ``(integer logits, stats)`` with stats summed over layers and batches.
+    """
+    progress = progress or (lambda message: None)
+    X = np.asarray(X, dtype=np.float64)
+    check_fits(acc, nets, len(X))
+    out = []
+    for net, kernel in nets:
+        batch = net.max_batch()
+        logits = []
+        tot = {"cycles": 0, "useful_macs": 0, "macs": 0, "zeros_skipped": 0, "programs": 0}
+        for s in range(0, len(X), batch):
+            a = net.quantize_input(X[s:s + batch])
+            for i, L in enumerate(net.layers):
+                progress(f"{kernel} layer {i} ({L.A.shape[0]}x{L.A.shape[1]}) on images "
+                         f"{s}-{s + a.shape[1] - 1}")
+                Aop = L.csr if kernel == "spmm" else L.A
+                res, st = getattr(acc, kernel)(Aop, L.operand(a), relu=L.relu)
+                tot["programs"] += 1
+                for k in ("cycles", "zeros_skipped"):
+                    tot[k] = None if st[k] is None or tot[k] is None else tot[k] + st[k]
+                tot["macs"] += st["macs"]
+                tot["useful_macs"] += st.get("useful_macs", st["macs"])
+                a = L.next(res) if L.relu else res
+            logits.append(a.T)
+        out.append((np.vstack(logits), tot))
+    return out
+
+
+def accuracy(logits, y) -> float:
+    return float(np.mean(np.argmax(logits, axis=1) == np.asarray(y)))
+
+
+def evaluate(float_model: MLP, sparse: CompiledNetwork, dense: CompiledNetwork, X, y,
+             backend="model", rtl_images=32, progress=None) -> dict:
+    """The report of one compiled network: accuracies on every image of ``X`` (golden model),
+    cycles from the backend on the first ``rtl_images`` images, bit-exactness."""
+    from zerohero.runtime import Accelerator
+
+    cfg = sparse.cfg
+    progress = progress or (lambda message: None)
+    n = len(X) if backend == "model" else min(rtl_images, len(X))
+    acc = Accelerator(cfg, backend, progress=progress)
+    check_fits(acc, [(sparse, "spmm"), (dense, "gemm")], n)
+    progress(f"golden model: {len(X)} images, float / quantized dense / quantized sparse")
+    gold_sparse = golden_infer(sparse, X)
+    gold_dense = golden_infer(dense, X)
+    r = {
+        "config": cfg.name, "backend": backend,
+        "layers": list(float_model.sizes),
+        "sparsity": round(sparse.sparsity, 4), "pattern": sparse.pattern,
+        "test_images": len(X),
+        "accuracy_float": accuracy(float_model.forward(X), y),
+        "accuracy_quantized_dense": accuracy(gold_dense, y),
+        "accuracy_sparse": accuracy(gold_sparse, y),
+        "accuracy_sparse_float": accuracy(sparse.float_model.forward(X), y),
+        "macs_per_inference": sparse.macs_per_inference(),
+        "dense_macs_per_inference": dense.macs_per_inference(),
+    }
+    (got_s, st_s), (got_d, st_d) = run_network(acc, [(sparse, "spmm"), (dense, "gemm")], X[:n],
+                                               progress)
+    exact = bool(np.array_equal(got_s, gold_sparse[:n]) and np.array_equal(got_d, gold_dense[:n]))
+    cyc = st_s["cycles"] / n if st_s["cycles"] is not None else None
+    dcyc = st_d["cycles"] / n if st_d["cycles"] is not None else None
+    r.update({
+        "images_on_backend": n,
+        "batch": sparse.max_batch(),
+        "cycles_per_inference": cyc,
+        "dense_cycles_per_inference": dcyc,
+        "speedup_vs_dense": dcyc / cyc if cyc else None,
+        "ideal_cycles_per_inference": st_s["useful_macs"] / n / cfg.lanes,
+        "utilization": (st_s["useful_macs"] / (cfg.lanes * st_s["cycles"])
+                        if st_s["cycles"] else None),
+        "macs_skipped_per_inference": (st_s["zeros_skipped"] / n
+                                       if st_s["zeros_skipped"] is not None else None),
+        "macs_issued_per_inference": st_s["macs"] / n,
+        "bit_exact": exact,
+        "compared_on": ("hardware vs golden model" if backend != "model" else
+                        "golden model vs itself through the runtime"),
+    })
+    return r
+
+
+# Command line: zerohero nn train|compile|run ----------------------------------------------
+
+def add_parser(sub, func):
+    """The ``nn`` verb and its options (called from :mod:`zerohero.cli`)."""
+    from zerohero.hw.config import PRESETS
+
+    p = sub.add_parser("nn", help="neural networks: train, prune, quantize, compile, run",
+                       description="Digits MLP (or --model FILE.npz) pruned, quantized and run "
+                       "on the accelerator. Exit status: 0 ok, 1 RTL differs from the golden "
+                       "model, 2 bad input.")
+    p.add_argument("action", choices=["train", "compile", "run"])
+    p.add_argument("--model", metavar="FILE.npz",
+                   help="float model W0,b0,W1,b1,... (default: train the digits MLP)")
+    p.add_argument("--out", metavar="FILE.npz",
+                   help="train: where to save the model; compile: the compiled network")
+    p.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)),
+                   help="train: layer sizes (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=DEFAULT_TRAIN_EPOCHS,
+                   help="train: epochs (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="training/fine-tuning seed")
+    p.add_argument("--sparsity", type=float, help="fraction of weights pruned, in [0, 1)")
+    p.add_argument("--pattern", default="unstructured", help="unstructured (default) or N:M")
+    p.add_argument("--finetune-epochs", type=int, default=None,
+                   help=f"masked fine-tuning after pruning (default {DEFAULT_FINETUNE_EPOCHS}; "
+                   "0 disables)")
+    p.add_argument("--config", default="sim-small", help=f"preset: {', '.join(PRESETS)}")
+    p.add_argument("--sim", default="verilator", choices=["model", "verilator", "icarus"])
+    p.add_argument("--board", help="run on an FPGA board (needs the board backend)")
+    p.add_argument("--port", help="serial port of --board")
+    p.add_argument("--rtl-images", type=int, default=32,
+                   help="test images run on the simulated hardware (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=func)
+    return p
+
+
+def _load_or_train(args, progress):
+    if args.model:
+        return MLP.load(args.model)
+    try:
+        sizes = tuple(int(v) for v in args.sizes.split(","))
+    except ValueError:
+        raise ValueError(f"--sizes must be comma-separated integers, not {args.sizes!r}") from None
+    if len(sizes) < 2 or sizes[0] != 64 or sizes[-1] != 10 or min(sizes) < 1:
+        raise ValueError(f"--sizes for digits must start with 64 inputs and end with 10 classes, "
+                         f"not {args.sizes!r}")
+    if args.epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, not {args.epochs}")
+    progress(f"training a {'-'.join(map(str, sizes))} MLP on digits 0-1399 "
+             f"({args.epochs} epochs, seed {args.seed})")
+    return train(sizes, epochs=args.epochs, seed=args.seed)
+
+
+def _save_compiled(net: CompiledNetwork, path):
+    arrays = {"in_scale": np.array(net.in_scale)}
+    for i, L in enumerate(net.layers):
+        arrays[f"A{i}"] = L.A
+        arrays[f"layer{i}"] = np.array([L.amax, L.bias_rows, int(L.relu), L.mult, L.shift,
+                                        L.next_amax])
+    np.savez(path, **arrays)
+
+
+def nn_command(args) -> int:
+    import json
+    import sys
+
+    from zerohero.runtime import BACKENDS
+
+    progress = (lambda m: None) if args.quiet else (
+        lambda m: print(f"[nn] {m}", file=sys.stderr, flush=True))
+    if args.board or args.port:
+        if "board" not in BACKENDS:
+            raise ValueError("--board: the board backend is not available in this build "
+                             f"(runtime backends: {', '.join(BACKENDS)}); use --sim")
+        raise ValueError("--board: running networks on a board is not wired up yet")
+    if args.rtl_images < 1:
+        raise ValueError(f"--rtl-images must be at least 1, not {args.rtl_images}")
+    if args.finetune_epochs is not None and args.finetune_epochs < 0:
+        raise ValueError(f"--finetune-epochs must be >= 0, not {args.finetune_epochs}")
+    if args.action == "train" and args.model:
+        raise ValueError("nn train trains a new model; --model is for nn compile and nn run")
+    cfg = preset(args.config)
+    resolve_sparsity(args.sparsity, args.pattern)
+    net = _load_or_train(args, progress)
+    Xtr, ytr, Xte, yte = load_digits_split()
+    if args.action == "train":
+        path = args.out or "build/nn/digits.npz"
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        net.save(path)
+        r = {"model": str(path), "layers": list(net.sizes),
+             "accuracy_float": accuracy(net.forward(Xte), yte)}
+        print(json.dumps(r) if args.json else
+              f"wrote {path}: {'-'.join(map(str, net.sizes))} MLP, test accuracy "
+              f"{r['accuracy_float']:.2%} on digits 1400+")
+        return 0
+    if net.sizes[0] != Xtr.shape[1]:
+        raise ValueError(f"layer 0: the model has {net.sizes[0]} inputs but digits images "
+                         f"have {Xtr.shape[1]}")
+    progress(f"pruning ({args.pattern}, sparsity {args.sparsity}), fine-tuning, quantizing")
+    sparse = compile_network(net, cfg, args.sparsity, args.pattern,
+                             finetune_epochs=args.finetune_epochs, seed=args.seed)
+    if args.action == "compile":
+        rows = [{"layer": i, "A": list(L.A.shape), "nnz": int(np.count_nonzero(L.A)),
+                 "amax": L.amax, "bias_rows": L.bias_rows, "relu": L.relu,
+                 "requant": [L.mult, L.shift] if L.relu else None}
+                for i, L in enumerate(sparse.layers)]
+        r = {"config": cfg.name, "sparsity": sparse.sparsity, "pattern": sparse.pattern,
+             "layers": rows}
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            _save_compiled(sparse, args.out)
+            r["out"] = args.out
+        if args.json:
+            print(json.dumps(r))
+            return 0
+        print(f"compiled for {cfg.name}: sparsity {sparse.sparsity:.3f} ({sparse.pattern})")
+        for row in rows:
+            print(f"  layer {row['layer']}: A {row['A'][0]}x{row['A'][1]} ({row['nnz']} nonzeros, "
+                  f"{row['bias_rows']} bias column), activations in [0, {row['amax']}], "
+                  + (f"ReLU, requantized on the host: * {row['requant'][0]} >> "
+                     f"{row['requant'][1]}" if row["relu"] else "logits"))
+        if args.out:
+            print(f"wrote {args.out}")
+        return 0
+    dense = compile_network(net, cfg, 0.0)
+    r = evaluate(net, sparse, dense, Xte, yte, args.sim, args.rtl_images, progress)
+    if args.json:
+        print(json.dumps(r))
+    else:
+        print(report(r))
+    return 0 if r["bit_exact"] else 1
+
+
+def _fmt(v):
+    if v is None:
+        return "-"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def report(r: dict) -> str:
+    width = max(map(len, r))
+    return "\n".join(f"  {k:{width}s}  {_fmt(v)}" for k, v in r.items())
+
+
+def demo_digits(sim="verilator", config="sim-small", sparsity=0.8, rtl_images=8, out=None):
+    """The digits network in ``make demo``: a short RTL run, checked bit-exactly."""
+    import sys
+
+    out = out or sys.stdout
+    print(f"\n  digits MLP {'-'.join(map(str, DEFAULT_SIZES))}: training, pruning to "
+          f"{sparsity:.0%} with fine-tuning, quantizing; {rtl_images} test images on {sim}...",
+          file=out, flush=True)
+    Xtr, ytr, Xte, yte = load_digits_split()
+    net = train()
+    sparse = compile_network(net, config, sparsity)
+    dense = compile_network(net, config, 0.0)
+    r = evaluate(net, sparse, dense, Xte, yte, sim, rtl_images)
+    print(f"  accuracy on {r['test_images']} test images (golden model): float "
+          f"{r['accuracy_float']:.2%}, quantized dense {r['accuracy_quantized_dense']:.2%}, "
+          f"quantized {r['sparsity']:.0%} sparse {r['accuracy_sparse']:.2%}", file=out)
+    print(f"  on the accelerator: {r['cycles_per_inference']:.0f} cycles/inference sparse, "
+          f"{r['dense_cycles_per_inference']:.0f} dense -> {r['speedup_vs_dense']:.1f}x; "
+          f"utilization {r['utilization']:.0%}; {r['macs_skipped_per_inference']:.0f} "
+          f"zero-activation MACs skipped per inference", file=out)
+    if not r["bit_exact"]:
+        raise RuntimeError("digits network: the hardware's logits differ from the golden model")
+    print(f"  the {r['images_on_backend']} images' logits match the golden model bit-exactly "
+          "(sparse and dense)", file=out)
+    return r
