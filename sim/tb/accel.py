@@ -9,7 +9,8 @@ Spec (JSON in ``ZH_SPEC``)::
 
 Only loading and reading back are per-cycle Python; while the kernel runs the testbench
 waits on ``irq`` (or the timeout), so Verilator runs at full speed. Results (``ZH_RESULT``):
-per job ``cycles`` from the START write to ``irq``, ``wall_s`` (wall time of that wait),
+per job ``cycles`` from the START write to ``irq``, ``load_cycles`` / ``read_cycles`` of the
+bus writes before it and the reads after it, ``wall_s`` (wall time of that wait),
 ``irq`` (False on a timeout), the read values and any error responses.
 """
 
@@ -39,7 +40,9 @@ async def run_program(dut):
         for _ in range(2):
             await RisingEdge(dut.clk)
         dut.rst.value = 0
+        load_start = get_sim_time(unit="ns")
         responses = await bus.transact([tuple(w) for w in job["writes"]])
+        load = round((get_sim_time(unit="ns") - load_start) / PERIOD_NS)
         errors = [r for r in responses if r["err"]]
         await bus.transact([tuple(job["start"])])
         start = get_sim_time(unit="ns")
@@ -51,8 +54,11 @@ async def run_program(dut):
             fired = isinstance(trigger, RisingEdge)
         cycles = round((get_sim_time(unit="ns") - start) / PERIOD_NS)
         wall = time.perf_counter() - wall
+        read_start = get_sim_time(unit="ns")
         reads = await bus.transact([(a,) for a in job["reads"]])
+        read = round((get_sim_time(unit="ns") - read_start) / PERIOD_NS)
         errors += [r for r in reads if r["err"]]
-        results.append({"cycles": cycles, "irq": fired, "wall_s": wall, "reads": [r["rdata"] for r in reads],
+        results.append({"cycles": cycles, "load_cycles": load, "read_cycles": read,
+                        "irq": fired, "wall_s": wall, "reads": [r["rdata"] for r in reads],
                         "errors": [[r["addr"], r["we"]] for r in errors]})
     json.dump(results, open(os.environ["ZH_RESULT"], "w"))

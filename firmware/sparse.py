@@ -1,0 +1,384 @@
+"""Sparse-output kernels and tiling: programs for SpGEMM, elementwise multiply and add, and the
+tiles of operands larger than the scratchpad.
+
+Dataflows (every lane owns some rows of the result; rows are balanced by cost with
+:func:`~zerohero.firmware.scheduler.balance_rows`):
+
+* **ewmul / ewadd** (``C = A .* B`` / ``C = A + B``): lane ``i``'s rows of A are its
+  operand-bank stream, the same rows of B a CSR in its vector bank streamed alongside
+  (``B_MODE`` 2: intersector, 3: unioner); the MAC's elementwise mode (``MAC_MODE`` 1 / 2)
+  emits one product or sum per coordinate and the compressed writer stores the row. One job
+  per lane.
+* **spgemm** (``C = A @ B``), inner products row by row: every lane's operand bank holds all
+  of B (the tile's columns) as CSC, its vector bank its rows of A as CSR. Job ``r`` of a lane
+  streams every column of B against row ``r`` of A repeated (``B_MODE`` 1): the intersector
+  pairs ``A[r, k]`` with ``B[k, j]`` in increasing ``k`` and the MAC emits ``C[r, j]`` for
+  every ``j`` of the tile; the compressed writer appends the row (``OUT_MODE`` 3 after the
+  first job). Work per row is ``nnz(B) + cols(B)`` cycles, whatever the density of the row.
+
+Zero policy: the compressed writer drops every zero result, so a product or sum that cancels
+(``a + b = 0``, ``sum_k A[i, k] B[k, j] = 0``) is not stored, exactly like the golden model's
+kernels (and an entirely-zero result is a CSR with no entries, every row empty).
+
+Tiling: a kernel whose operands do not fit a bank is split into tiles (blocks of rows of the
+result; for spgemm also blocks of columns of B; for the row-wise kernels blocks of the inner
+dimension, whose partial sums the host adds). Each tile is one :class:`Program`; all tiles
+run in one simulator run (``Accelerator.execute``) and the results are stitched exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.sparse
+
+from zerohero.hw.config import COUNTER_NAMES
+from zerohero.hw.memory import pack_entry, unpack_entry
+from zerohero.hw.regs import RegisterMap
+from zerohero.sim import model
+
+from .isa import assemble
+from .scheduler import PROGRAMS, CapacityError, Program, _words, balance_rows, plan_rowwise
+
+__all__ = ["plan_sparse", "plan_tiles", "stitch", "SPARSE_KERNELS", "Tile"]
+
+SPARSE_KERNELS = ("spgemm", "ewmul", "ewadd")
+
+
+def _fits(cfg, what, used):
+    if used > cfg.spm_depth:
+        raise CapacityError(f"{what} needs {used} words but a bank holds {cfg.spm_depth} "
+                            f"(config {cfg.name})")
+
+
+def _csr_words(cfg, M, rows, pad_to=None):
+    """``pos`` (relative to the entries) and packed entries of rows ``rows`` of scipy CSR
+    ``M``, padded with empty rows up to ``pad_to`` rows."""
+    pos, entries = [0], []
+    for r in rows:
+        lo, hi = M.indptr[r], M.indptr[r + 1]
+        entries += [pack_entry(cfg, int(c), int(v)) for c, v in zip(M.indices[lo:hi],
+                                                                    M.data[lo:hi])]
+        pos.append(len(entries))
+    pos += [len(entries)] * ((pad_to or len(rows)) - len(rows))
+    return pos, entries
+
+
+def _counter_reads(cfg, rmap):
+    reads = []
+    for lane in range(cfg.lanes):
+        for name in COUNTER_NAMES:
+            reads += [rmap.counter(lane, name, p).offset for p in range(rmap.counter_parts)]
+    return reads
+
+
+def _decode_counters(cfg, rmap, values):
+    counters, k = [], 0
+    for lane in range(cfg.lanes):
+        c = {}
+        for name in COUNTER_NAMES:
+            c[name] = sum(values[k + p] << (32 * p) for p in range(rmap.counter_parts))
+            k += rmap.counter_parts
+        counters.append(c)
+    return counters
+
+
+def _start(rmap):
+    control = rmap["CONTROL"]
+    bit = next(f for f in control.fields if f.name == "START")
+    return control.offset, 1 << bit.lsb
+
+
+def _setup(per_lane):
+    """Firmware lines setting each lane's fields (broadcast when every lane agrees)."""
+    setup = []
+    for name in per_lane[0]:
+        values = {f[name] for f in per_lane}
+        if len(values) == 1:
+            setup.append(f"        cfg   *, {name}, {values.pop()}")
+        else:
+            setup += [f"        cfg   {lane}, {name}, {f[name]}" for lane, f in enumerate(per_lane)]
+    return setup
+
+
+def plan_sparse(cfg, kernel: str, A, B, relu: bool = False) -> Program:
+    """A :class:`Program` computing the sparse result of ``kernel`` on scipy CSR ``A``, ``B``
+    (int64 values already checked against the widths). ``decode`` returns ``(scipy CSR,
+    counters)``. Raises :class:`CapacityError` when the operands do not fit the banks."""
+    if kernel not in SPARSE_KERNELS:
+        raise ValueError(f"unknown sparse kernel {kernel!r}; known: {', '.join(SPARSE_KERNELS)}")
+    rmap = RegisterMap(cfg)
+    A = scipy.sparse.csr_array(A)
+    B = scipy.sparse.csr_array(B)
+    rows = A.shape[0]
+    out_cols = B.shape[1]
+    a_nnz = np.diff(A.indptr)
+    if kernel == "spgemm":
+        Bc = scipy.sparse.csc_array(B)
+        Bc.sort_indices()
+        # Structural nonzeros of each row of C: room for its entries (cancellation only
+        # makes the row shorter).
+        struct = (abs(A).astype(bool).astype(np.int64) @ abs(B).astype(bool).astype(np.int64))
+        c_cap = np.diff(scipy.sparse.csr_array(struct).indptr)
+        costs = [int(Bc.nnz + out_cols) for _ in range(rows)]
+    else:
+        b_nnz = np.diff(B.indptr)
+        if kernel == "ewmul":
+            c_cap = np.minimum(a_nnz, b_nnz)
+        else:
+            c_cap = a_nnz + b_nnz
+        costs = [max(int(a_nnz[r] + b_nnz[r]), 1) for r in range(rows)]
+    lanes = balance_rows(costs, cfg.lanes)
+    jobs = max(len(r) for r in lanes)          # spgemm: jobs per lane (rows, padded)
+
+    writes, per_lane, layout = [], [], []
+    for lane, lrows in enumerate(lanes):
+        cap = int(sum(c_cap[r] for r in lrows))
+        if kernel == "spgemm":
+            b_pos = list(Bc.indptr.astype(int))
+            b_ent = [pack_entry(cfg, int(k), int(v)) for k, v in zip(Bc.indices, Bc.data)]
+            op = b_pos + b_ent
+            vpos, vent = _csr_words(cfg, A, lrows, pad_to=jobs)
+            out_rows = jobs
+            fields = {"A_MODE": 0, "A_POS": 0, "A_CRD": len(b_pos), "A_ROWS": out_cols,
+                      "B_MODE": 1, "B_CRD": len(vpos), "MAC_MODE": 0}
+        else:
+            op_pos, op_ent = _csr_words(cfg, A, lrows)
+            op = op_pos + op_ent
+            vpos, vent = _csr_words(cfg, B, lrows)
+            out_rows = len(lrows)
+            fields = {"A_MODE": 0, "A_POS": 0, "A_CRD": len(op_pos), "A_ROWS": len(lrows),
+                      "B_MODE": 2 if kernel == "ewmul" else 3, "B_POS": 0, "B_CRD": len(vpos),
+                      "MAC_MODE": 1 if kernel == "ewmul" else 2}
+        out_pos = len(op)
+        out_base = len(vpos) + len(vent)
+        _fits(cfg, f"{kernel}: lane {lane}'s operand bank (stream and result pos)",
+              out_pos + max(out_rows, 1) + 1)
+        _fits(cfg, f"{kernel}: lane {lane}'s vector bank (operand and result entries)",
+              out_base + cap)
+        fields.update({"OUT_POS": out_pos, "OUT_BASE": out_base, "RELU": int(relu),
+                       "OUT_MODE": 1})
+        writes += _words(rmap, lane, 0, op)
+        writes += _words(rmap, cfg.lanes + lane, 0, vpos + vent)
+        per_lane.append(fields)
+        layout.append((lrows, out_pos, out_rows, out_base, cap))
+
+    setup = _setup(per_lane)
+    if kernel == "spgemm":
+        source = (PROGRAMS / "spgemm.s").read_text()
+        defines = {"lane_setup": "\n".join(setup), "jobs": jobs}
+    else:
+        source = (PROGRAMS / "elementwise.s").read_text()
+        defines = {"lane_setup": "\n".join(setup)}
+    firmware = assemble(source, cfg.lanes, defines)
+    if len(firmware) > cfg.fw_depth:
+        raise CapacityError(f"{kernel}: firmware of {len(firmware)} instructions exceeds "
+                            f"fw_depth {cfg.fw_depth}")
+    writes += [(rmap.fw_base + i, w) for i, w in enumerate(firmware)]
+
+    parts = rmap.spm_word_parts
+    reads = []
+    for lane, (lrows, out_pos, out_rows, out_base, cap) in enumerate(layout):
+        reads += [rmap.spm_addr(lane, out_pos + t, 0) for t in range(out_rows + 1)]
+        reads += [rmap.spm_addr(cfg.lanes + lane, out_base + t, p)
+                  for t in range(cap) for p in range(parts)]
+    reads += _counter_reads(cfg, rmap)
+
+    def decode(values):
+        row_entries = [None] * rows
+        k = 0
+        for lane, (lrows, out_pos, out_rows, out_base, cap) in enumerate(layout):
+            pos = values[k:k + out_rows + 1]
+            k += out_rows + 1
+            words = [sum(values[k + t * parts + p] << (32 * p) for p in range(parts))
+                     for t in range(cap)]
+            k += cap * parts
+            if pos[0] != 0 or any(b < a for a, b in zip(pos, pos[1:])) or pos[-1] > cap:
+                raise RuntimeError(f"{kernel}: lane {lane} wrote a malformed pos {pos}")
+            for t, r in enumerate(lrows):
+                row_entries[r] = [unpack_entry(cfg, w) for w in words[pos[t]:pos[t + 1]]]
+        counters = _decode_counters(cfg, rmap, values[k:])
+        indptr, indices, data = [0], [], []
+        for ents in row_entries:
+            indices += [c for c, _ in ents]
+            data += [v for _, v in ents]
+            indptr.append(len(indices))
+        C = scipy.sparse.csr_array((np.array(data, dtype=np.int64),
+                                    np.array(indices, dtype=np.int64), np.array(indptr)),
+                                   shape=(rows, out_cols))
+        return C, counters
+
+    busiest = max(sum(costs[r] for r in lrows) for lrows in lanes)
+    timeout = 256 + 4 * (busiest + 40 * jobs)
+    return Program(kernel, writes, _start(rmap), reads, decode, firmware,
+                   source.format(**defines), timeout)
+
+
+# Tiling -------------------------------------------------------------------------------------
+
+class Tile:
+    """One tile: its program, the rows of the result it computes and its column offset."""
+
+    def __init__(self, program, rows, col0, cols):
+        self.program, self.rows, self.col0, self.cols = program, rows, col0, cols
+
+
+def _split(idx):
+    h = len(idx) // 2
+    return idx[:h], idx[h:]
+
+
+def _plan_recursive(plan, rows, cols, out):
+    """Plan tiles of ``rows`` x ``cols`` (index arrays), halving rows (then columns) until a
+    tile fits. ``plan(rows, cols)`` returns a Program or raises CapacityError."""
+    try:
+        out.append(Tile(plan(rows, cols), rows, cols[0] if len(cols) else 0, cols))
+        return
+    except CapacityError as err:
+        if len(rows) > 1:
+            for half in _split(rows):
+                _plan_recursive(plan, half, cols, out)
+        elif len(cols) > 1:
+            for half in _split(cols):
+                _plan_recursive(plan, rows, half, out)
+        else:
+            raise CapacityError(f"{err} (even a tile of one row and one column)") from None
+
+
+def plan_tiles(cfg, kernel: str, A, B, relu: bool = False) -> list:
+    """The :class:`Tile` s of ``kernel`` on ``A`` and ``B``: one tile when everything fits,
+    else blocks of result rows (and of inner columns for the row-wise kernels, of the
+    columns of B for spgemm), each small enough for the banks, lanes balanced within each.
+
+    ``A``/``B`` as :func:`plan_rowwise` (row-wise kernels) or :func:`plan_sparse` take them.
+    Inner-dimension tiles of a row-wise kernel produce partial sums that the host adds, which
+    is exact with ``overflow="wrap"`` (addition modulo ``2**acc_width``); with ``saturate``
+    it is only exact when no partial sum can saturate, so such a tiling is refused unless
+    the operands bound every partial sum inside the accumulator range."""
+    if kernel in SPARSE_KERNELS:
+        As = scipy.sparse.csr_array(A)
+        Bs = scipy.sparse.csr_array(B)
+        rows_all = np.arange(As.shape[0])
+        if kernel == "spgemm":
+            Bc = scipy.sparse.csc_array(Bs)
+
+            def plan(rows, cols):
+                return plan_sparse(cfg, kernel, As[rows], Bc[:, cols].tocsr(), relu)
+            cols_all = np.arange(Bs.shape[1])
+        else:
+            def plan(rows, cols):
+                return plan_sparse(cfg, kernel, As[rows], Bs[rows], relu)
+            cols_all = np.arange(1)
+        # First guess: tiles the banks can plausibly hold, then halve what does not fit.
+        tiles = []
+        for rows in _row_blocks(cfg, As, Bs if kernel != "spgemm" else None, rows_all):
+            _plan_recursive(plan, rows, cols_all, tiles)
+        return tiles
+    return _plan_rowwise_tiles(cfg, kernel, A, B, relu)
+
+
+def _row_blocks(cfg, A, B, rows):
+    """Consecutive blocks of rows whose entries (of A, plus B for the elementwise kernels)
+    plausibly fit the lanes' banks (at most 3/4 full on average)."""
+    budget = cfg.lanes * cfg.spm_depth * 3 // 8
+    cost = np.diff(A.indptr) + 1
+    if B is not None:
+        cost = cost + np.diff(B.indptr)
+    blocks, start, acc = [], 0, 0
+    for r in rows:
+        if acc + cost[r] > budget and r > start:
+            blocks.append(rows[start:r])
+            start, acc = r, 0
+        acc += cost[r]
+    if len(rows):
+        blocks.append(rows[start:])
+    return blocks
+
+
+def _plan_rowwise_tiles(cfg, kernel, A, B, relu):
+    dense_a = kernel in ("gemv", "gemm")
+    sparse_b = kernel == "spmspv"
+    if dense_a:
+        Ad = np.asarray(A.array if hasattr(A, "array") else A, dtype=np.int64)
+        As = scipy.sparse.csr_array(Ad)
+    else:
+        As = scipy.sparse.csr_array(A.to_scipy())
+        Ad = None
+    rows, inner = As.shape
+    if sparse_b:
+        Bd = B.to_dense()
+    else:
+        Bd = np.asarray(B, dtype=np.int64)
+    vector = Bd.ndim == 1
+    B2 = Bd.reshape(inner, -1)
+    try:
+        return [Tile(plan_rowwise(cfg, kernel, A, B, relu), np.arange(rows), 0,
+                     np.arange(inner))]
+    except CapacityError:
+        pass
+    if cfg.overflow == "saturate":
+        bound = (abs(As) @ np.abs(B2)).max(initial=0)
+        if bound > cfg.acc_max:
+            raise ValueError(
+                f"{kernel}: the operands need tiling along the inner dimension, whose partial "
+                f"sums are only exact with overflow='wrap' or when no sum can saturate, but a "
+                f"sum of |products| reaches {bound} > acc_max {cfg.acc_max}")
+    # Inner tiles: as wide as the vector bank can hold with room for results.
+    width = inner
+    per_col = B2.shape[1] if not sparse_b else 1
+    while width > 1 and width * per_col > cfg.spm_depth // 2:
+        width = (width + 1) // 2
+    col_blocks = [np.arange(c, min(c + width, inner)) for c in range(0, inner, width)]
+    tiled_relu = relu and len(col_blocks) == 1
+
+    def sub_a(rows_, cols_):
+        if dense_a:
+            return model.Dense(Ad[np.ix_(rows_, cols_)])
+        return model.from_scipy(As[rows_][:, cols_], "csr")
+
+    def sub_b(cols_):
+        if sparse_b:
+            return model.to_format(B2[cols_, 0], "vector")
+        seg = B2[cols_]
+        return seg[:, 0] if vector else seg
+
+    tiles = []
+    for cols in col_blocks:
+        def plan(rows_, cols_):
+            return plan_rowwise(cfg, kernel, sub_a(rows_, cols_), sub_b(cols_), tiled_relu)
+        for block in _row_blocks(cfg, As[:, cols] if not dense_a else
+                                 scipy.sparse.csr_array(np.ones((rows, len(cols)))),
+                                 None, np.arange(rows)):
+            _plan_recursive(plan, block, cols, tiles)
+    return tiles
+
+
+def stitch(cfg, kernel, tiles, decoded, shape, sem, relu=False):
+    """The full result from the decoded results of ``tiles`` (see :func:`plan_tiles`)."""
+    rows, cols = shape
+    if kernel in SPARSE_KERNELS:
+        parts = []
+        for tile, (C, _) in zip(tiles, decoded):
+            C = scipy.sparse.coo_array(C)
+            parts.append((tile.rows[C.row], C.col + tile.col0, C.data))
+        r = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, int)
+        c = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, int)
+        v = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.int64)
+        C = scipy.sparse.csr_array((v, (r, c)), shape=shape)
+        C.sort_indices()
+        return C
+    vector = cols is None
+    out = np.zeros((rows, 1 if vector else cols), dtype=np.int64)
+    inner_tiled = len({t.col0 for t in tiles}) > 1
+    for tile, (res, _) in zip(tiles, decoded):
+        res = np.asarray(res, dtype=np.int64).reshape(len(tile.rows), -1)
+        if not inner_tiled:
+            out[tile.rows] = res
+            continue
+        for i, r in enumerate(tile.rows):
+            for j in range(out.shape[1]):
+                out[r, j] = sem.acc_add(out[r, j], int(res[i, j]))
+    if inner_tiled and relu:
+        out = np.maximum(out, 0)
+    return out[:, 0] if vector else out
