@@ -229,7 +229,7 @@ def _split(idx):
     return idx[:h], idx[h:]
 
 
-def _plan_recursive(plan, rows, cols, out):
+def _plan_recursive(plan, rows, cols, out, split_cols=True):
     """Plan tiles of ``rows`` x ``cols`` (index arrays), halving rows (then columns) until a
     tile fits. ``plan(rows, cols)`` returns a Program or raises CapacityError."""
     try:
@@ -238,8 +238,8 @@ def _plan_recursive(plan, rows, cols, out):
     except CapacityError as err:
         if len(rows) > 1:
             for half in _split(rows):
-                _plan_recursive(plan, half, cols, out)
-        elif len(cols) > 1:
+                _plan_recursive(plan, half, cols, out, split_cols)
+        elif len(cols) > 1 and split_cols:
             for half in _split(cols):
                 _plan_recursive(plan, rows, half, out)
         else:
@@ -256,43 +256,56 @@ def plan_tiles(cfg, kernel: str, A, B, relu: bool = False) -> list:
     is exact with ``overflow="wrap"`` (addition modulo ``2**acc_width``); with ``saturate``
     it is only exact when no partial sum can saturate, so such a tiling is refused unless
     the operands bound every partial sum inside the accumulator range."""
-    if kernel in SPARSE_KERNELS:
-        As = scipy.sparse.csr_array(A)
-        Bs = scipy.sparse.csr_array(B)
-        rows_all = np.arange(As.shape[0])
-        if kernel == "spgemm":
-            Bc = scipy.sparse.csc_array(Bs)
+    if kernel not in SPARSE_KERNELS:
+        return _plan_rowwise_tiles(cfg, kernel, A, B, relu)
+    As = scipy.sparse.csr_array(A)
+    Bs = scipy.sparse.csr_array(B)
+    a_nnz = np.diff(As.indptr)
+    tiles = []
+    if kernel != "spgemm":
+        b_nnz = np.diff(Bs.indptr)
+        cap = np.minimum(a_nnz, b_nnz) if kernel == "ewmul" else a_nnz + b_nnz
+        # Per row: the larger of its words in the operand bank (A, result pos) and in the
+        # vector bank (B, result entries).
+        cost = np.maximum(a_nnz + 2, b_nnz + 1 + cap)
 
-            def plan(rows, cols):
-                return plan_sparse(cfg, kernel, As[rows], Bc[:, cols].tocsr(), relu)
-            cols_all = np.arange(Bs.shape[1])
-        else:
-            def plan(rows, cols):
-                return plan_sparse(cfg, kernel, As[rows], Bs[rows], relu)
-            cols_all = np.arange(1)
-        # First guess: tiles the banks can plausibly hold, then halve what does not fit.
-        tiles = []
-        for rows in _row_blocks(cfg, As, Bs if kernel != "spgemm" else None, rows_all):
-            _plan_recursive(plan, rows, cols_all, tiles)
+        def plan(rows, cols):
+            return plan_sparse(cfg, kernel, As[rows], Bs[rows], relu)
+        for rows in _blocks(cost, cfg.lanes * (cfg.spm_depth - 4)):
+            _plan_recursive(plan, rows, np.arange(1), tiles)
         return tiles
-    return _plan_rowwise_tiles(cfg, kernel, A, B, relu)
+    Bc = scipy.sparse.csc_array(Bs)
+    Bc.sort_indices()
+    # Column blocks of B: at most half an operand bank (the rest holds the result's pos).
+    col_blocks = _blocks(np.diff(Bc.indptr) + 1, cfg.spm_depth // 2 - 1)
+    struct = scipy.sparse.csr_array(As.astype(bool).astype(np.int64) @
+                                    Bs.astype(bool).astype(np.int64))
+    for cols in col_blocks:
+        Bt = Bc[:, cols].tocsr()
+        cap = np.diff(struct[:, cols].tocsr().indptr)
+        b_words = Bt.nnz + len(cols) + 1
+        rows_per_lane = max(cfg.spm_depth - b_words - 2, 1)
+
+        def plan(rows, cols_, Bt=Bt):
+            return plan_sparse(cfg, kernel, As[rows], Bt, relu)
+        for rows in _blocks(a_nnz + 1 + cap, cfg.lanes * (cfg.spm_depth - 4),
+                            max_rows=cfg.lanes * rows_per_lane):
+            _plan_recursive(plan, rows, cols, tiles, split_cols=False)
+    return tiles
 
 
-def _row_blocks(cfg, A, B, rows):
-    """Consecutive blocks of rows whose entries (of A, plus B for the elementwise kernels)
-    plausibly fit the lanes' banks (at most 3/4 full on average)."""
-    budget = cfg.lanes * cfg.spm_depth * 3 // 8
-    cost = np.diff(A.indptr) + 1
-    if B is not None:
-        cost = cost + np.diff(B.indptr)
+def _blocks(cost, budget, max_rows=None):
+    """Consecutive index blocks whose summed ``cost`` stays within ``budget`` (and at most
+    ``max_rows`` indices); a block always takes at least one index."""
     blocks, start, acc = [], 0, 0
-    for r in rows:
-        if acc + cost[r] > budget and r > start:
-            blocks.append(rows[start:r])
+    n = len(cost)
+    for r in range(n):
+        if r > start and (acc + cost[r] > budget or (max_rows and r - start >= max_rows)):
+            blocks.append(np.arange(start, r))
             start, acc = r, 0
-        acc += cost[r]
-    if len(rows):
-        blocks.append(rows[start:])
+        acc += int(cost[r])
+    if n:
+        blocks.append(np.arange(start, n))
     return blocks
 
 
@@ -347,9 +360,11 @@ def _plan_rowwise_tiles(cfg, kernel, A, B, relu):
     for cols in col_blocks:
         def plan(rows_, cols_):
             return plan_rowwise(cfg, kernel, sub_a(rows_, cols_), sub_b(cols_), tiled_relu)
-        for block in _row_blocks(cfg, As[:, cols] if not dense_a else
-                                 scipy.sparse.csr_array(np.ones((rows, len(cols)))),
-                                 None, np.arange(rows)):
+        # Per row: its words in the operand bank (pos + entries); results in the vector bank.
+        cost = (np.full(rows, len(cols)) if dense_a else np.diff(As[:, cols].indptr)) + 1
+        room = cfg.spm_depth - len(cols) * per_col
+        for block in _blocks(cost, cfg.lanes * (cfg.spm_depth - 4),
+                             max_rows=cfg.lanes * max(room // max(per_col, 1), 1)):
             _plan_recursive(plan, block, cols, tiles)
     return tiles
 
