@@ -121,7 +121,10 @@ def plan_sparse(cfg, kernel: str, A, B, relu: bool = False) -> Program:
         # makes the row shorter).
         struct = (abs(A).astype(bool).astype(np.int64) @ abs(B).astype(bool).astype(np.int64))
         c_cap = np.diff(scipy.sparse.csr_array(struct).indptr)
-        costs = [int(Bc.nnz + out_cols) for _ in range(rows)]
+        # A row's job streams all of B and meets every column with the row (the
+        # intersector consumes up to `window` entries of a side a cycle).
+        costs = [int(Bc.nnz + out_cols + out_cols * -(-int(a_nnz[r]) // cfg.window))
+                 for r in range(rows)]
     else:
         b_nnz = np.diff(B.indptr)
         if kernel == "ewmul":
@@ -130,6 +133,10 @@ def plan_sparse(cfg, kernel: str, A, B, relu: bool = False) -> Program:
             c_cap = a_nnz + b_nnz
         costs = [max(int(a_nnz[r] + b_nnz[r]), 1) for r in range(rows)]
     lanes = balance_rows(costs, cfg.lanes)
+    if kernel == "spgemm":
+        # Every job ends at a barrier: job t of every lane should cost about the same, so
+        # each lane takes its rows longest first (any order works: pos says which is which).
+        lanes = [sorted(lrows, key=lambda r: (-costs[r], r)) for lrows in lanes]
     jobs = max(len(r) for r in lanes)          # spgemm: jobs per lane (rows, padded)
 
     writes, per_lane, layout = [], [], []
@@ -209,8 +216,9 @@ def plan_sparse(cfg, kernel: str, A, B, relu: bool = False) -> Program:
                                    shape=(rows, out_cols))
         return C, counters
 
-    busiest = max(sum(costs[r] for r in lrows) for lrows in lanes)
-    timeout = 256 + 4 * (busiest + 40 * jobs)
+    # Generous: every job as long as the longest row's (jobs end at a barrier).
+    timeout = 256 + 4 * (max(sum(costs[r] for r in lrows) for lrows in lanes) +
+                         jobs * (max(costs, default=0) + 40))
     return Program(kernel, writes, _start(rmap), reads, decode, firmware,
                    source.format(**defines), timeout)
 

@@ -14,9 +14,11 @@ vector bank (elementwise product), ``B_MODE = 3`` takes their union through a
 pair instead of one dot product per row. ``OUT_MODE = 1`` sends the results to a
 :class:`CompressedWriter` that drops zero results and writes entries to ``OUT_BASE`` of the
 vector bank (``out_wr``) and ``pos`` to ``OUT_POS`` of the operand bank (``pos_wr``).
+With ``AccelConfig.sparse_out`` off, none of that is built: B_MODE 2 and 3 both intersect row
+by row, OUT_MODE and MAC_MODE are ignored (the runtime refuses the sparse-output kernels).
 """
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import C, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -56,12 +58,13 @@ class Lane(wiring.Component):
                 for name, index in FIELDS.items():
                     with m.Case(index):
                         m.d.sync += fields[name].eq(self.cfg_value)
+        sparse_out = cfg.sparse_out             # the sparse-output path is built
         a_dense = fields["A_MODE"][0]
         b_mode = fields["B_MODE"][:2]
         b_join = b_mode != 0                    # B streamed by xs and joined with A
-        b_union = b_mode == 3
+        b_union = (b_mode == 3) if sparse_out else C(0, 1)
         b_isect = b_join & ~b_union
-        compressed = fields["OUT_MODE"][0]
+        compressed = fields["OUT_MODE"][0] if sparse_out else C(0, 1)
 
         m.submodules.cs = cs = CompressedScanner(cfg)
         m.submodules.ds = ds = DenseScanner(cfg)
@@ -69,17 +72,20 @@ class Lane(wiring.Component):
         m.submodules.loc = loc = Locator(cfg)
         m.submodules.isect = isect = Intersector(cfg)
         m.submodules.mac = mac = MACLane(cfg)
-        m.submodules.union = union = Unioner(cfg, k=1)
         m.submodules.wr = wr = DenseWriter(cfg)
-        m.submodules.cw = cw = CompressedWriter(cfg)
+        if sparse_out:
+            m.submodules.union = union = Unioner(cfg, k=1)
+            m.submodules.cw = cw = CompressedWriter(cfg)
+            m.d.comb += [
+                cw.start.eq(self.run & compressed), cw.append.eq(fields["OUT_MODE"][1]),
+                cw.drop_zeros.eq(1), cw.pos_base.eq(fields["OUT_POS"]),
+                cw.crd_base.eq(fields["OUT_BASE"]), mac.mode.eq(fields["MAC_MODE"][:2]),
+            ]
 
         # Job start and parameters.
         m.d.comb += [
             cs.start.eq(self.run & ~a_dense), ds.start.eq(self.run & a_dense),
             xs.start.eq(self.run & b_join), wr.start.eq(self.run & ~compressed),
-            cw.start.eq(self.run & compressed), cw.append.eq(fields["OUT_MODE"][1]),
-            cw.drop_zeros.eq(1), cw.pos_base.eq(fields["OUT_POS"]),
-            cw.crd_base.eq(fields["OUT_BASE"]), mac.mode.eq(fields["MAC_MODE"][:2]),
             cs.pos_base.eq(fields["A_POS"]), cs.crd_base.eq(fields["A_CRD"]),
             cs.rows.eq(fields["A_ROWS"]), cs.level.eq(1),
             ds.base.eq(fields["A_POS"]), ds.stride.eq(fields["A_CRD"]),
@@ -92,12 +98,15 @@ class Lane(wiring.Component):
         ]
         # Memory ports.
         with m.If(compressed):
-            m.d.comb += [self.out_wr.addr.eq(cw.entry_wr.addr), self.out_wr.en.eq(cw.entry_wr.en),
-                         self.out_wr.data.eq(cw.entry_wr.data)]
+            if sparse_out:
+                m.d.comb += [self.out_wr.addr.eq(cw.entry_wr.addr),
+                             self.out_wr.en.eq(cw.entry_wr.en),
+                             self.out_wr.data.eq(cw.entry_wr.data)]
         with m.Else():
             m.d.comb += [self.out_wr.addr.eq(wr.wr.addr), self.out_wr.en.eq(wr.wr.en),
                          self.out_wr.data.eq(wr.wr.data)]
-        wiring.connect(m, cw.pos_wr, wiring.flipped(self.pos_wr))
+        if sparse_out:
+            wiring.connect(m, cw.pos_wr, wiring.flipped(self.pos_wr))
         for port, (sparse, dense) in enumerate([(cs.pos_rd, None), (cs.crd_rd, ds.rd)]):
             ours = self.op_rd[port]
             srcs = [(~a_dense, sparse)] + ([(a_dense, dense)] if dense is not None else [])
@@ -125,29 +134,39 @@ class Lane(wiring.Component):
             isect.a.p.n.eq(1),
             isect.b.valid.eq(xs.out.valid & b_isect), isect.b.p.tok[0].eq(xs.out.payload),
             isect.b.p.n.eq(1),
-            union.a.valid.eq(a_valid & b_union), union.a.p.tok[0].eq(a_payload),
-            union.a.p.n.eq(1),
-            union.b.valid.eq(xs.out.valid & b_union), union.b.p.tok[0].eq(xs.out.payload),
-            union.b.p.n.eq(1),
-            xs.out.ready.eq(Mux(b_union, union.b.ready, isect.b.ready)),
-            a_ready.eq(Mux(b_union, union.a.ready,
-                           Mux(b_isect, isect.a.ready, loc.inp.ready))),
-            mac.inp.valid.eq(Mux(b_union, union.out.valid,
-                                 Mux(b_isect, isect.out.valid, loc.out.valid))),
-            mac.inp.payload.eq(Mux(b_union, union.out.payload.as_value(),
-                                   Mux(b_isect, isect.out.payload.as_value(),
-                                       loc.out.payload.as_value()))),
             isect.out.ready.eq(mac.inp.ready & b_isect),
-            union.out.ready.eq(mac.inp.ready & b_union),
             loc.out.ready.eq(mac.inp.ready & ~b_join),
             wr.inp.valid.eq(mac.out.valid & ~compressed), wr.inp.payload.eq(mac.out.payload),
-            cw.inp.valid.eq(mac.out.valid & compressed), cw.inp.payload.eq(mac.out.payload),
-            mac.out.ready.eq(Mux(compressed, cw.inp.ready, wr.inp.ready)),
+        ]
+        joined_valid = Mux(b_isect, isect.out.valid, loc.out.valid)
+        joined_payload = Mux(b_isect, isect.out.payload.as_value(), loc.out.payload.as_value())
+        a_join_ready = Mux(b_isect, isect.a.ready, loc.inp.ready)
+        busy, error = wr.busy, isect.error
+        if sparse_out:
+            m.d.comb += [
+                union.a.valid.eq(a_valid & b_union), union.a.p.tok[0].eq(a_payload),
+                union.a.p.n.eq(1),
+                union.b.valid.eq(xs.out.valid & b_union), union.b.p.tok[0].eq(xs.out.payload),
+                union.b.p.n.eq(1),
+                union.out.ready.eq(mac.inp.ready & b_union),
+                cw.inp.valid.eq(mac.out.valid & compressed), cw.inp.payload.eq(mac.out.payload),
+            ]
+            joined_valid = Mux(b_union, union.out.valid, joined_valid)
+            joined_payload = Mux(b_union, union.out.payload.as_value(), joined_payload)
+            a_join_ready = Mux(b_union, union.a.ready, a_join_ready)
+            busy, error = busy | cw.busy, error | union.error
+        m.d.comb += [
+            xs.out.ready.eq(Mux(b_union, union.b.ready, isect.b.ready) if sparse_out
+                            else isect.b.ready),
+            a_ready.eq(a_join_ready),
+            mac.inp.valid.eq(joined_valid), mac.inp.payload.eq(joined_payload),
+            mac.out.ready.eq(Mux(compressed, cw.inp.ready, wr.inp.ready) if sparse_out
+                             else wr.inp.ready),
         ]
 
         m.d.comb += [
-            self.active.eq(wr.busy | cw.busy | cs.busy | ds.busy | xs.busy),
-            self.error.eq(isect.error | union.error),
+            self.active.eq(busy | cs.busy | ds.busy | xs.busy),
+            self.error.eq(error),
             self.progress.eq(mac.inp.valid & mac.inp.ready),
         ]
         for name in counter_names:

@@ -147,6 +147,10 @@ class Accelerator:
         return self._run_tiles(kernel, A, B, relu, shape, macs)
 
     def _run_sparse(self, kernel, A, B, relu, golden):
+        if not self.cfg.sparse_out:
+            raise ValueError(f"{kernel}: config {self.cfg.name} is built without the "
+                             f"sparse-output path (AccelConfig.sparse_out=False); use a "
+                             f"configuration with sparse_out=True")
         a = A.to_scipy().astype(bool).astype(np.int64)
         b = B.to_scipy().astype(bool).astype(np.int64)
         if kernel == "spgemm":
