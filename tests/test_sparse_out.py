@@ -151,11 +151,19 @@ def test_cli_sparse_kernels_on_the_model(capsys, tmp_path):
     assert "ewmul has no fused ReLU" in capsys.readouterr().err
 
 
+def test_icebreaker_leaves_the_sparse_path_out(capsys):
+    status = main(["run", "spgemm", "--random", "30x20", "--config", "icebreaker"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1
+    assert "config icebreaker is built without the sparse-output path" in err
+
+
 @pytest.mark.cocotb
 def test_cli_spgemm_on_verilator(capsys, tmp_path):
+    """Shares the sim-small Verilator build with test_run, demo and bench."""
     out = tmp_path / "c.mtx"
     status = main(["run", "spgemm", "--random", "30x20", "--density", "0.15", "--b-cols", "9",
-                   "--config", "icebreaker", "--out", str(out), "--json", "-q"])
+                   "--config", "sim-small", "--out", str(out), "--json", "-q"])
     record = json.loads(capsys.readouterr().out)
     assert status == 0 and record["check"] == "pass", record
     assert record["cycles"] >= record["ideal_cycles"] > 0
