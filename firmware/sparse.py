@@ -28,8 +28,6 @@ run in one simulator run (``Accelerator.execute``) and the results are stitched 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import scipy.sparse
 
@@ -237,21 +235,16 @@ def _split(idx):
     return idx[:h], idx[h:]
 
 
-def _plan_recursive(plan, rows, cols, out, split_cols=True):
-    """Plan tiles of ``rows`` x ``cols`` (index arrays), halving rows (then columns) until a
-    tile fits. ``plan(rows, cols)`` returns a Program or raises CapacityError."""
+def _plan_recursive(plan, rows, cols, out):
+    """Plan tiles of ``rows`` (an index array) of one block of columns ``cols``, halving the
+    rows until a tile fits. ``plan(rows, cols)`` returns a Program or raises CapacityError."""
     try:
         out.append(Tile(plan(rows, cols), rows, cols[0] if len(cols) else 0, cols))
-        return
     except CapacityError as err:
-        if len(rows) > 1:
-            for half in _split(rows):
-                _plan_recursive(plan, half, cols, out, split_cols)
-        elif len(cols) > 1 and split_cols:
-            for half in _split(cols):
-                _plan_recursive(plan, rows, half, out)
-        else:
-            raise CapacityError(f"{err} (even a tile of one row and one column)") from None
+        if len(rows) <= 1:
+            raise CapacityError(f"{err} (even a tile of one row)") from None
+        for half in _split(rows):
+            _plan_recursive(plan, half, cols, out)
 
 
 def plan_tiles(cfg, kernel: str, A, B, relu: bool = False) -> list:
@@ -298,7 +291,7 @@ def plan_tiles(cfg, kernel: str, A, B, relu: bool = False) -> list:
             return plan_sparse(cfg, kernel, As[rows], Bt, relu)
         for rows in _blocks(a_nnz + 1 + cap, cfg.lanes * (cfg.spm_depth - 4),
                             max_rows=cfg.lanes * rows_per_lane):
-            _plan_recursive(plan, rows, cols, tiles, split_cols=False)
+            _plan_recursive(plan, rows, cols, tiles)
     return tiles
 
 
