@@ -34,11 +34,21 @@ A_POS       compressed: ``pos`` base; dense: base of row 0
 A_CRD       compressed: entries base; dense: row stride
 A_ROWS      rows of the job
 A_COLS      dense: columns per row
-B_MODE      0: gather ``x[crd]`` from the vector bank, 1: intersect with a sparse fiber
-B_POS       gather: vector base; intersect: the fiber's ``pos`` base (2 words)
-B_CRD       intersect: the fiber's entries base
-OUT_BASE    where the lane writes its results (operand bank)
+B_MODE      0: gather ``x[crd]`` from the vector bank, 1: intersect with one sparse fiber
+            (``pos[0..1]`` at B_POS) met by every row, 2: intersect row ``r`` with fiber
+            ``r`` of a CSR in the vector bank, 3: union of row ``r`` with fiber ``r``
+B_POS       gather: vector base; join: the fibers' ``pos`` base
+B_CRD       join: the fibers' entries base
+OUT_BASE    dense output: where the results go (vector bank); compressed: the entries
 RELU        1: fused ReLU on results
+OUT_MODE    bit 0: 0 dense writer (one result per data token, at OUT_BASE + n), 1
+            compressed writer (zero results dropped, entries at OUT_BASE of the vector
+            bank, ``pos`` at OUT_POS of the operand bank); bit 1: append (the compressed
+            writer continues the rows and entries of its previous job, ``pos[0]`` is not
+            rewritten)
+OUT_POS     compressed output: where ``pos`` goes (operand bank)
+MAC_MODE    0: one dot product per fiber, 1: elementwise product per pair, 2:
+            elementwise sum per pair (absent operands read 0)
 ==========  ============================================================================
 
 Errors halt the sequencer with a code in the ERROR register: ``ILLEGAL`` (unknown opcode or
@@ -64,9 +74,10 @@ __all__ = ["OPCODES", "FIELDS", "ERRORS", "ALL_LANES", "REGISTERS", "assemble",
 OPCODES = {"nop": 0, "halt": 1, "ldi": 2, "addi": 3, "djnz": 4, "jmp": 5, "cfg": 6,
            "cfgr": 7, "run": 8, "wait": 9, "clrc": 10}
 FIELDS = {"A_MODE": 0, "A_POS": 1, "A_CRD": 2, "A_ROWS": 3, "A_COLS": 4, "B_MODE": 5,
-          "B_POS": 6, "B_CRD": 7, "OUT_BASE": 8, "RELU": 9}
+          "B_POS": 6, "B_CRD": 7, "OUT_BASE": 8, "RELU": 9, "OUT_MODE": 10, "OUT_POS": 11,
+          "MAC_MODE": 12}
 #: Fields holding scratchpad addresses or counts, checked against the bank depth.
-ADDRESS_FIELDS = ("A_POS", "A_CRD", "A_ROWS", "A_COLS", "B_POS", "B_CRD", "OUT_BASE")
+ADDRESS_FIELDS = ("A_POS", "A_CRD", "A_ROWS", "A_COLS", "B_POS", "B_CRD", "OUT_BASE", "OUT_POS")
 #: Of those, the counts: up to the bank depth (the others are addresses, below it).
 COUNT_FIELDS = ("A_ROWS", "A_COLS")
 #: Sequencer error codes, as ERROR.CODE reads them (1 and 2 are the host port's BAD_ADDR, BUSY).

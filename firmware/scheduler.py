@@ -27,7 +27,7 @@ from zerohero.hw.regs import RegisterMap
 
 from .isa import assemble
 
-__all__ = ["balance_rows", "Program", "plan_rowwise", "useful_macs", "KERNELS"]
+__all__ = ["balance_rows", "Program", "plan_rowwise", "useful_macs", "KERNELS", "CapacityError"]
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 KERNELS = ("spmv", "spmspv", "spmm", "gemv", "gemm")
@@ -68,10 +68,14 @@ def _words(rmap, bank, base, values):
     return out
 
 
+class CapacityError(ValueError):
+    """An operand does not fit a bank (the tiler then splits it; see :mod:`.sparse`)."""
+
+
 def _fits(cfg, what, used):
     if used > cfg.spm_depth:
-        raise ValueError(f"{what} needs {used} words but a bank holds {cfg.spm_depth} "
-                         f"(config {cfg.name}); tiling large operands is not supported yet")
+        raise CapacityError(f"{what} needs {used} words but a bank holds {cfg.spm_depth} "
+                         f"(config {cfg.name})")
 
 
 def plan_rowwise(cfg, kernel: str, A, B, relu: bool = False) -> Program:
@@ -149,14 +153,14 @@ def plan_rowwise(cfg, kernel: str, A, B, relu: bool = False) -> Program:
     out_stride = max(len(lrows) for lrows in lanes)
     _fits(cfg, f"{kernel}: B and the results", out_base + b_cols * out_stride)
     if out_base + b_cols * out_stride > 0xFFFF:
-        raise ValueError(f"{kernel}: results end beyond the 16-bit addresses of the firmware")
+        raise CapacityError(f"{kernel}: results end beyond the 16-bit addresses of the firmware")
 
     source = (PROGRAMS / "rowwise.s").read_text()
     defines = {"lane_setup": "\n".join(setup), "b_base": 0, "out_base": out_base,
                "columns": b_cols, "b_stride": b_stride, "out_stride": out_stride}
     firmware = assemble(source, cfg.lanes, defines)
     if len(firmware) > cfg.fw_depth:
-        raise ValueError(f"{kernel}: firmware of {len(firmware)} instructions exceeds "
+        raise CapacityError(f"{kernel}: firmware of {len(firmware)} instructions exceeds "
                          f"fw_depth {cfg.fw_depth}")
     writes += [(rmap.fw_base + i, w) for i, w in enumerate(firmware)]
 

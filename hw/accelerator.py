@@ -9,7 +9,7 @@ it are refused (BUSY); while it is idle, the host owns them.
 
 Bank ownership follows :mod:`zerohero.hw.memory`: lane ``i`` streams from operand bank ``i``
 (both read ports) and gathers or intersects from vector bank ``lanes + i``, whose write port
-takes the lane's results.
+takes the lane's results; a compressed output's ``pos`` goes to the operand bank's write port.
 """
 
 from amaranth.hdl import Module, Signal
@@ -109,11 +109,11 @@ class Accelerator(wiring.Component):
                 if host_port is not None:
                     m.d.comb += host_port.data.eq(ours.data)
             wr = spm.wr[b]
-            vector = lane is not None and not operand
-            with m.If(seq.busy & vector):
-                if vector:          # a lane's results go to its vector bank
-                    m.d.comb += [wr.addr.eq(lane.out_wr.addr), wr.en.eq(lane.out_wr.en),
-                                 wr.data.eq(lane.out_wr.data)]
+            # A lane's results go to its vector bank, compressed ``pos`` to its operand bank.
+            src = None if lane is None else (lane.pos_wr if operand else lane.out_wr)
+            with m.If(seq.busy & (src is not None)):
+                if src is not None:
+                    m.d.comb += [wr.addr.eq(src.addr), wr.en.eq(src.en), wr.data.eq(src.data)]
             with m.Else():
                 m.d.comb += [wr.addr.eq(host.spm_wr[b].addr), wr.en.eq(host.spm_wr[b].en),
                              wr.data.eq(host.spm_wr[b].data)]

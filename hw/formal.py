@@ -638,7 +638,7 @@ def mac_spec(cfg, k=None, mutant=None, *, helpers=True):
     accept = _drive_source(m, dut.inp, rst)
     out_xfer = _check_sink(m, dut.out, rst)
     relu = AnyConst(1)
-    m.d.comb += [dut.relu.eq(relu), dut.clear.eq(AnySeq(1))]
+    m.d.comb += [dut.relu.eq(relu), dut.clear.eq(AnySeq(1)), dut.mode.eq(0)]
     tok = dut.inp.payload
     m.d.comb += Assume(~dut.inp.valid | _one_kind(tok))
 

@@ -7,18 +7,27 @@ sparse fiber streamed once per row from the vector bank (``B_MODE = 1``: SpMSpV)
 to the lane's :class:`MACLane` and one result per row is written to ``OUT_BASE ..`` of the
 vector bank by a :class:`DenseWriter` (``out_wr``). Field names and meanings are the ISA's
 (:mod:`zerohero.firmware.isa`).
+
+Sparse outputs: ``B_MODE = 2`` intersects row ``r`` of A with fiber ``r`` of a CSR in the
+vector bank (elementwise product), ``B_MODE = 3`` takes their union through a
+:class:`Unioner` (elementwise sum); ``MAC_MODE`` makes the MAC emit one product or sum per
+pair instead of one dot product per row. ``OUT_MODE = 1`` sends the results to a
+:class:`CompressedWriter` that drops zero results and writes entries to ``OUT_BASE`` of the
+vector bank (``out_wr``) and ``pos`` to ``OUT_POS`` of the operand bank (``pos_wr``).
+With ``AccelConfig.sparse_out`` off, none of that is built: B_MODE 2 and 3 both intersect row
+by row, OUT_MODE and MAC_MODE are ignored (the runtime refuses the sparse-output kernels).
 """
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import C, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from zerohero.firmware.isa import FIELDS
 
-from .join import Intersector
+from .join import Intersector, Unioner
 from .memory import ReadPortSignature, WritePortSignature
 from .pe import MACLane, counter_names
-from .scan import CompressedScanner, DenseScanner, DenseWriter, Locator
+from .scan import CompressedScanner, CompressedWriter, DenseScanner, DenseWriter, Locator
 
 __all__ = ["Lane"]
 
@@ -29,6 +38,7 @@ class Lane(wiring.Component):
         members = {
             "op_rd": Out(ReadPortSignature(cfg)).array(2),
             "out_wr": Out(WritePortSignature(cfg)),
+            "pos_wr": Out(WritePortSignature(cfg)),
             "vec_rd": Out(ReadPortSignature(cfg)).array(2),
             "cfg_we": In(1), "cfg_field": In(4), "cfg_value": In(16),
             "run": In(1), "clear": In(1),
@@ -48,8 +58,13 @@ class Lane(wiring.Component):
                 for name, index in FIELDS.items():
                     with m.Case(index):
                         m.d.sync += fields[name].eq(self.cfg_value)
+        sparse_out = cfg.sparse_out             # the sparse-output path is built
         a_dense = fields["A_MODE"][0]
-        b_isect = fields["B_MODE"][0]
+        b_mode = fields["B_MODE"][:2]
+        b_join = b_mode != 0                    # B streamed by xs and joined with A
+        b_union = (b_mode == 3) if sparse_out else C(0, 1)
+        b_isect = b_join & ~b_union
+        compressed = fields["OUT_MODE"][0] if sparse_out else C(0, 1)
 
         m.submodules.cs = cs = CompressedScanner(cfg)
         m.submodules.ds = ds = DenseScanner(cfg)
@@ -58,23 +73,40 @@ class Lane(wiring.Component):
         m.submodules.isect = isect = Intersector(cfg)
         m.submodules.mac = mac = MACLane(cfg)
         m.submodules.wr = wr = DenseWriter(cfg)
+        if sparse_out:
+            m.submodules.union = union = Unioner(cfg, k=1)
+            m.submodules.cw = cw = CompressedWriter(cfg)
+            m.d.comb += [
+                cw.start.eq(self.run & compressed), cw.append.eq(fields["OUT_MODE"][1]),
+                cw.drop_zeros.eq(1), cw.pos_base.eq(fields["OUT_POS"]),
+                cw.crd_base.eq(fields["OUT_BASE"]), mac.mode.eq(fields["MAC_MODE"][:2]),
+            ]
 
         # Job start and parameters.
         m.d.comb += [
             cs.start.eq(self.run & ~a_dense), ds.start.eq(self.run & a_dense),
-            xs.start.eq(self.run & b_isect), wr.start.eq(self.run),
+            xs.start.eq(self.run & b_join), wr.start.eq(self.run & ~compressed),
             cs.pos_base.eq(fields["A_POS"]), cs.crd_base.eq(fields["A_CRD"]),
             cs.rows.eq(fields["A_ROWS"]), cs.level.eq(1),
             ds.base.eq(fields["A_POS"]), ds.stride.eq(fields["A_CRD"]),
             ds.rows.eq(fields["A_ROWS"]), ds.cols.eq(fields["A_COLS"]), ds.level.eq(1),
             xs.pos_base.eq(fields["B_POS"]), xs.crd_base.eq(fields["B_CRD"]),
-            xs.rows.eq(fields["A_ROWS"]), xs.level.eq(1), xs.repeat.eq(1),
+            xs.rows.eq(fields["A_ROWS"]), xs.level.eq(1), xs.repeat.eq(b_mode == 1),
             loc.base.eq(fields["B_POS"]),
             wr.base.eq(fields["OUT_BASE"]),
             mac.relu.eq(fields["RELU"][0]), mac.clear.eq(self.clear),
         ]
         # Memory ports.
-        wiring.connect(m, wr.wr, wiring.flipped(self.out_wr))
+        with m.If(compressed):
+            if sparse_out:
+                m.d.comb += [self.out_wr.addr.eq(cw.entry_wr.addr),
+                             self.out_wr.en.eq(cw.entry_wr.en),
+                             self.out_wr.data.eq(cw.entry_wr.data)]
+        with m.Else():
+            m.d.comb += [self.out_wr.addr.eq(wr.wr.addr), self.out_wr.en.eq(wr.wr.en),
+                         self.out_wr.data.eq(wr.wr.data)]
+        if sparse_out:
+            wiring.connect(m, cw.pos_wr, wiring.flipped(self.pos_wr))
         for port, (sparse, dense) in enumerate([(cs.pos_rd, None), (cs.crd_rd, ds.rd)]):
             ours = self.op_rd[port]
             srcs = [(~a_dense, sparse)] + ([(a_dense, dense)] if dense is not None else [])
@@ -82,7 +114,7 @@ class Lane(wiring.Component):
                 with m.If(sel):
                     m.d.comb += [ours.addr.eq(src.addr), ours.en.eq(src.en)]
                 m.d.comb += src.data.eq(ours.data)
-        with m.If(b_isect):
+        with m.If(b_join):
             m.d.comb += [self.vec_rd[0].addr.eq(xs.pos_rd.addr),
                          self.vec_rd[0].en.eq(xs.pos_rd.en)]
         with m.Else():
@@ -95,25 +127,46 @@ class Lane(wiring.Component):
         a_payload = Mux(a_dense, ds.out.payload.as_value(), cs.out.payload.as_value())
         a_ready = Signal()
         m.d.comb += [cs.out.ready.eq(a_ready & ~a_dense), ds.out.ready.eq(a_ready & a_dense)]
-        # B: gather through the locator, or intersect with x (one-token beats).
+        # B: gather through the locator, or intersect / unite with xs (one-token beats).
         m.d.comb += [
-            loc.inp.valid.eq(a_valid & ~b_isect), loc.inp.payload.eq(a_payload),
+            loc.inp.valid.eq(a_valid & ~b_join), loc.inp.payload.eq(a_payload),
             isect.a.valid.eq(a_valid & b_isect), isect.a.p.tok[0].eq(a_payload),
             isect.a.p.n.eq(1),
-            isect.b.valid.eq(xs.out.valid), isect.b.p.tok[0].eq(xs.out.payload),
-            isect.b.p.n.eq(1), xs.out.ready.eq(isect.b.ready),
-            a_ready.eq(Mux(b_isect, isect.a.ready, loc.inp.ready)),
-            mac.inp.valid.eq(Mux(b_isect, isect.out.valid, loc.out.valid)),
-            mac.inp.payload.eq(Mux(b_isect, isect.out.payload.as_value(),
-                                   loc.out.payload.as_value())),
+            isect.b.valid.eq(xs.out.valid & b_isect), isect.b.p.tok[0].eq(xs.out.payload),
+            isect.b.p.n.eq(1),
             isect.out.ready.eq(mac.inp.ready & b_isect),
-            loc.out.ready.eq(mac.inp.ready & ~b_isect),
+            loc.out.ready.eq(mac.inp.ready & ~b_join),
+            wr.inp.valid.eq(mac.out.valid & ~compressed), wr.inp.payload.eq(mac.out.payload),
         ]
-        wiring.connect(m, mac.out, wr.inp)
+        joined_valid = Mux(b_isect, isect.out.valid, loc.out.valid)
+        joined_payload = Mux(b_isect, isect.out.payload.as_value(), loc.out.payload.as_value())
+        a_join_ready = Mux(b_isect, isect.a.ready, loc.inp.ready)
+        busy, error = wr.busy, isect.error
+        if sparse_out:
+            m.d.comb += [
+                union.a.valid.eq(a_valid & b_union), union.a.p.tok[0].eq(a_payload),
+                union.a.p.n.eq(1),
+                union.b.valid.eq(xs.out.valid & b_union), union.b.p.tok[0].eq(xs.out.payload),
+                union.b.p.n.eq(1),
+                union.out.ready.eq(mac.inp.ready & b_union),
+                cw.inp.valid.eq(mac.out.valid & compressed), cw.inp.payload.eq(mac.out.payload),
+            ]
+            joined_valid = Mux(b_union, union.out.valid, joined_valid)
+            joined_payload = Mux(b_union, union.out.payload.as_value(), joined_payload)
+            a_join_ready = Mux(b_union, union.a.ready, a_join_ready)
+            busy, error = busy | cw.busy, error | union.error
+        m.d.comb += [
+            xs.out.ready.eq(Mux(b_union, union.b.ready, isect.b.ready) if sparse_out
+                            else isect.b.ready),
+            a_ready.eq(a_join_ready),
+            mac.inp.valid.eq(joined_valid), mac.inp.payload.eq(joined_payload),
+            mac.out.ready.eq(Mux(compressed, cw.inp.ready, wr.inp.ready) if sparse_out
+                             else wr.inp.ready),
+        ]
 
         m.d.comb += [
-            self.active.eq(wr.busy | cs.busy | ds.busy | xs.busy),
-            self.error.eq(isect.error),
+            self.active.eq(busy | cs.busy | ds.busy | xs.busy),
+            self.error.eq(error),
             self.progress.eq(mac.inp.valid & mac.inp.ready),
         ]
         for name in counter_names:

@@ -27,6 +27,12 @@ class MACLane(wiring.Component):
     fiber; a stop at ``L >= 1`` becomes a stop at ``L - 1`` riding on that result. ``done``
     passes through. So a matrix's row stream becomes its result vector's stream.
 
+    ``mode`` (0 unless set) selects the elementwise modes instead: 1 emits, for every data
+    token, the product of its operands (0 when one is zero or absent, which is not issued),
+    2 their sum (absent operands read 0; every data token is issued); the result keeps the
+    token's ``crd``, stops and DONE pass through unchanged, and nothing accumulates. Products
+    and sums of two values always fit ``acc_width``, so no overflow handling is needed.
+
     Pipeline: operands registered (s1), product registered (s2), accumulate: 3 cycles of
     latency, one token per cycle; the whole pipe holds while ``out`` is full and not ready.
     Counters (``counter_width`` bits, cleared by ``clear``): ``busy`` tokens accepted, ``macs``
@@ -48,6 +54,7 @@ class MACLane(wiring.Component):
             "out": Out(token_stream(cfg, 1, value_width=cfg.acc_width)),
             "relu": In(1),
             "clear": In(1),
+            "mode": In(2),
         }
         for name in counter_names:
             members[name] = Out(cfg.counter_width)
@@ -75,6 +82,9 @@ class MACLane(wiring.Component):
         issue = tok.data & tok.has[0] & tok.has[1]
         if self.mutant != "issue_zero":
             issue = issue & (tok.val[0] != 0) & (tok.val[1] != 0)
+        ew_add = self.mode == 2
+        ew = self.mode != 0
+        issue = Mux(ew_add, tok.data, issue)
         with m.If(~hold):
             m.d.sync += [
                 s1_valid.eq(accept),
@@ -88,7 +98,7 @@ class MACLane(wiring.Component):
             with m.If(accept & issue):
                 m.d.sync += [s1_a.eq(tok.val[0]), s1_b.eq(tok.val[1])]
             with m.If(s1_issue):
-                m.d.sync += s2_prod.eq(s1_a * s1_b)
+                m.d.sync += s2_prod.eq(Mux(ew_add, s1_a + s1_b, s1_a * s1_b))
 
         # Accumulate.
         acc = Signal(signed(aw))
@@ -105,7 +115,20 @@ class MACLane(wiring.Component):
         fiber = Signal(cfg.coord_width)       # index of the current fiber in its parent
         with m.If(self.out.ready):
             m.d.sync += self.out.valid.eq(0)
-        with m.If(~hold & s2_valid):
+        ew_val = Signal(signed(aw))
+        m.d.comb += ew_val.eq(Mux(s2_issue, s2_prod, 0))
+        with m.If(~hold & s2_valid & ew):
+            m.d.sync += [
+                self.out.valid.eq(1),
+                self.out.p.crd.eq(s2_ctl.crd),
+                self.out.p.val[0].eq(Mux(self.relu & ew_val[-1], 0, ew_val)),
+                self.out.p.has.eq(s2_ctl.data),
+                self.out.p.data.eq(s2_ctl.data),
+                self.out.p.stop.eq(s2_ctl.stop),
+                self.out.p.lvl.eq(s2_ctl.lvl),
+                self.out.p.done.eq(s2_ctl.done),
+            ]
+        with m.Elif(~hold & s2_valid):
             with m.If(s2_ctl.stop):
                 m.d.sync += [
                     acc.eq(0),

@@ -472,14 +472,16 @@ class CompressedWriter(wiring.Component):
     on ``entry_wr`` and pointers ``pos[0..rows]`` to ``pos_base`` on ``pos_wr`` (a different
     bank, so a row end never costs a cycle). Tokens whose value is zero are dropped when
     ``drop_zeros`` is set (a fiber whose values all cancel becomes an empty row); every stop,
-    at any level, ends a row. Ready from the cycle after ``start`` until DONE. ``rows`` and ``nnz`` count what was written."""
+    at any level, ends a row. Ready from the cycle after ``start`` until DONE. ``rows`` and ``nnz`` count what was written.
+    With ``append`` set at ``start``, the job continues the previous one: ``rows`` and ``nnz``
+    are kept and ``pos[0]`` is not written again (a matrix written by several jobs)."""
 
     def __init__(self, cfg, value_width=None):
         self.cfg = cfg
         self.value_width = cfg.acc_width if value_width is None else value_width
         aw = cfg.spm_addr_width
         super().__init__({
-            "start": In(1), "busy": Out(1), "drop_zeros": In(1),
+            "start": In(1), "busy": Out(1), "drop_zeros": In(1), "append": In(1),
             "pos_base": In(aw), "crd_base": In(aw),
             "inp": In(token_stream(cfg, 1, value_width=self.value_width)),
             "entry_wr": Out(WritePortSignature(cfg)),
@@ -499,10 +501,11 @@ class CompressedWriter(wiring.Component):
         nnz_after = self.nnz + keep
         with m.If(self.start):
             m.d.sync += [pos_base.eq(self.pos_base), crd_base.eq(self.crd_base),
-                         drop.eq(self.drop_zeros), self.rows.eq(0), self.nnz.eq(0),
-                         self.busy.eq(1)]
-            m.d.comb += [self.pos_wr.en.eq(1), self.pos_wr.addr.eq(self.pos_base),
-                         self.pos_wr.data.eq(0)]
+                         drop.eq(self.drop_zeros), self.busy.eq(1)]
+            with m.If(~self.append):
+                m.d.sync += [self.rows.eq(0), self.nnz.eq(0)]
+                m.d.comb += [self.pos_wr.en.eq(1), self.pos_wr.addr.eq(self.pos_base),
+                             self.pos_wr.data.eq(0)]
         with m.Elif(self.inp.valid & self.inp.ready):
             with m.If(keep):
                 m.d.comb += [self.entry_wr.en.eq(1), self.entry_wr.addr.eq(crd_base + self.nnz),

@@ -101,8 +101,9 @@ class Built:
         """Run ``jobs`` (each ``{writes: [(addr, data)], start: (addr, data), reads: [addr],
         timeout: cycles}``) on a ``player=True`` build, in one simulator run: per job a reset,
         the writes, the start and the wait for ``irq``, the reads. Returns
-        ``{"jobs": [{cycles, irq, reads, errors: [(addr, we)]}], "cycles": total simulated
-        cycles, "wall_s": wall time of the simulation, "done": bool}``."""
+        ``{"jobs": [{cycles, irq, load_cycles, read_cycles, reads, errors: [(addr, we)]}],
+        "cycles": total simulated cycles, "wall_s": wall time of the simulation,
+        "done": bool}``."""
         lines, requests = [], []
         for job in jobs:
             lines.append("4 0 0 0")
@@ -117,27 +118,23 @@ class Built:
         result, out = self.run("zerohero.sim.tb.accel", {"limit": limit},
                                files={"script.txt": "\n".join(lines) + "\n"},
                                outputs=("played.txt",))
-        acks, starts, total = [], [], 0
+        lines = {"A": [], "C": [], "R": [], "T": [[0]]}
         for line in out["played.txt"].splitlines():
             kind, *fields = line.split()
-            values = [int(f, 16) for f in fields]
-            if kind == "A":
-                acks.append(values)
-            elif kind == "C":
-                starts.append(values)
-            else:
-                total = values[0]
+            lines[kind].append([int(f, 16) for f in fields])
+        acks, starts, read_cycles = lines["A"], lines["C"], lines["R"]
         played = []
         for job, reqs in zip(jobs, requests):
             if not starts:
                 break
-            cycles, irq = starts.pop(0)
+            cycles, irq, load = starts.pop(0)
             mine, acks = acks[:len(reqs)], acks[len(reqs):]
             played.append({
-                "cycles": cycles, "irq": bool(irq),
+                "cycles": cycles, "irq": bool(irq), "load_cycles": load,
+                "read_cycles": read_cycles.pop(0)[0] if read_cycles else 0,
                 "reads": [rdata for rdata, _ in mine[len(reqs) - len(job["reads"]):]],
                 "errors": [req for req, (_, err) in zip(reqs, mine) if err]})
-        return {"jobs": played, "cycles": total, "wall_s": result["wall_s"],
+        return {"jobs": played, "cycles": lines["T"][-1][0], "wall_s": result["wall_s"],
                 "done": result["done"] and len(played) == len(jobs)}
 
     def run_streams(self, runs: list[dict], seed: int = 0) -> list:

@@ -5,7 +5,7 @@ import pytest
 from conftest import unit_config
 
 from zerohero.firmware.isa import ERRORS, assemble
-from zerohero.firmware.scheduler import Program
+from zerohero.firmware.scheduler import Program, plan_rowwise
 from zerohero.hw.regs import RegisterMap
 from zerohero.runtime import Accelerator
 from zerohero.sim import model
@@ -99,10 +99,12 @@ def test_largest_operand_that_fits(sim):
         A[r, rng.choice(200, 24, replace=False)] = rng.integers(1, 50, 24)
     A[0, [c for c in range(200) if A[0, c] == 0][:5]] = 1
     check(acc, "spmv", A, rand(rng, 200, 1.0, cfg))
-    A[0, [c for c in range(200) if A[0, c] == 0][:1]] = 1      # one more: no longer fits
+    A[0, [c for c in range(200) if A[0, c] == 0][:1]] = 1      # one more: no longer fits,
     with pytest.raises(ValueError, match="lane 0's rows of A needs 257 words but a bank "
                                          "holds 256"):
-        acc.spmv(A, rand(rng, 200, 1.0, cfg))
+        plan_rowwise(cfg, "spmv", model.to_format(A, "csr"), rand(rng, 200, 1.0, cfg))
+    stats = check(acc, "spmv", A, rand(rng, 200, 1.0, cfg))    # so the runtime tiles it
+    assert stats["tiles"] == 2
 
 
 def test_bad_operands_are_rejected_before_running():

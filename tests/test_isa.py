@@ -87,7 +87,7 @@ def test_disassembly():
         "   8: nop",
         "   9: halt",
         "  10: .word 0xb0000000",
-        "  11: .word 0x600a0001",
+        "  11: .word 0x600d0001",
         "  12: .word 0x20800001",
         "  13: .word 0x70000008",
         "  14: .word 0x50100004      ; jmp 4 (with unused bits set)",
@@ -111,7 +111,8 @@ ERRORS = [
     ("cfg 254, A_POS, 0", "line 1: lane 254 out of range 0..2 (or * for every lane)"),
     ("run x", "line 1: 'x' is not a number"),
     ("cfg 0, A_FOO, 1", "line 1: unknown field 'A_FOO'; known: A_MODE, A_POS, A_CRD, A_ROWS, "
-                        "A_COLS, B_MODE, B_POS, B_CRD, OUT_BASE, RELU"),
+                        "A_COLS, B_MODE, B_POS, B_CRD, OUT_BASE, RELU, OUT_MODE, OUT_POS, "
+                        "MAC_MODE"),
     ("ldi r0, 65536", "line 1: immediate 65536 does not fit 16 bits"),
     ("cfg 0, RELU, -32769", "line 1: immediate -32769 does not fit 16 bits"),
     ("ldi r0, 1.5", "line 1: '1.5' is not a number"),

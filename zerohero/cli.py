@@ -90,7 +90,12 @@ def cmd_demo(args):
 def cmd_bench(args):
     from zerohero import bench
 
-    records = bench.BENCHES[args.what](sim=args.sim)
+    if args.tiled:
+        if args.what != "spmv":
+            raise CLIError(f"--tiled applies to bench spmv, not {args.what}")
+        records = bench.bench_spmv_tiled(sim=args.sim)
+    else:
+        records = bench.BENCHES[args.what](sim=args.sim)
     if args.json:
         print(json.dumps(records, indent=2))
     else:
@@ -150,7 +155,9 @@ def build_parser():
     d.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("bench", help="measured benchmarks (cycles, ratios)")
-    b.add_argument("what", choices=["intersect", "scan", "spmv"])
+    b.add_argument("what", choices=["intersect", "scan", "spmv", "spgemm"])
+    b.add_argument("--tiled", action="store_true",
+                   help="spmv: operands larger than the icebreaker scratchpad, tiled")
     b.add_argument("--sim", default="verilator", choices=["verilator", "icarus"])
     b.add_argument("--json", action="store_true", help="print JSON records")
     b.set_defaults(func=cmd_bench)

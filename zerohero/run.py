@@ -10,6 +10,11 @@ the stored entries of a ``.mtx`` stay stored, explicit zeros included); a dense 
 a sparse vector (spmspv) or a dense matrix (spmm, gemm); a vector may be given as a 1-D array
 or as a matrix with one row or one column (the usual Matrix Market vector).
 
+Sparse-output kernels (spgemm, ewmul, ewadd): ``A`` and ``B`` are both CSR (``B`` generated,
+without ``--b``, at density ``D``: ``COLS x N`` for spgemm with ``--b-cols N``, A's shape for
+ewmul and ewadd); the result is a sparse matrix with zero results dropped, compared densely
+with the reference (a stored zero is a mismatch); ``--out x.mtx`` writes its entries.
+
 Without ``--a``, ``--random ROWSxCOLS`` generates ``A``: ``round(D * ROWS * COLS)`` (at least
 one) nonzeros at uniformly drawn positions (``--density D``, default 0.1; also for the dense
 kernels, whose ``A`` then holds zeros for the hardware to skip). Without ``--b`` a second operand
@@ -70,8 +75,10 @@ from zerohero.sim import model
 
 __all__ = ["run_command", "KERNELS", "numpy_reference", "quantize"]
 
-KERNELS = ("spmv", "spmspv", "spmm", "gemv", "gemm")
-SPARSE_A = ("spmv", "spmspv", "spmm")
+KERNELS = ("spmv", "spmspv", "spmm", "gemv", "gemm", "spgemm", "ewmul", "ewadd")
+#: Kernels with a sparse B and a sparse (scipy CSR) result.
+SPARSE_B = ("spgemm", "ewmul", "ewadd")
+SPARSE_A = ("spmv", "spmspv", "spmm") + SPARSE_B
 VECTOR_B = ("spmv", "spmspv", "gemv")
 DEFAULT_DENSITY = 0.1
 DEFAULT_B_COLS = 8
@@ -82,7 +89,8 @@ MAX_ENTRIES = 50_000_000
 LONG_WORK = 200_000
 
 GOLDEN = {"spmv": model.spmv, "spmspv": model.spmspv, "spmm": model.spmm, "gemv": model.gemv,
-          "gemm": model.gemm}
+          "gemm": model.gemm, "spgemm": model.spgemm, "ewadd": model.ewadd,
+          "ewmul": lambda A, B, sem, relu=False: model.ewmul(A, B, sem)}
 
 
 class RunError(ValueError):
@@ -250,7 +258,14 @@ def kernel_operands(kernel: str, a: Raw, b: Raw):
     else:
         A, A_real = _to_dense(a_int), _to_dense(a.real)
     b_int = b.sparse if b.sparse is not None else b.dense
-    if kernel in VECTOR_B:
+    if kernel in SPARSE_B:
+        if len(b.shape) != 2:
+            raise RunError(f"{kernel}: B must be a 2-D matrix, not shape {tuple(b.shape)}")
+        B = (model.from_scipy(b_int, "csr") if scipy.sparse.issparse(b_int)
+             else model.from_dense(b_int, "csr"))
+        B_real = scipy.sparse.csr_matrix(b.real) if scipy.sparse.issparse(b.real) \
+            else np.asarray(b.real)
+    elif kernel in VECTOR_B:
         _, length = _vector(b_int, "B", kernel)
         if kernel == "spmspv":
             if scipy.sparse.issparse(b_int):
@@ -339,8 +354,16 @@ def random_a(kernel, rows, cols, density, m, seed) -> Raw:
     return Raw(src, dense=dense, real=dense.astype(np.float64))
 
 
-def random_b(kernel, cols, density, b_cols, m, seed) -> Raw:
+def random_b(kernel, cols, density, b_cols, m, seed, rows=None) -> Raw:
+    """``rows``: A's rows (ewmul and ewadd generate a B of A's shape)."""
     rng = np.random.default_rng([seed, 1])
+    if kernel in SPARSE_B:
+        shape = (rows, cols) if kernel != "spgemm" else (cols, b_cols)
+        flat = _positions(rng, shape[0] * shape[1], density)
+        vals = _nonzero_values(rng, len(flat), m)
+        coo = scipy.sparse.coo_matrix((vals, (flat // shape[1], flat % shape[1])), shape=shape)
+        return Raw(f"random {shape[0]} x {shape[1]}, density {density:g}, values in [-{m}, {m}]",
+                   sparse=coo, real=coo.astype(np.float64))
     if kernel == "spmspv":
         crd = _positions(rng, cols, density)
         vals = _nonzero_values(rng, len(crd), m)
@@ -402,9 +425,27 @@ def numpy_reference(kernel, A, B, sem, relu=False) -> np.ndarray:
     return out.reshape(A.shape[0]) if vector else out
 
 
+def sparse_reference(kernel, A, B, sem, relu=False) -> np.ndarray:
+    """The dense integer result of spgemm / ewmul / ewadd computed with NumPy, independently
+    of the golden model: spgemm as :func:`numpy_reference` of A times dense B (zeros of B add
+    nothing, so wrap and saturate give the same sums in the same order); products and sums of
+    two values always fit the accumulator."""
+    if kernel == "spgemm":
+        return numpy_reference("spmm", A, B.to_dense(), sem, relu)
+    a, b = A.to_dense().astype(np.int64), B.to_dense().astype(np.int64)
+    out = a * b if kernel == "ewmul" else a + b
+    return np.maximum(out, 0) if relu else out
+
+
 def quantization_error(result, kernel, A_real, B_real, scale, relu):
-    """``max |result * scale - C| / max |C|`` with ``C`` the float64 product (module doc)."""
-    want = A_real @ B_real
+    """``max |result * scale - C| / max |C|`` with ``C`` the float64 product (module doc);
+    ``None`` for ewadd (a sum of operands of different scales has no common scale)."""
+    if kernel == "ewadd":
+        return None
+    if kernel == "ewmul":
+        want = (scipy.sparse.csr_matrix(A_real).multiply(scipy.sparse.csr_matrix(B_real)))
+    else:
+        want = A_real @ B_real
     want = np.asarray(want.toarray() if scipy.sparse.issparse(want) else want, dtype=np.float64)
     if relu:
         want = np.maximum(want, 0.0)
@@ -448,8 +489,8 @@ def run_command(args) -> int:
     seed = _number(args.seed if args.seed is not None else 0, "--seed", int, 0)
     m = parse_max_value(args.max_value, cfg)
     if args.b_cols is not None:
-        if kernel in VECTOR_B:
-            raise RunError(f"--b-cols applies to spmm and gemm, not {kernel}")
+        if kernel in VECTOR_B or kernel in ("ewmul", "ewadd"):
+            raise RunError(f"--b-cols applies to spmm, gemm and spgemm, not {kernel}")
         if args.b:
             raise RunError("--b-cols applies to a generated B, not with --b FILE")
     b_cols = _number(args.b_cols if args.b_cols is not None else DEFAULT_B_COLS,
@@ -465,16 +506,21 @@ def run_command(args) -> int:
     if args.b:
         b = integerize(read_operand(args.b, "B"), "B", cfg, args.quantize)
     else:
-        b = random_b(kernel, a.shape[1], density, b_cols, m, seed)
+        b = random_b(kernel, a.shape[1], density, b_cols, m, seed, rows=a.shape[0])
+    if args.relu and kernel == "ewmul":
+        raise RunError("ewmul has no fused ReLU (a product of two nonzeros is never cut)")
     A, B, A_real, B_real = kernel_operands(kernel, a, b)
 
     work = (a.sparse.nnz if a.sparse is not None else _entries(a.shape)) * (
-        1 if kernel in VECTOR_B else int(np.shape(B)[1]))
+        1 if kernel in VECTOR_B or kernel in SPARSE_B else int(np.shape(B)[1]))
     acc = Accelerator(cfg, args.sim, progress=progress)
     if args.sim == "model" and work > LONG_WORK:
         progress(f"computing {kernel} with the golden model...")
     try:
-        result, stats = getattr(acc, kernel)(A, B, relu=args.relu)
+        if kernel == "ewmul":
+            result, stats = acc.ewmul(A, B)
+        else:
+            result, stats = getattr(acc, kernel)(A, B, relu=args.relu)
     except (RuntimeError, AssertionError) as e:  # the simulation itself failed
         if os.environ.get("ZH_DEBUG"):
             raise
@@ -484,13 +530,20 @@ def run_command(args) -> int:
 
     if work > LONG_WORK:
         progress("checking the result...")
+    sparse_result = None
+    if kernel in SPARSE_B:                  # compared densely; stored zeros are a mismatch
+        sparse_result = scipy.sparse.csr_matrix(result)
+        result = sparse_result.toarray().astype(np.int64)
     if args.sim == "model":
         against = "numpy reference"
-        want = numpy_reference(kernel, A, B, acc.sem, args.relu)
+        want = (sparse_reference(kernel, A, B, acc.sem, args.relu) if kernel in SPARSE_B
+                else numpy_reference(kernel, A, B, acc.sem, args.relu))
     else:
         against = "golden model"
         want = GOLDEN[kernel](model.Dense(A) if kernel not in SPARSE_A else A, B, acc.sem,
                               relu=args.relu)
+        if kernel in SPARSE_B:
+            want = want.to_dense()
     result = np.asarray(result, dtype=np.int64)
     differ = np.argwhere(result != want) if result.shape == want.shape else None
     if differ is None:
@@ -502,6 +555,9 @@ def run_command(args) -> int:
                                           "expected": int(want[idx])}
     else:
         mismatches, first = 0, None
+    if sparse_result is not None and mismatches == 0 and (sparse_result.data == 0).any():
+        mismatches, first = int((sparse_result.data == 0).sum()), {
+            "reason": "the sparse result stores zeros (they must be dropped)"}
     check = "pass" if mismatches == 0 else "fail"
 
     quantized = a.quantized or b.quantized
@@ -514,7 +570,9 @@ def run_command(args) -> int:
         if out.suffix.lower() == ".npy":
             np.save(out, result)
         else:
-            scipy.io.mmwrite(str(out), scipy.sparse.coo_matrix(result.reshape(len(result), -1)),
+            stored = (sparse_result if sparse_result is not None
+                      else result.reshape(len(result), -1))
+            scipy.io.mmwrite(str(out), scipy.sparse.coo_matrix(stored),
                              comment=f" zerohero run {kernel} --config {cfg.name} "
                                      f"--sim {args.sim}", field="integer")
 
@@ -559,7 +617,7 @@ def report(r: dict) -> str:
     """The human-readable report of one run record."""
     lines = [f"zerohero run {r['kernel']}: config {r['config']}, backend {r['backend']}"
              + (", fused ReLU" if r["relu"] else "")]
-    sparse = {"a": r["kernel"] in SPARSE_A, "b": r["kernel"] == "spmspv"}
+    sparse = {"a": r["kernel"] in SPARSE_A, "b": r["kernel"] in ("spmspv",) + SPARSE_B}
     for name in ("a", "b"):
         o = r[name]
         q = f", quantized with scale {o['scale']:.6g}" if o["quantized"] else ""

@@ -5,7 +5,11 @@ scipy.sparse matrices (or the golden model's formats), checks them against the c
 (shape, widths, coordinate range, scratchpad capacity) before anything runs, and returns
 ``(result, stats)``: the result as NumPy (dense) and ``stats`` a dict with ``cycles``,
 ``ideal_cycles`` (``ceil(useful MACs / lanes)``), ``utilization``, ``macs``,
-``zeros_skipped`` and ``lane_busy``.
+``zeros_skipped`` and ``lane_busy`` (plus ``tiles``, ``load_cycles``, ``read_cycles``: the
+bus cycles spent loading operands and reading results, not overlapped with ``cycles``).
+Operands larger than the scratchpad are tiled (:mod:`zerohero.firmware.sparse`) and all tiles
+run in one simulator run. ``spgemm``/``ewmul``/``ewadd`` return a ``scipy.sparse.csr_array``
+with zero results dropped.
 
 Backends: ``"verilator"`` and ``"icarus"`` run the generated Verilog of
 :class:`zerohero.hw.accelerator.Accelerator` under cocotb (the host loads the scratchpad and
@@ -18,8 +22,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.sparse
 
-from zerohero.firmware.scheduler import plan_rowwise, useful_macs
+from zerohero.firmware.scheduler import useful_macs
+from zerohero.firmware.sparse import plan_tiles, stitch
 from zerohero.hw.config import AccelConfig, preset
 from zerohero.sim import model
 
@@ -71,7 +77,37 @@ class Accelerator:
         self._inner("gemm", A, B.shape[0])
         return self._run("gemm", model.Dense(A), B, relu, model.gemm)
 
+    # Sparse results (scipy.sparse CSR; zero results, cancellations included, are dropped).
+
+    def spgemm(self, A, B, relu=False):
+        A, B = self._csr(A, "A"), self._csr(B, "B")
+        self._inner("spgemm", A, B.shape[0])
+        self._coords("spgemm", A.shape[1], B.shape[1])
+        return self._run_sparse("spgemm", A, B, relu, model.spgemm)
+
+    def ewmul(self, A, B):
+        A, B = self._csr(A, "A"), self._csr(B, "B")
+        self._same("ewmul", A, B)
+        return self._run_sparse("ewmul", A, B, False, lambda a, b, s, relu: model.ewmul(a, b, s))
+
+    def ewadd(self, A, B, relu=False):
+        A, B = self._csr(A, "A"), self._csr(B, "B")
+        self._same("ewadd", A, B)
+        return self._run_sparse("ewadd", A, B, relu, model.ewadd)
+
     # Checks ----------------------------------------------------------------------------
+
+    def _coords(self, kernel, *extents):
+        for n in extents:
+            if n - 1 > self.cfg.coord_max:
+                raise ValueError(f"{kernel}: a dimension of {n} exceeds the coordinates of "
+                                 f"coord_width {self.cfg.coord_width} bits (largest "
+                                 f"{self.cfg.coord_max})")
+
+    def _same(self, kernel, A, B):
+        if A.shape != B.shape:
+            raise ValueError(f"{kernel}: A has shape {A.shape} but B has shape {B.shape}")
+        self._coords(kernel, A.shape[1])
 
     def _csr(self, A, name):
         A = model.to_format(A, "csr")
@@ -105,25 +141,63 @@ class Accelerator:
                      "utilization": None, "macs": macs, "zeros_skipped": None,
                      "lane_busy": None}
             return result, stats
-        program = plan_rowwise(self.cfg, kernel, A, B, relu)
-        job = self.execute([program])[0]
-        result, counters = program.decode(job["reads"])
-        issued = sum(c["macs"] for c in counters)
-        cycles = job["cycles"]
-        stats = {
+        if kernel in ("spmv", "spmspv", "gemv"):
+            shape = (A.shape[0], None)
+        else:
+            shape = (A.shape[0], np.asarray(B).shape[1])
+        return self._run_tiles(kernel, A, B, relu, shape, macs)
+
+    def _run_sparse(self, kernel, A, B, relu, golden):
+        if not self.cfg.sparse_out:
+            raise ValueError(f"{kernel}: config {self.cfg.name} is built without the "
+                             f"sparse-output path (AccelConfig.sparse_out=False); use a "
+                             f"configuration with sparse_out=True")
+        a = A.to_scipy().astype(bool).astype(np.int64)
+        b = B.to_scipy().astype(bool).astype(np.int64)
+        if kernel == "spgemm":
+            macs = int((a @ b).sum())
+            shape = (A.shape[0], B.shape[1])
+        else:
+            macs = int((a.multiply(b) if kernel == "ewmul" else (a + b).astype(bool)).sum())
+            shape = A.shape
+        if self.backend == "model":
+            result = golden(A, B, self.sem, relu=relu).to_scipy()
+            stats = {"cycles": None, "ideal_cycles": math.ceil(macs / self.cfg.lanes),
+                     "utilization": None, "macs": macs, "zeros_skipped": None,
+                     "lane_busy": None}
+            return scipy.sparse.csr_array(result), stats
+        if 0 in shape:
+            return scipy.sparse.csr_array(shape, dtype=np.int64), self._stats([], [], macs)
+        return self._run_tiles(kernel, A.to_scipy(), B.to_scipy(), relu, shape, macs)
+
+    def _run_tiles(self, kernel, A, B, relu, shape, macs):
+        """Plan the tiles (one when everything fits), run them in one simulator run, stitch."""
+        tiles = plan_tiles(self.cfg, kernel, A, B, relu)
+        jobs = self.execute([t.program for t in tiles])
+        decoded = [t.program.decode(job["reads"]) for t, job in zip(tiles, jobs)]
+        result = stitch(self.cfg, kernel, tiles, decoded, shape, self.sem, relu)
+        return result, self._stats(jobs, [c for _, c in decoded], macs)
+
+    def _stats(self, jobs, counters, macs):
+        """Stats of the jobs of one kernel; ``counters``: per job, per lane."""
+        cycles = sum(j["cycles"] for j in jobs)
+        lanes = self.cfg.lanes
+        return {
             "cycles": cycles,
-            "ideal_cycles": math.ceil(macs / self.cfg.lanes),
-            "utilization": macs / (self.cfg.lanes * cycles) if cycles else 0.0,
-            "macs": issued,
+            "ideal_cycles": math.ceil(macs / lanes),
+            "utilization": macs / (lanes * cycles) if cycles else 0.0,
+            "macs": sum(c["macs"] for cs in counters for c in cs),
             "useful_macs": macs,
-            "zeros_skipped": sum(c["zeros"] for c in counters),
-            "lane_busy": [c["busy"] for c in counters],
-            # End to end: every simulated cycle of the run (loading, kernel, reading back)
+            "zeros_skipped": sum(c["zeros"] for cs in counters for c in cs),
+            "lane_busy": [sum(cs[i]["busy"] for cs in counters) for i in range(lanes)],
+            # End to end: every simulated cycle of the run (loading, kernels, reading back)
             # over its wall time.
             "sim_cycles_per_s": (self.last_run["cycles"] / self.last_run["wall_s"]
-                                 if self.last_run["wall_s"] else None),
+                                 if jobs and self.last_run["wall_s"] else None),
+            "tiles": len(jobs),
+            "load_cycles": sum(j["load_cycles"] for j in jobs),
+            "read_cycles": sum(j["read_cycles"] for j in jobs),
         }
-        return result, stats
 
     def execute(self, programs):
         """Run :class:`Program` s on the backend in one simulation; per program

@@ -12,8 +12,10 @@
 //   0  end
 // Requests follow the bus rules of zerohero.hw.host (valid held until ready; one request per
 // cycle). "played.txt" gets one line per bus response, in order ("A rdata err", hex), one per
-// start ("C cycles irq": cycles from the edge that accepted the CONTROL write to the edge
-// that raised irq; irq 0 on a timeout) and finally "T total_cycles". Then `done` rises.
+// start ("C cycles irq load": cycles from the edge that accepted the CONTROL write to the
+// edge that raised irq, irq 0 on a timeout, and the cycles from the end of the reset to that
+// CONTROL write, i.e. loading), one after the reads that follow a start ("R cycles": from
+// irq to the response of the last read) and finally "T total_cycles". Then `done` rises.
 `timescale 1ns/1ps
 module zh_player;
   reg clk = 1'b0;
@@ -39,6 +41,8 @@ module zh_player;
   reg [31:0] count = 32'd0, timeout = 32'd0;
   reg [63:0] total = 64'd0;
   reg start_pending = 1'b0;
+  reg reading = 1'b0;                 // between a start's irq and the next reset or end
+  reg [31:0] mark = 32'd0;            // cycle stamp: end of reset, or irq
 
   initial begin
     fin = $fopen("script.txt", "r");
@@ -58,6 +62,7 @@ module zh_player;
         count <= count + 1;
         if (count == 32'd1) begin
           rst <= 1'b0;
+          mark <= total[31:0] + 1;
           state <= ISSUE;
         end
       end
@@ -66,9 +71,14 @@ module zh_player;
         if (valid && start_pending) begin      // the CONTROL write is accepted at this edge
           start_pending <= 1'b0;
           count <= 32'd0;
+          mark <= total[31:0] - mark;         // the loading cycles, logged with the start
           state <= WAIT;
         end else begin
           n = $fscanf(fin, "%h %h %h %h\n", op, a, d, t);
+          if (reading && (n != 4 || op == 0 || op == 4)) begin
+            $fwrite(fout, "R %h\n", total[31:0] - mark + (valid ? 1 : 0));
+            reading <= 1'b0;
+          end
           if (n != 4 || op == 0) begin
             count <= 32'd0;
             state <= DRAIN;
@@ -90,7 +100,9 @@ module zh_player;
       end
       WAIT: begin
         if (irq || count >= timeout) begin
-          $fwrite(fout, "C %h %h\n", count, irq);
+          $fwrite(fout, "C %h %h %h\n", count, irq, mark);
+          mark <= total[31:0];
+          reading <= 1'b1;
           state <= ISSUE;
         end
         count <= count + 1;
