@@ -25,14 +25,16 @@ from zerohero.sim import model
 
 __all__ = ["Accelerator", "BACKENDS"]
 
-BACKENDS = ("verilator", "icarus", "model")
+BACKENDS = ("verilator", "icarus", "model", "board")
 
 
 class Accelerator:
     def __init__(self, config: AccelConfig | str = "sim-small", backend: str = "verilator",
-                 progress=None):
+                 progress=None, port=None, **board_options):
         """``progress``: optional callable taking one line of text, called at the slow
-        stages of an RTL run (building the simulation model, simulating)."""
+        stages of an RTL run (building the simulation model, simulating). ``backend="board"``
+        runs on an FPGA board over its UART (:mod:`zerohero.board`): ``port`` is the serial
+        device (or an open port object); ``board_options`` go to ``BoardRunner``."""
         self.progress = progress or (lambda message: None)
         self.cfg = preset(config) if isinstance(config, str) else config
         if backend not in BACKENDS:
@@ -40,6 +42,13 @@ class Accelerator:
         self.backend = backend
         self.sem = model.IntSemantics.from_config(self.cfg)
         self._built = None
+        if backend == "board":
+            from zerohero.board import BoardRunner
+
+            if port is None:
+                raise ValueError("backend 'board' needs port= (a serial device such as "
+                                 "/dev/ttyUSB1)")
+            self._board = BoardRunner(port, **board_options)
 
     # Kernels ---------------------------------------------------------------------------
 
@@ -112,17 +121,33 @@ class Accelerator:
         stats = {
             "cycles": cycles,
             "ideal_cycles": math.ceil(macs / self.cfg.lanes),
-            "utilization": macs / (self.cfg.lanes * cycles) if cycles else 0.0,
+            "utilization": macs / (self.cfg.lanes * cycles) if cycles else None,
             "macs": issued,
             "useful_macs": macs,
             "zeros_skipped": sum(c["zeros"] for c in counters),
             "lane_busy": [c["busy"] for c in counters],
-            "sim_cycles_per_s": cycles / job["wall_s"] if job.get("wall_s") else None,
+            "sim_cycles_per_s": cycles / job["wall_s"] if cycles and job.get("wall_s") else None,
         }
         return result, stats
 
     def execute(self, programs):
         """Run :class:`Program` s on the backend; per program ``{cycles, reads}``."""
+        if self.backend == "board":
+            self.progress(f"running on the board: {sum(len(p.writes) for p in programs)} "
+                          f"words out, {sum(len(p.reads) for p in programs)} back...")
+            results = self._board.execute(programs)
+        else:
+            results = self._simulate(programs)
+        for p, res in zip(programs, results):
+            if res["errors"]:
+                addr, we = res["errors"][0]
+                raise RuntimeError(f"{p.kernel}: the accelerator refused the bus "
+                                   f"{'write' if we else 'read'} at {addr:#x}")
+            if not res["irq"]:
+                raise RuntimeError(f"{p.kernel}: no completion within {p.timeout} cycles")
+        return results
+
+    def _simulate(self, programs):
         from zerohero.sim.harness import build
 
         if self._built is None:
@@ -135,14 +160,6 @@ class Accelerator:
                       f"{sum(len(p.reads) for p in programs)} words...")
         jobs = [{"writes": p.writes, "start": list(p.start), "reads": p.reads,
                  "timeout": p.timeout} for p in programs]
-        results = self._built.run("zerohero.sim.tb.accel", {"jobs": jobs})
-        for p, res in zip(programs, results):
-            if res["errors"]:
-                addr, we = res["errors"][0]
-                raise RuntimeError(f"{p.kernel}: the accelerator refused the bus "
-                                   f"{'write' if we else 'read'} at {addr:#x}")
-            if not res["irq"]:
-                raise RuntimeError(f"{p.kernel}: no completion within {p.timeout} cycles")
-        return results
+        return self._built.run("zerohero.sim.tb.accel", {"jobs": jobs})
 
 
