@@ -30,7 +30,7 @@ from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Modul
 from amaranth.lib.cdc import ResetSynchronizer
 
 from zerohero.board import DEFAULT_BAUD
-from zerohero.hw.config import preset
+from zerohero.hw.config import AccelConfig, preset
 
 __all__ = ["BOARDS", "Board", "BoardTop", "board", "build_board", "flash_board", "FPGAError",
            "BUILD_ROOT"]
@@ -91,26 +91,27 @@ class BoardTop(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         spec = self.spec
-        clk_in = platform.request(platform.default_clk, dir="i").i
         m.domains.sync = ClockDomain("sync")
-        locked = Signal()
+        clk, locked = Signal(name="pll_clk"), Signal(name="pll_locked")
+        p = spec.pll
         if spec.family == "ice40":
-            p = spec.pll
+            # The UP5K's PLL sits beside the oscillator's pad: feed it from the pad directly.
+            pad = platform.request(platform.default_clk, dir="-")
             m.submodules.pll = Instance(
-                "SB_PLL40_CORE", p_FEEDBACK_PATH="SIMPLE", p_DIVR=p["DIVR"], p_DIVF=p["DIVF"],
-                p_DIVQ=p["DIVQ"], p_FILTER_RANGE=p["FILTER_RANGE"], i_REFERENCECLK=clk_in,
-                i_RESETB=1, i_BYPASS=0, o_PLLOUTGLOBAL=ClockSignal("sync"), o_LOCK=locked)
+                "SB_PLL40_PAD", p_FEEDBACK_PATH="SIMPLE", p_DIVR=p["DIVR"], p_DIVF=p["DIVF"],
+                p_DIVQ=p["DIVQ"], p_FILTER_RANGE=p["FILTER_RANGE"], i_PACKAGEPIN=pad.io,
+                i_RESETB=1, i_BYPASS=0, o_PLLOUTGLOBAL=clk, o_LOCK=locked)
         else:
-            p = spec.pll
-            clk = ClockSignal("sync")
+            clk_in = platform.request(platform.default_clk, dir="i").i
             m.submodules.pll = Instance(
                 "EHXPLLL", p_CLKI_DIV=p["CLKI_DIV"], p_CLKFB_DIV=p["CLKFB_DIV"],
-                p_CLKOP_DIV=p["CLKOP_DIV"], p_CLKOP_ENABLE="ENABLED", p_CLKOP_CPHASE=p["CLKOP_DIV"] - 1,
-                p_CLKOP_FPHASE=0, p_FEEDBK_PATH="CLKOP", p_OUTDIVIDER_MUXA="DIVA",
-                i_CLKI=clk_in, i_CLKFB=clk, i_RST=0, i_STDBY=0, i_PHASESEL0=0, i_PHASESEL1=0,
-                i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1, i_PLLWAKESYNC=0, i_ENCLKOP=0,
-                o_CLKOP=clk, o_LOCK=locked)
-            platform.add_clock_constraint(clk, spec.target_mhz * 1e6)
+                p_CLKOP_DIV=p["CLKOP_DIV"], p_CLKOP_ENABLE="ENABLED",
+                p_CLKOP_CPHASE=p["CLKOP_DIV"] - 1, p_CLKOP_FPHASE=0, p_FEEDBK_PATH="CLKOP",
+                p_OUTDIVIDER_MUXA="DIVA", i_CLKI=clk_in, i_CLKFB=clk, i_RST=0, i_STDBY=0,
+                i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
+                i_PLLWAKESYNC=0, i_ENCLKOP=0, o_CLKOP=clk, o_LOCK=locked)
+        m.d.comb += ClockSignal("sync").eq(clk)
+        platform.add_clock_constraint(clk, spec.target_mhz * 1e6)
         m.submodules.reset = ResetSynchronizer(~locked, domain="sync")
 
         m.submodules.core = core = self.core
@@ -149,12 +150,12 @@ def _cells(stat, prefix_lut, ff_prefix):
     return lut, ff
 
 
-def build_board(name: str, config: str | None = None, seed: int = 1, progress=print) -> dict:
+def build_board(name: str, config: str | AccelConfig | None = None, seed: int = 1, progress=print) -> dict:
     """Synthesize, place, route and pack board ``name``; the report (see the module doc).
     :class:`FPGAError` if a tool fails (e.g. the design does not fit)."""
     spec = board(name)
-    cfg = preset(config or spec.config)
-    out = BUILD_ROOT / spec.name
+    cfg = config if isinstance(config, AccelConfig) else preset(config or spec.config)
+    out = BUILD_ROOT / (spec.name if cfg.name == spec.config else f"{spec.name}-{cfg.name}")
     out.mkdir(parents=True, exist_ok=True)
     platform = spec.make_platform()
     top = BoardTop(spec, cfg)

@@ -8,6 +8,7 @@ read, so ``cycles`` is ``None``; ``wall_s`` is the wall time from START to ``irq
 
 from __future__ import annotations
 
+import re
 import time
 
 from zerohero.link import BoardLink, runs
@@ -17,7 +18,7 @@ __all__ = ["BoardRunner", "open_serial", "DEFAULT_BAUD", "BoardError"]
 DEFAULT_BAUD = 115200
 
 
-class BoardError(RuntimeError):
+class BoardError(OSError):
     """The serial port cannot be used (one line, names the port)."""
 
 
@@ -28,7 +29,8 @@ def open_serial(port: str, baud: int = DEFAULT_BAUD, timeout: float = 0.5):
     try:
         return serial.Serial(port, baud, timeout=timeout)
     except (serial.SerialException, OSError) as e:
-        reason = getattr(e, "strerror", None) or str(e).split(":")[-1].strip() or type(e).__name__
+        found = re.findall(r"\[Errno \d+\] ([^:]+)", str(e))
+        reason = found[-1] if found else str(e)
         raise BoardError(f"cannot open serial port {port}: {reason}") from None
 
 

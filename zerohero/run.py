@@ -437,7 +437,17 @@ def run_command(args) -> int:
     kernel = args.kernel
     if kernel not in KERNELS:
         raise RunError(f"unknown kernel {kernel!r}; known: {', '.join(KERNELS)}")
-    cfg = preset(args.config)
+    board = getattr(args, "board", None)
+    if board:
+        from zerohero.fpga.boards import BOARDS
+
+        if board not in BOARDS:
+            raise RunError(f"unknown board {board!r}; known boards: {', '.join(BOARDS)}")
+        if not args.port:
+            raise RunError(f"--board {board} needs --port (the board's serial device)")
+        board = BOARDS[board]
+    cfg = preset(args.config or (board.config if board else "sim-small"))
+    backend = "board" if board else args.sim
     if args.out and Path(args.out).suffix.lower() not in (".npy", ".mtx"):
         raise RunError(f"--out {args.out}: expected a .npy (dense) or .mtx (sparse) file name")
     if args.a and args.random:
@@ -470,21 +480,22 @@ def run_command(args) -> int:
 
     work = (a.sparse.nnz if a.sparse is not None else _entries(a.shape)) * (
         1 if kernel in VECTOR_B else int(np.shape(B)[1]))
-    acc = Accelerator(cfg, args.sim, progress=progress)
-    if args.sim == "model" and work > LONG_WORK:
+    options = {"port": args.port, "clock_hz": board.target_mhz * 1e6} if board else {}
+    acc = Accelerator(cfg, backend, progress=progress, **options)
+    if backend == "model" and work > LONG_WORK:
         progress(f"computing {kernel} with the golden model...")
     try:
         result, stats = getattr(acc, kernel)(A, B, relu=args.relu)
     except (RuntimeError, AssertionError) as e:  # the simulation itself failed
         if os.environ.get("ZH_DEBUG"):
             raise
-        print(f"zerohero: error: {args.sim} run failed: {_one_line(e)} "
+        print(f"zerohero: error: {backend} run failed: {_one_line(e)} "
               f"(ZH_DEBUG=1 shows the details)", file=sys.stderr)
         return 1
 
     if work > LONG_WORK:
         progress("checking the result...")
-    if args.sim == "model":
+    if backend == "model":
         against = "numpy reference"
         want = numpy_reference(kernel, A, B, acc.sem, args.relu)
     else:
@@ -516,11 +527,11 @@ def run_command(args) -> int:
         else:
             scipy.io.mmwrite(str(out), scipy.sparse.coo_matrix(result.reshape(len(result), -1)),
                              comment=f" zerohero run {kernel} --config {cfg.name} "
-                                     f"--sim {args.sim}", field="integer")
+                                     f"--sim {backend}", field="integer")
 
     nnz = lambda x: int(x.nnz) if hasattr(x, "nnz") else int(np.count_nonzero(x))  # noqa: E731
     record = {
-        "kernel": kernel, "config": cfg.name, "backend": args.sim, "check": check,
+        "kernel": kernel, "config": cfg.name, "backend": backend, "check": check,
         "check_against": against, "mismatches": mismatches, "first_mismatch": first,
         "cycles": stats["cycles"], "ideal_cycles": stats["ideal_cycles"],
         "utilization": stats["utilization"], "macs": stats["macs"],

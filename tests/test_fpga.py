@@ -1,0 +1,68 @@
+"""A real iCE40 build of the iCEBreaker top (YoWASP Yosys + nextpnr-ice40 + icepack), its
+report, and the one-line errors of ``zerohero flash`` and ``zerohero run --board``.
+
+The build takes about a minute (README "FPGA boards"); the ULX3S build is ``make bitstream
+BOARD=ulx3s`` (too slow for the suite)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from zerohero.cli import main
+from zerohero.hw.config import preset
+
+UP5K = {"lc": 5280, "bram": 30, "dsp": 8}
+
+
+@pytest.fixture(scope="module")
+def icebreaker_build(tmp_path_factory):
+    import io
+    from contextlib import redirect_stdout
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        status = main(["build", "icebreaker", "--json"])
+    return status, json.loads(out.getvalue())
+
+
+def test_icebreaker_bitstream_fits_and_meets_timing(icebreaker_build):
+    status, report = icebreaker_build
+    cfg = preset("icebreaker")
+    assert set(report) >= {"board", "config", "fmax_mhz", "target_mhz", "lut", "ff", "bram",
+                           "dsp", "bitstream"}
+    assert (report["board"], report["config"], report["lanes"]) == ("icebreaker", "icebreaker",
+                                                                    cfg.lanes)
+    for key, available in UP5K.items():
+        assert report[key]["available"] == available, (key, report[key])
+        assert report[key]["used"] <= available, (key, report[key])
+    assert report["dsp"]["used"] == cfg.lanes          # one SB_MAC16 per lane's multiplier
+    assert report["target_mhz"] == 30
+    assert report["timing_met"] == (report["fmax_mhz"] >= 30)
+    assert report["timing_met"], f"Fmax {report['fmax_mhz']} MHz < 30 MHz"
+    assert status == 0
+    # An iCE40UP5K configuration image is 104090 bytes.
+    assert Path(report["bitstream"]).stat().st_size == 104090
+
+
+def test_flash_without_a_board_is_one_clear_error(icebreaker_build, capsys):
+    status = main(["flash", "icebreaker"])
+    err = capsys.readouterr().err.strip()
+    assert status != 0 and len(err.splitlines()) == 1, err
+    if shutil.which("iceprog") is None:
+        assert err == ("zerohero: error: iceprog not found: install it (apt-get install "
+                       "fpga-icestorm)")
+    else:                                   # installed, no board attached
+        assert err.startswith("zerohero: error: iceprog failed (exit ")
+
+
+def test_run_on_a_board_needs_a_port(capsys):
+    assert main(["run", "spmv", "--random", "4x4", "--board", "icebreaker"]) == 2
+    assert capsys.readouterr().err.strip() == \
+        "zerohero: error: --board icebreaker needs --port (the board's serial device)"
+    assert main(["run", "spmv", "--random", "4x4", "--board", "icebreaker",
+                 "--port", "/dev/zerohero-no-such-tty"]) == 2
+    assert capsys.readouterr().err.strip() == ("zerohero: error: cannot open serial port "
+                                               "/dev/zerohero-no-such-tty: No such file or "
+                                               "directory")
