@@ -150,9 +150,9 @@ PRESETS = {
     # a lane is ~1600 LUT4 + ~1300 FF, so one lane fits the 5280 logic cells (2 lanes need 6983,
     # 6615 with 8-bit coordinates; 8 lanes ~14k LUT4 and 66 EBR). int8 values, 20-bit
     # accumulators and 12-bit coordinates make a 32-bit word (2 EBR per 256 words per copy).
-    "icebreaker": AccelConfig(name="icebreaker", lanes=1, window=2, spm_banks=2,
+    "icebreaker": AccelConfig(name="icebreaker", lanes=1, window=1, spm_banks=2,
                               spm_depth=512, value_width=8, acc_width=20, coord_width=12,
-                              fw_depth=64),
+                              counter_width=16, fw_depth=64),
     # ECP5-85F (ULX3S): 32 lanes of int8 MACs (MULT18X18D); 32-bit words so a 512-deep bank
     # copy is one DP16KD (64 banks x 2 read ports = 128 of 208).
     "ulx3s-85f": AccelConfig(name="ulx3s-85f", lanes=32, window=2, spm_banks=64,

@@ -10,7 +10,7 @@ from zerohero import link
 from zerohero.hw.config import preset
 from zerohero.hw.uart import SIM_CLOCKS_PER_BIT, SimUartTop
 from zerohero.sim import model
-from zerohero.sim.harness import SIMULATORS, build
+from zerohero.sim.harness import build
 
 CFG = preset("icebreaker")
 PERIOD_S = 10e-9
@@ -39,9 +39,15 @@ def test_request_and_response_encoding():
         link.encode_request(link.CMD_READ, 0, 0, count=17)
 
 
-@pytest.fixture(scope="module", params=SIMULATORS)
-def board_sim(request):
-    return build(CFG, SimUartTop, request.param)
+@pytest.fixture
+def board_sim(sim):
+    """The fault checks run on both simulators; the kernels (longer) on Verilator only."""
+    return build(CFG, SimUartTop, sim)
+
+
+@pytest.fixture(scope="module")
+def verilator_board():
+    return build(CFG, SimUartTop, "verilator")
 
 
 def operands(rows=6, cols=8, seed=3):
@@ -56,11 +62,9 @@ def golden_spmv(A, x):
 
 
 @pytest.mark.cocotb
-def test_spmv_over_the_uart(board_sim):
-    if board_sim.sim == "icarus":
-        pytest.skip("the kernel runs on Verilator only (Icarus covers the fault checks)")
+def test_spmv_over_the_uart(verilator_board):
     A, x = operands()
-    out = board_sim.run("zerohero.sim.tb.uart",
+    out = verilator_board.run("zerohero.sim.tb.uart",
                         {**BASE, "mode": "kernel", "kernel": "spmv", "A": A.tolist(),
                          "B": x.tolist()})
     np.testing.assert_array_equal(np.array(out["result"]), golden_spmv(A, x))
@@ -68,13 +72,11 @@ def test_spmv_over_the_uart(board_sim):
 
 
 @pytest.mark.cocotb
-def test_spmv_over_a_noisy_uart(board_sim):
+def test_spmv_over_a_noisy_uart(verilator_board):
     """Every 5th frame the host sends has one bit flipped: each is NAKed (or unanswered) and
     retried, and the result is still exact."""
-    if board_sim.sim == "icarus":
-        pytest.skip("the kernel runs on Verilator only (Icarus covers the fault checks)")
     A, x = operands(seed=4)
-    out = board_sim.run("zerohero.sim.tb.uart",
+    out = verilator_board.run("zerohero.sim.tb.uart",
                         {**BASE, "mode": "kernel", "kernel": "spmv", "A": A.tolist(),
                          "B": x.tolist(), "fault_every": 5, "seed": 2})
     np.testing.assert_array_equal(np.array(out["result"]), golden_spmv(A, x))
@@ -94,7 +96,9 @@ def test_faults_are_rejected_and_reported(board_sim):
     }
     for name, want in expect.items():
         check = out["checks"][name]
-        assert check["answer"] == f"board not responding on sim after 1 tries ({want if want == 'no response' else 'board answered ' + want})", (name, check)
+        reason = want if want == "no response" else f"board answered {want}"
+        assert check["answer"] == f"board not responding on sim after 1 tries ({reason})", \
+            (name, check)
         assert check["after"] == 0x12345678, (name, "a rejected frame was applied")
     assert out["retried_value"] == 0xCAFEF00D
     assert out["retry_stats"]["retries"] == 2
