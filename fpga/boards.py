@@ -150,7 +150,8 @@ def _cells(stat, prefix_lut, ff_prefix):
     return lut, ff
 
 
-def build_board(name: str, config: str | AccelConfig | None = None, seed: int = 1, progress=print) -> dict:
+def build_board(name: str, config: str | AccelConfig | None = None, seed: int = 1,
+                progress=print) -> dict:
     """Synthesize, place, route and pack board ``name``; the report (see the module doc).
     :class:`FPGAError` if a tool fails (e.g. the design does not fit)."""
     spec = board(name)
