@@ -10,7 +10,8 @@ scipy.sparse matrices (or the golden model's formats), checks them against the c
 Backends: ``"verilator"`` and ``"icarus"`` run the generated Verilog of
 :class:`zerohero.hw.accelerator.Accelerator` under cocotb (the host loads the scratchpad and
 the firmware, starts, waits for ``irq``, reads back); ``"model"`` runs the golden model (no
-cycle figures). A board backend plugs in by executing the same :class:`Program`.
+cycle figures); ``"board"`` executes the same :class:`Program` s on an FPGA board over its UART
+(:mod:`zerohero.board`; ``cycles`` is ``None`` there).
 """
 
 from __future__ import annotations
