@@ -198,13 +198,21 @@ def build_board(name: str, config: str | AccelConfig | None = None, seed: int = 
 
 
 def _tool_error(out: Path) -> str:
-    """The first ERROR line of the nextpnr or Yosys log in ``out``."""
+    """Why a build failed: the over-used resources of nextpnr's utilization table (the design
+    does not fit), else the first ERROR line of the nextpnr or Yosys log in ``out``."""
     for log in ("zerohero.tim", "zerohero.rpt"):
         path = out / log
-        if path.exists():
-            for line in path.read_text(errors="replace").splitlines():
-                if "ERROR" in line:
-                    return re.sub(r"\s+", " ", line.strip())
+        if not path.exists():
+            continue
+        text = path.read_text(errors="replace")
+        over = [f"{name} {used} of {avail} ({pct}%)" for name, used, avail, pct in
+                re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%", text, re.M)
+                if int(used) > int(avail)]
+        if over:
+            return "the design does not fit: " + ", ".join(over)
+        for line in text.splitlines():
+            if "ERROR" in line:
+                return re.sub(r"\s+", " ", line.strip())
     return "see the logs in " + str(out)
 
 

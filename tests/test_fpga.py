@@ -72,3 +72,16 @@ def test_run_on_a_board_needs_a_port(capsys):
     assert capsys.readouterr().err.strip() == ("zerohero: error: cannot open serial port "
                                                "/dev/zerohero-no-such-tty: No such file or "
                                                "directory")
+
+
+def test_a_design_that_does_not_fit_is_named_by_resource(tmp_path):
+    from zerohero.fpga.boards import _tool_error
+
+    # The utilization table nextpnr-ice40 printed for 2 lanes (measured, README).
+    (tmp_path / "zerohero.tim").write_text(
+        "Info: Device utilisation:\n"
+        "Info: \t         ICESTORM_LC:    6983/   5280   132%\n"
+        "Info: \t        ICESTORM_RAM:      20/     30    66%\n"
+        "ERROR: Unable to place cell 'x', no BELs remaining to implement cell type "
+        "'ICESTORM_LC'\n")
+    assert _tool_error(tmp_path) == "the design does not fit: ICESTORM_LC 6983 of 5280 (132%)"
