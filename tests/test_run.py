@@ -333,12 +333,12 @@ def test_bad_input_is_one_line(capsys, bad_files, args, message):
 
 
 def test_too_big_for_the_scratchpad_fails_before_building(capsys):
-    # icebreaker: 256-word banks; B alone needs 2048 words. Nothing is built or simulated.
+    # icebreaker: 512-word banks; B alone needs 2048 words. Nothing is built or simulated.
     status, record, err = run(capsys, "spmv", "--config", "icebreaker", "--sim", "verilator",
                               "--random", "16x2048")
     assert status == 2 and record is None
     assert err.count("\n") == 1
-    assert "needs 2048 words but a bank holds 256 (config icebreaker)" in err
+    assert "needs 2048 words but a bank holds 512 (config icebreaker)" in err
 
 
 def test_errors_through_the_console_have_no_traceback(tmp_path):
