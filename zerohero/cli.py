@@ -133,6 +133,39 @@ def cmd_nn(args):
         raise SystemExit(status)
 
 
+def cmd_build(args):
+    from zerohero.fpga.boards import FPGAError, build_board
+
+    try:
+        report = build_board(args.board, args.config, seed=args.seed,
+                             progress=lambda m: print(f"[zerohero] {m}", file=sys.stderr))
+    except FPGAError as e:
+        raise CLIError(str(e)) from None
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        lc = report["lc"]
+        print(f"{report['board']}: config {report['config']} ({report['lanes']} lanes), "
+              f"Fmax {report['fmax_mhz']} MHz (target {report['target_mhz']:g}), "
+              f"{report['lut']} LUT4, {report['ff']} FF, {lc['used']}/{lc['available']} logic "
+              f"cells, {report['bram']['used']}/{report['bram']['available']} BRAM, "
+              f"{report['dsp']['used']}/{report['dsp']['available']} DSP; "
+              f"wrote {report['bitstream']} in {report['build_s']} s")
+    if not report["timing_met"]:
+        print(f"zerohero: error: timing not met on {report['board']}: Fmax "
+              f"{report['fmax_mhz']} MHz < target {report['target_mhz']:g} MHz", file=sys.stderr)
+        raise SystemExit(1)
+
+
+def cmd_flash(args):
+    from zerohero.fpga.boards import FPGAError, flash_board
+
+    try:
+        print(flash_board(args.board), end="")
+    except FPGAError as e:
+        raise CLIError(str(e)) from None
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="zerohero", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="verb", required=True)
@@ -169,7 +202,8 @@ def build_parser():
                        "model), check the result bit-exactly and print the stats. Exit status: "
                        "0 check passed, 1 check or simulation failed, 2 bad input.")
     r.add_argument("kernel", choices=list(KERNELS))
-    r.add_argument("--config", default="sim-small", help=f"preset: {', '.join(PRESETS)}")
+    r.add_argument("--config", help=f"preset: {', '.join(PRESETS)} (default: sim-small, or "
+                   "the board's with --board)")
     r.add_argument("--sim", default="verilator", choices=["verilator", "icarus", "model"])
     r.add_argument("--a", metavar="FILE", help="first operand: .mtx (Matrix Market) or .npy")
     r.add_argument("--b", metavar="FILE", help="second operand (default: generated to match A)")
@@ -192,6 +226,24 @@ def build_parser():
     from zerohero.nn import add_parser as add_nn_parser
 
     add_nn_parser(sub, cmd_nn)
+
+    r.add_argument("--board", help="run on an FPGA board over its UART (with --port)")
+    r.add_argument("--port", help="serial device of the board, e.g. /dev/ttyUSB1")
+
+    from zerohero.fpga.boards import BOARDS
+
+    bd = sub.add_parser("build", help="bitstream and report for a board (YoWASP toolchain)",
+                        description="Synthesize, place and route the board top; exit 1 if "
+                        "timing is not met, 2 if the design does not fit or a tool fails.")
+    bd.add_argument("board", choices=list(BOARDS))
+    bd.add_argument("--config", help="preset (default: the board's)")
+    bd.add_argument("--seed", type=int, default=1, help="nextpnr seed (default 1)")
+    bd.add_argument("--json", action="store_true", help="print the report as JSON")
+    bd.set_defaults(func=cmd_build)
+
+    fl = sub.add_parser("flash", help="program a board with its last bitstream")
+    fl.add_argument("board", choices=list(BOARDS))
+    fl.set_defaults(func=cmd_flash)
 
     rm = sub.add_parser("regmap", help="host register map: table, JSON or C header")
     rm.add_argument("--config", default="sim-small", help=f"preset: {', '.join(PRESETS)}")

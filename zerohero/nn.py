@@ -518,15 +518,16 @@ def accuracy(logits, y) -> float:
 
 
 def evaluate(float_model: MLP, sparse: CompiledNetwork, dense: CompiledNetwork, X, y,
-             backend="model", rtl_images=32, progress=None) -> dict:
+             backend="model", rtl_images=32, progress=None, **backend_options) -> dict:
     """The report of one compiled network: accuracies on every image of ``X`` (golden model),
-    cycles from the backend on the first ``rtl_images`` images, bit-exactness."""
+    cycles from the backend on the first ``rtl_images`` images, bit-exactness.
+    ``backend_options``: the board backend's (``port``, ...)."""
     from zerohero.runtime import Accelerator
 
     cfg = sparse.cfg
     progress = progress or (lambda message: None)
     n = len(X) if backend == "model" else min(rtl_images, len(X))
-    acc = Accelerator(cfg, backend, progress=progress)
+    acc = Accelerator(cfg, backend, progress=progress, **backend_options)
     check_fits(acc, [(sparse, "spmm"), (dense, "gemm")], n)
     progress(f"golden model: {len(X)} images, float / quantized dense / quantized sparse")
     gold_sparse = golden_infer(sparse, X)
@@ -592,10 +593,11 @@ def add_parser(sub, func):
     p.add_argument("--finetune-epochs", type=int, default=None,
                    help=f"masked fine-tuning after pruning (default {DEFAULT_FINETUNE_EPOCHS}; "
                    "0 disables)")
-    p.add_argument("--config", default="sim-small", help=f"preset: {', '.join(PRESETS)}")
+    p.add_argument("--config", help=f"preset: {', '.join(PRESETS)} (default sim-small, or "
+                   "the board's)")
     p.add_argument("--sim", default="verilator", choices=["model", "verilator", "icarus"])
-    p.add_argument("--board", help="run on an FPGA board (needs the board backend)")
-    p.add_argument("--port", help="serial port of --board")
+    p.add_argument("--board", help="run on an FPGA board over its UART (with --port)")
+    p.add_argument("--port", help="serial device of --board, e.g. /dev/ttyUSB1")
     p.add_argument("--rtl-images", type=int, default=32,
                    help="test images run on the simulated hardware (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -634,22 +636,18 @@ def nn_command(args) -> int:
     import json
     import sys
 
-    from zerohero.runtime import BACKENDS
+    from zerohero.run import backend_options, resolve_board
 
     progress = (lambda m: None) if args.quiet else (
         lambda m: print(f"[nn] {m}", file=sys.stderr, flush=True))
-    if args.board or args.port:
-        if "board" not in BACKENDS:
-            raise ValueError("--board: the board backend is not available in this build "
-                             f"(runtime backends: {', '.join(BACKENDS)}); use --sim")
-        raise ValueError("--board: running networks on a board is not wired up yet")
+    board = resolve_board(args.board, args.port)
     if args.rtl_images < 1:
         raise ValueError(f"--rtl-images must be at least 1, not {args.rtl_images}")
     if args.finetune_epochs is not None and args.finetune_epochs < 0:
         raise ValueError(f"--finetune-epochs must be >= 0, not {args.finetune_epochs}")
     if args.action == "train" and args.model:
         raise ValueError("nn train trains a new model; --model is for nn compile and nn run")
-    cfg = preset(args.config)
+    cfg = preset(args.config or (board.config if board else "sim-small"))
     resolve_sparsity(args.sparsity, args.pattern)
     net = _load_or_train(args, progress)
     Xtr, ytr, Xte, yte = load_digits_split()
@@ -693,7 +691,8 @@ def nn_command(args) -> int:
             print(f"wrote {args.out}")
         return 0
     dense = compile_network(net, cfg, 0.0)
-    r = evaluate(net, sparse, dense, Xte, yte, args.sim, args.rtl_images, progress)
+    r = evaluate(net, sparse, dense, Xte, yte, "board" if board else args.sim, args.rtl_images,
+                 progress, **backend_options(board, args.port))
     if args.json:
         print(json.dumps(r))
     else:

@@ -97,6 +97,26 @@ class RunError(ValueError):
     """Bad input: reported as one line, exit status 2."""
 
 
+def resolve_board(name, port):
+    """The board of ``--board NAME`` (which needs ``--port``), or None without ``--board``."""
+    if not name:
+        if port:
+            raise RunError("--port needs --board (the board on that port)")
+        return None
+    from zerohero.fpga.boards import BOARDS
+
+    if name not in BOARDS:
+        raise RunError(f"unknown board {name!r}; known boards: {', '.join(BOARDS)}")
+    if not port:
+        raise RunError(f"--board {name} needs --port (the board's serial device)")
+    return BOARDS[name]
+
+
+def backend_options(board, port) -> dict:
+    """``Accelerator`` keyword arguments of the board backend (none for a simulator)."""
+    return {"port": port, "clock_hz": board.target_mhz * 1e6} if board else {}
+
+
 # Operands ---------------------------------------------------------------------------------
 
 @dataclass
@@ -478,7 +498,9 @@ def run_command(args) -> int:
     kernel = args.kernel
     if kernel not in KERNELS:
         raise RunError(f"unknown kernel {kernel!r}; known: {', '.join(KERNELS)}")
-    cfg = preset(args.config)
+    board = resolve_board(getattr(args, "board", None), getattr(args, "port", None))
+    cfg = preset(args.config or (board.config if board else "sim-small"))
+    backend = "board" if board else args.sim
     if args.out and Path(args.out).suffix.lower() not in (".npy", ".mtx"):
         raise RunError(f"--out {args.out}: expected a .npy (dense) or .mtx (sparse) file name")
     if args.a and args.random:
@@ -513,8 +535,8 @@ def run_command(args) -> int:
 
     work = (a.sparse.nnz if a.sparse is not None else _entries(a.shape)) * (
         1 if kernel in VECTOR_B or kernel in SPARSE_B else int(np.shape(B)[1]))
-    acc = Accelerator(cfg, args.sim, progress=progress)
-    if args.sim == "model" and work > LONG_WORK:
+    acc = Accelerator(cfg, backend, progress=progress, **backend_options(board, args.port))
+    if backend == "model" and work > LONG_WORK:
         progress(f"computing {kernel} with the golden model...")
     try:
         if kernel == "ewmul":
@@ -524,7 +546,7 @@ def run_command(args) -> int:
     except (RuntimeError, AssertionError) as e:  # the simulation itself failed
         if os.environ.get("ZH_DEBUG"):
             raise
-        print(f"zerohero: error: {args.sim} run failed: {_one_line(e)} "
+        print(f"zerohero: error: {backend} run failed: {_one_line(e)} "
               f"(ZH_DEBUG=1 shows the details)", file=sys.stderr)
         return 1
 
@@ -534,7 +556,7 @@ def run_command(args) -> int:
     if kernel in SPARSE_B:                  # compared densely; stored zeros are a mismatch
         sparse_result = scipy.sparse.csr_matrix(result)
         result = sparse_result.toarray().astype(np.int64)
-    if args.sim == "model":
+    if backend == "model":
         against = "numpy reference"
         want = (sparse_reference(kernel, A, B, acc.sem, args.relu) if kernel in SPARSE_B
                 else numpy_reference(kernel, A, B, acc.sem, args.relu))
@@ -574,11 +596,11 @@ def run_command(args) -> int:
                       else result.reshape(len(result), -1))
             scipy.io.mmwrite(str(out), scipy.sparse.coo_matrix(stored),
                              comment=f" zerohero run {kernel} --config {cfg.name} "
-                                     f"--sim {args.sim}", field="integer")
+                                     f"--sim {backend}", field="integer")
 
     nnz = lambda x: int(x.nnz) if hasattr(x, "nnz") else int(np.count_nonzero(x))  # noqa: E731
     record = {
-        "kernel": kernel, "config": cfg.name, "backend": args.sim, "check": check,
+        "kernel": kernel, "config": cfg.name, "backend": backend, "check": check,
         "check_against": against, "mismatches": mismatches, "first_mismatch": first,
         "cycles": stats["cycles"], "ideal_cycles": stats["ideal_cycles"],
         "utilization": stats["utilization"], "macs": stats["macs"],

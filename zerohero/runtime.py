@@ -14,7 +14,8 @@ with zero results dropped.
 Backends: ``"verilator"`` and ``"icarus"`` run the generated Verilog of
 :class:`zerohero.hw.accelerator.Accelerator` under cocotb (the host loads the scratchpad and
 the firmware, starts, waits for ``irq``, reads back); ``"model"`` runs the golden model (no
-cycle figures). A board backend plugs in by executing the same :class:`Program`.
+cycle figures); ``"board"`` executes the same :class:`Program` s on an FPGA board over its UART
+(:mod:`zerohero.board`; ``cycles`` is ``None`` there).
 """
 
 from __future__ import annotations
@@ -31,14 +32,16 @@ from zerohero.sim import model
 
 __all__ = ["Accelerator", "BACKENDS"]
 
-BACKENDS = ("verilator", "icarus", "model")
+BACKENDS = ("verilator", "icarus", "model", "board")
 
 
 class Accelerator:
     def __init__(self, config: AccelConfig | str = "sim-small", backend: str = "verilator",
-                 progress=None):
+                 progress=None, port=None, **board_options):
         """``progress``: optional callable taking one line of text, called at the slow
-        stages of an RTL run (building the simulation model, simulating)."""
+        stages of an RTL run (building the simulation model, simulating). ``backend="board"``
+        runs on an FPGA board over its UART (:mod:`zerohero.board`): ``port`` is the serial
+        device (or an open port object); ``board_options`` go to ``BoardRunner``."""
         self.progress = progress or (lambda message: None)
         self.cfg = preset(config) if isinstance(config, str) else config
         if backend not in BACKENDS:
@@ -47,6 +50,13 @@ class Accelerator:
         self.sem = model.IntSemantics.from_config(self.cfg)
         self._built = None
         self.last_run = None
+        if backend == "board":
+            from zerohero.board import BoardRunner
+
+            if port is None:
+                raise ValueError("backend 'board' needs port= (a serial device such as "
+                                 "/dev/ttyUSB1)")
+            self._board = BoardRunner(port, **board_options)
 
     # Kernels ---------------------------------------------------------------------------
 
@@ -180,12 +190,16 @@ class Accelerator:
 
     def _stats(self, jobs, counters, macs):
         """Stats of the jobs of one kernel; ``counters``: per job, per lane."""
-        cycles = sum(j["cycles"] for j in jobs)
+        def counted(key):              # a board has no cycle counter the host can read
+            values = [j.get(key) for j in jobs]
+            return None if None in values else sum(values)
+
+        cycles = counted("cycles")
         lanes = self.cfg.lanes
         return {
             "cycles": cycles,
             "ideal_cycles": math.ceil(macs / lanes),
-            "utilization": macs / (lanes * cycles) if cycles else 0.0,
+            "utilization": macs / (lanes * cycles) if cycles else None,
             "macs": sum(c["macs"] for cs in counters for c in cs),
             "useful_macs": macs,
             "zeros_skipped": sum(c["zeros"] for cs in counters for c in cs),
@@ -193,16 +207,33 @@ class Accelerator:
             # End to end: every simulated cycle of the run (loading, kernels, reading back)
             # over its wall time.
             "sim_cycles_per_s": (self.last_run["cycles"] / self.last_run["wall_s"]
-                                 if jobs and self.last_run["wall_s"] else None),
+                                 if jobs and self.last_run and self.last_run["wall_s"]
+                                 else None),
             "tiles": len(jobs),
-            "load_cycles": sum(j["load_cycles"] for j in jobs),
-            "read_cycles": sum(j["read_cycles"] for j in jobs),
+            "load_cycles": counted("load_cycles"),
+            "read_cycles": counted("read_cycles"),
         }
 
     def execute(self, programs):
-        """Run :class:`Program` s on the backend in one simulation; per program
-        ``{cycles, reads, ...}``. ``self.last_run`` keeps the whole run's simulated cycles
-        (loading and reading back included) and its wall time."""
+        """Run :class:`Program` s on the backend (on a simulator, in one simulation); per
+        program ``{cycles, reads, ...}``. ``self.last_run`` keeps a simulation's simulated
+        cycles (loading and reading back included) and its wall time."""
+        if self.backend == "board":
+            self.progress(f"running on the board: {sum(len(p.writes) for p in programs)} "
+                          f"words out, {sum(len(p.reads) for p in programs)} back...")
+            results = self._board.execute(programs)
+        else:
+            results = self._simulate(programs)
+        for p, res in zip(programs, results):
+            if res["errors"]:
+                addr, we = res["errors"][0]
+                raise RuntimeError(f"{p.kernel}: the accelerator refused the bus "
+                                   f"{'write' if we else 'read'} at {addr:#x}")
+            if not res["irq"]:
+                raise RuntimeError(f"{p.kernel}: no completion within {p.timeout} cycles")
+        return results
+
+    def _simulate(self, programs):
         from zerohero.sim.harness import build
 
         if self._built is None:
@@ -216,14 +247,6 @@ class Accelerator:
         run = self._built.play([{"writes": p.writes, "start": p.start, "reads": p.reads,
                                  "timeout": p.timeout} for p in programs])
         self.last_run = {"cycles": run["cycles"], "wall_s": run["wall_s"]}
-        results = run["jobs"]
-        for p, res in zip(programs, results):
-            if res["errors"]:
-                addr, we = res["errors"][0]
-                raise RuntimeError(f"{p.kernel}: the accelerator refused the bus "
-                                   f"{'write' if we else 'read'} at {addr:#x}")
-            if not res["irq"]:
-                raise RuntimeError(f"{p.kernel}: no completion within {p.timeout} cycles")
-        if not run["done"]:
+        if not run["done"] and all(res["irq"] for res in run["jobs"]):
             raise RuntimeError("the simulation did not finish its program list")
-        return results
+        return run["jobs"]

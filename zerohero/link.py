@@ -1,0 +1,219 @@
+"""The UART host link: frame format, CRC and the retrying transport (no Amaranth here).
+
+One implementation serves the real board (a pyserial port) and the simulated board top (a
+cocotb bit-level port with the same ``write`` / ``read`` / ``reset_input_buffer`` methods);
+:mod:`zerohero.hw.uart` builds the board side from the constants below.
+
+Frame format (bytes; words are 32-bit little-endian; bus addresses are word addresses of
+:mod:`zerohero.hw.regs`)::
+
+    request   0x5A  CMD  SEQ  COUNT  ADDR[4]  DATA[4 * COUNT] (WRITE only)  CRC
+    response  0xA5  STATUS  SEQ  COUNT  DATA[4 * COUNT]                     CRC
+
+* ``CMD``: ``WRITE`` (1) writes ``COUNT`` words to ``ADDR, ADDR + 1, ...``; ``READ`` (2) reads
+  ``COUNT`` words from there; ``STATUS`` (3, ``COUNT`` = 1, ``ADDR`` ignored) returns one word:
+  bit 0 ``irq`` (done or error pending), bit 1 ``busy``. ``1 <= COUNT <= MAX_WORDS``.
+* ``SEQ``: chosen by the host, echoed in the response (stale responses are recognised).
+* ``CRC``: CRC-8 (polynomial 0x07, initial value 0, no reflection, no final XOR) over every
+  byte after the sync byte, up to the CRC itself.
+* ``STATUS`` of the response: ``OK`` (0); ``NAK_CRC`` (1): CRC mismatch or a byte without its
+  stop bit; ``NAK_TIMEOUT`` (2): the line went idle for ``GAP_TIMEOUT_BYTES`` byte times inside
+  a frame (truncated); ``NAK_FRAME`` (3): unknown ``CMD`` or ``COUNT`` out of range (the rest
+  is discarded until the line is idle for the same time); ``BUS_ERROR`` (4): the frame was
+  executed but a bus access was refused (the ``ERROR`` register says why). A NAKed frame is
+  never applied: the board buffers a ``WRITE``'s words and writes them only after the CRC
+  matched. A NAK's ``COUNT`` is 0; a READ's response carries ``COUNT`` words also on
+  ``BUS_ERROR``; a WRITE's response has none.
+
+The host retries a frame that was NAKed, or whose response was missing or corrupted, up to
+``tries`` times, then raises :class:`BoardTimeout` ("board not responding on PORT after N
+tries"). Delivery is at least once: a retried WRITE may be applied twice (writes are idempotent;
+a CONTROL.START while the sequencer runs is ignored).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+__all__ = ["SYNC_REQUEST", "SYNC_RESPONSE", "CMD_WRITE", "CMD_READ", "CMD_STATUS", "MAX_WORDS",
+           "OK", "NAK_CRC", "NAK_TIMEOUT", "NAK_FRAME", "BUS_ERROR", "STATUS_NAMES",
+           "GAP_TIMEOUT_BYTES", "crc8", "encode_request", "decode_response", "BoardLink",
+           "BoardTimeout", "LinkError", "HEADER_BYTES"]
+
+SYNC_REQUEST = 0x5A
+SYNC_RESPONSE = 0xA5
+CMD_WRITE, CMD_READ, CMD_STATUS = 1, 2, 3
+#: Words per frame (the board buffers a frame's words before applying them).
+MAX_WORDS = 16
+OK, NAK_CRC, NAK_TIMEOUT, NAK_FRAME, BUS_ERROR = range(5)
+STATUS_NAMES = {OK: "OK", NAK_CRC: "NAK_CRC", NAK_TIMEOUT: "NAK_TIMEOUT",
+                NAK_FRAME: "NAK_FRAME", BUS_ERROR: "BUS_ERROR"}
+#: Idle byte times inside a frame after which the board drops it as truncated.
+GAP_TIMEOUT_BYTES = 64
+#: Bytes of a request before its data: sync, cmd, seq, count, addr[4].
+HEADER_BYTES = 8
+CRC_POLY = 0x07
+
+
+def crc8(data: bytes, crc: int = 0) -> int:
+    """CRC-8/SMBUS: polynomial x^8 + x^2 + x + 1, MSB first, init 0, no final XOR."""
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ CRC_POLY) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+def encode_request(cmd: int, seq: int, addr: int, words=(), count: int | None = None) -> bytes:
+    """One request frame. ``words`` for WRITE; ``count`` for READ (STATUS: 1)."""
+    words = list(words)
+    if cmd == CMD_WRITE:
+        count = len(words)
+    elif count is None:
+        count = 1
+    if cmd not in (CMD_WRITE, CMD_READ, CMD_STATUS):
+        raise ValueError(f"unknown link command {cmd!r}")
+    if not 1 <= count <= MAX_WORDS:
+        raise ValueError(f"a frame carries 1 to {MAX_WORDS} words, not {count}")
+    body = bytes([cmd, seq & 0xFF, count]) + (addr & 0xFFFFFFFF).to_bytes(4, "little")
+    for w in words:
+        body += (w & 0xFFFFFFFF).to_bytes(4, "little")
+    return bytes([SYNC_REQUEST]) + body + bytes([crc8(body)])
+
+
+class LinkError(Exception):
+    """A response that is malformed or a NAK (retried by :class:`BoardLink`)."""
+
+
+class BoardTimeout(RuntimeError):
+    """The board did not answer a frame correctly after every try."""
+
+
+def decode_response(frame: bytes):
+    """``(status, seq, words)`` of a complete response frame; :class:`LinkError` if malformed."""
+    if len(frame) < 5 or frame[0] != SYNC_RESPONSE:
+        raise LinkError(f"malformed response {frame.hex()}")
+    count = frame[3]
+    if len(frame) != 5 + 4 * count:
+        raise LinkError(f"response length {len(frame)} does not match its count {count}")
+    if crc8(frame[1:]) != 0:
+        raise LinkError(f"response CRC mismatch in {frame.hex()}")
+    words = [int.from_bytes(frame[4 + 4 * i:8 + 4 * i], "little") for i in range(count)]
+    return frame[1], frame[2], words
+
+
+class BoardLink:
+    """Frames over a serial port with retries.
+
+    ``port``: anything with ``write(bytes)``, ``read(n) -> bytes`` (returns early, shorter, when
+    its ``timeout`` expires), ``reset_input_buffer()`` and a ``timeout`` attribute (seconds),
+    i.e. a ``serial.Serial`` or the simulation's port. ``quiet``: seconds to wait after a failed
+    try before retrying (longer than the board's gap timeout, so it has dropped the frame).
+    ``stats`` counts frames, retries and NAKs by status.
+    """
+
+    def __init__(self, port, name: str = "port", tries: int = 4, quiet: float = 0.05,
+                 sleep=time.sleep, seed=None):
+        self.port = port
+        self.name = name
+        self.tries = tries
+        self.quiet = quiet
+        self.sleep = sleep
+        self.seq = random.Random(seed).randrange(256)
+        self.stats = {"frames": 0, "retries": 0, "naks": {}, "bad_responses": 0,
+                      "no_response": 0}
+
+    # One frame --------------------------------------------------------------------------
+
+    def transact(self, cmd: int, addr: int = 0, words=(), count: int | None = None):
+        """``(status, words)`` of one request, retried until a well-formed answer that is not
+        a NAK; ``status`` is OK or BUS_ERROR."""
+        self.seq = (self.seq + 1) & 0xFF
+        frame = encode_request(cmd, self.seq, addr, words, count)
+        self.stats["frames"] += 1
+        last = "no response"
+        for attempt in range(self.tries):
+            if attempt:
+                self.stats["retries"] += 1
+                self.sleep(self.quiet)
+                self.port.reset_input_buffer()
+            self.port.write(frame)
+            try:
+                status, words_back = self._response()
+            except LinkError as e:
+                last = str(e)
+                continue
+            if status in (OK, BUS_ERROR):
+                return status, words_back
+            self.stats["naks"][STATUS_NAMES.get(status, status)] = \
+                self.stats["naks"].get(STATUS_NAMES.get(status, status), 0) + 1
+            last = f"board answered {STATUS_NAMES.get(status, status)}"
+        raise BoardTimeout(f"board not responding on {self.name} after {self.tries} tries "
+                           f"({last})")
+
+    def _response(self):
+        """Read one response for the current ``seq`` (older ones are skipped)."""
+        while True:
+            head = b""
+            while head[:1] != bytes([SYNC_RESPONSE]):     # hunt for the sync byte
+                b = self.port.read(1)
+                if not b:
+                    self.stats["no_response"] += 1
+                    raise LinkError("no response")
+                head = b
+            head += self._read_exact(3)
+            frame = head + self._read_exact(4 * head[3] + 1)
+            try:
+                status, seq, words = decode_response(frame)
+            except LinkError:
+                self.stats["bad_responses"] += 1
+                raise
+            if seq == self.seq or status in (NAK_CRC, NAK_TIMEOUT, NAK_FRAME):
+                return status, words
+            # A late answer to an earlier try of another frame: skip it.
+
+    def _read_exact(self, n: int) -> bytes:
+        data = self.port.read(n)
+        if len(data) != n:
+            self.stats["bad_responses"] += 1
+            raise LinkError(f"truncated response ({len(data)} of {n} bytes)")
+        return data
+
+    # Words ------------------------------------------------------------------------------
+
+    def write(self, addr: int, words) -> list[int]:
+        """Write consecutive words; returns the addresses of frames the bus refused."""
+        words, refused = list(words), []
+        for i in range(0, len(words), MAX_WORDS):
+            status, _ = self.transact(CMD_WRITE, addr + i, words[i:i + MAX_WORDS])
+            if status == BUS_ERROR:
+                refused.append(addr + i)
+        return refused
+
+    def read(self, addr: int, count: int) -> tuple[list[int], list[int]]:
+        """``(words, refused frame addresses)`` of ``count`` consecutive words."""
+        out, refused = [], []
+        for i in range(0, count, MAX_WORDS):
+            n = min(MAX_WORDS, count - i)
+            status, words = self.transact(CMD_READ, addr + i, count=n)
+            if status == BUS_ERROR:
+                refused.append(addr + i)
+            out += words
+        return out, refused
+
+    def status(self) -> dict:
+        _, (word,) = self.transact(CMD_STATUS)
+        return {"irq": bool(word & 1), "busy": bool(word & 2)}
+
+
+def runs(pairs):
+    """Group ``[(addr, data), ...]`` into ``[(start, [data...]), ...]`` of consecutive
+    addresses, in order."""
+    out = []
+    for addr, data in pairs:
+        if out and out[-1][0] + len(out[-1][1]) == addr:
+            out[-1][1].append(data)
+        else:
+            out.append((addr, [data]))
+    return out
