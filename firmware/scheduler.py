@@ -72,6 +72,18 @@ class CapacityError(ValueError):
     """An operand does not fit a bank (the tiler then splits it; see :mod:`.sparse`)."""
 
 
+def load_firmware(cfg, rmap, kernel, program, defines, writes):
+    """Assemble ``programs/<program>`` with ``defines`` and append the bus writes that load it
+    to ``writes``; returns ``(instruction words, expanded source)``."""
+    source = (PROGRAMS / program).read_text()
+    firmware = assemble(source, cfg.lanes, defines)
+    if len(firmware) > cfg.fw_depth:
+        raise CapacityError(f"{kernel}: firmware of {len(firmware)} instructions exceeds "
+                            f"fw_depth {cfg.fw_depth}")
+    writes += [(rmap.fw_base + i, w) for i, w in enumerate(firmware)]
+    return firmware, source.format(**defines)
+
+
 def _fits(cfg, what, used):
     if used > cfg.spm_depth:
         raise CapacityError(f"{what} needs {used} words but a bank holds {cfg.spm_depth} "
@@ -155,14 +167,9 @@ def plan_rowwise(cfg, kernel: str, A, B, relu: bool = False) -> Program:
     if out_base + b_cols * out_stride > 0xFFFF:
         raise CapacityError(f"{kernel}: results end beyond the 16-bit addresses of the firmware")
 
-    source = (PROGRAMS / "rowwise.s").read_text()
     defines = {"lane_setup": "\n".join(setup), "b_base": 0, "out_base": out_base,
                "columns": b_cols, "b_stride": b_stride, "out_stride": out_stride}
-    firmware = assemble(source, cfg.lanes, defines)
-    if len(firmware) > cfg.fw_depth:
-        raise CapacityError(f"{kernel}: firmware of {len(firmware)} instructions exceeds "
-                         f"fw_depth {cfg.fw_depth}")
-    writes += [(rmap.fw_base + i, w) for i, w in enumerate(firmware)]
+    firmware, source = load_firmware(cfg, rmap, kernel, "rowwise.s", defines, writes)
 
     # Reads: every result word (all parts), then every lane's counters.
     parts = rmap.spm_word_parts
@@ -203,7 +210,7 @@ def plan_rowwise(cfg, kernel: str, A, B, relu: bool = False) -> Program:
     busiest = max(sum(costs[r] for r in lrows) for lrows in lanes)
     timeout = 64 + 4 * b_cols * (busiest + 32 + out_stride)
     return Program(kernel, writes, (control.offset, 1 << start_bit.lsb), reads, decode,
-                   firmware, source.format(**defines), timeout)
+                   firmware, source, timeout)
 
 
 def useful_macs(kernel, A, B) -> int:

@@ -36,18 +36,12 @@ from zerohero.hw.memory import pack_entry, unpack_entry
 from zerohero.hw.regs import RegisterMap
 from zerohero.sim import model
 
-from .isa import assemble
-from .scheduler import PROGRAMS, CapacityError, Program, _words, balance_rows, plan_rowwise
+from .scheduler import (CapacityError, Program, _fits, _words, balance_rows, load_firmware,
+                        plan_rowwise)
 
 __all__ = ["plan_sparse", "plan_tiles", "stitch", "SPARSE_KERNELS", "Tile"]
 
 SPARSE_KERNELS = ("spgemm", "ewmul", "ewadd")
-
-
-def _fits(cfg, what, used):
-    if used > cfg.spm_depth:
-        raise CapacityError(f"{what} needs {used} words but a bank holds {cfg.spm_depth} "
-                            f"(config {cfg.name})")
 
 
 def _csr_words(cfg, M, rows, pad_to=None):
@@ -171,16 +165,10 @@ def plan_sparse(cfg, kernel: str, A, B, relu: bool = False) -> Program:
 
     setup = _setup(per_lane)
     if kernel == "spgemm":
-        source = (PROGRAMS / "spgemm.s").read_text()
-        defines = {"lane_setup": "\n".join(setup), "jobs": jobs}
+        program, defines = "spgemm.s", {"lane_setup": "\n".join(setup), "jobs": jobs}
     else:
-        source = (PROGRAMS / "elementwise.s").read_text()
-        defines = {"lane_setup": "\n".join(setup)}
-    firmware = assemble(source, cfg.lanes, defines)
-    if len(firmware) > cfg.fw_depth:
-        raise CapacityError(f"{kernel}: firmware of {len(firmware)} instructions exceeds "
-                            f"fw_depth {cfg.fw_depth}")
-    writes += [(rmap.fw_base + i, w) for i, w in enumerate(firmware)]
+        program, defines = "elementwise.s", {"lane_setup": "\n".join(setup)}
+    firmware, source = load_firmware(cfg, rmap, kernel, program, defines, writes)
 
     parts = rmap.spm_word_parts
     reads = []
@@ -218,7 +206,7 @@ def plan_sparse(cfg, kernel: str, A, B, relu: bool = False) -> Program:
     timeout = 256 + 4 * (max(sum(costs[r] for r in lrows) for lrows in lanes) +
                          jobs * (max(costs, default=0) + 40))
     return Program(kernel, writes, _start(rmap), reads, decode, firmware,
-                   source.format(**defines), timeout)
+                   source, timeout)
 
 
 # Tiling -------------------------------------------------------------------------------------

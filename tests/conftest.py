@@ -1,5 +1,6 @@
 import os
 
+import numpy as np
 import pytest
 
 from zerohero.hw.config import AccelConfig
@@ -14,6 +15,21 @@ def unit_config(**changes) -> AccelConfig:
     base = AccelConfig(name="unit", lanes=2, value_width=8, coord_width=8, acc_width=16,
                        window=4, spm_banks=2, spm_depth=16)
     return base.replace(**changes)
+
+
+def acc_config(**changes):
+    """The integrated accelerator of the kernel tests (test_accelerator, test_sparse_out,
+    test_tiling share its build): 2 lanes of 256-word banks, narrow widths."""
+    return unit_config(lanes=2, spm_banks=4, spm_depth=256, fw_depth=64, **changes)
+
+
+def rand(rng, shape, density, cfg, lo=None, hi=None):
+    """A dense integer matrix with about ``density`` nonzeros in ``[lo, hi]`` (default: the
+    whole value range of ``cfg``)."""
+    lo = cfg.value_min if lo is None else lo
+    hi = cfg.value_max if hi is None else hi
+    vals = rng.integers(lo, hi + 1, shape)
+    return np.where(rng.random(shape) < density, vals, 0)
 
 
 @pytest.fixture(params=SIMULATORS)

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import unit_config
+from conftest import acc_config, rand
 
 from zerohero.firmware.isa import ERRORS, assemble
 from zerohero.firmware.scheduler import Program, plan_rowwise
@@ -12,17 +12,6 @@ from zerohero.sim import model
 from zerohero.sim.harness import ROOT
 
 DATA = ROOT / "data" / "suitesparse"
-
-
-def acc_config(**changes):
-    return unit_config(lanes=2, spm_banks=4, spm_depth=256, fw_depth=64, **changes)
-
-
-def rand(rng, shape, density, cfg, lo=None, hi=None):
-    lo = cfg.value_min if lo is None else lo
-    hi = cfg.value_max if hi is None else hi
-    vals = rng.integers(lo, hi + 1, shape)
-    return np.where(rng.random(shape) < density, vals, 0)
 
 
 GOLDEN = {"spmv": model.spmv, "spmspv": model.spmspv, "spmm": model.spmm, "gemv": model.gemv,

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import unit_config
+from conftest import acc_config, unit_config
 
 import zerohero
 from zerohero import nn
@@ -222,13 +222,8 @@ def test_network_too_wide_for_the_accumulator():
 
 # Running on the accelerator -----------------------------------------------------------------
 
-def tiny_config():
-    """The small configuration test_accelerator.py also builds (8-bit values, 16-bit acc)."""
-    return unit_config(lanes=2, spm_banks=4, spm_depth=256, fw_depth=64)
-
-
 def test_model_backend_runs_the_golden_inference():
-    cfg = tiny_config()
+    cfg = acc_config()
     X = np.random.default_rng(1).random((12, 12))
     net = random_mlp((12, 8, 4), seed=2)
     c = nn.compile_network(net, cfg, 0.5, finetune_epochs=0, calibration=X)
@@ -240,7 +235,7 @@ def test_model_backend_runs_the_golden_inference():
 @pytest.mark.cocotb
 def test_tiny_network_bit_exact_on_rtl(sim):
     """Sparse (spmm) and dense (gemm) runs of a tiny network, 2 images, bit-exact."""
-    cfg = tiny_config()
+    cfg = acc_config()
     rng = np.random.default_rng(5)
     X = rng.random((16, 12))
     net = random_mlp((12, 8, 4), seed=4)

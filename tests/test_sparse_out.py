@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.io
 import scipy.sparse
-from conftest import SCALE, unit_config
+from conftest import SCALE, acc_config, rand
 
 from zerohero.cli import main
 from zerohero.runtime import Accelerator
@@ -15,16 +15,6 @@ from zerohero.sim import model
 from zerohero.sim.harness import ROOT
 
 DATA = ROOT / "data" / "suitesparse"
-
-
-def acc_config(**changes):
-    # The configuration of test_accelerator.py (one build serves both files).
-    return unit_config(lanes=2, spm_banks=4, spm_depth=256, fw_depth=64, **changes)
-
-
-def rand(rng, shape, density, cfg):
-    vals = rng.integers(cfg.value_min, cfg.value_max + 1, shape)
-    return np.where(rng.random(shape) < density, vals, 0)
 
 
 def golden(kernel, A, B, sem, relu=False):

@@ -4,7 +4,7 @@ stitched exactly; only unrepresentable inputs are refused."""
 import numpy as np
 import pytest
 import scipy.sparse
-from conftest import unit_config
+from conftest import acc_config, rand
 
 from zerohero.bench import small_banks_config
 from zerohero.firmware.sparse import plan_tiles
@@ -13,15 +13,6 @@ from zerohero.sim import model
 from zerohero.sim.harness import ROOT
 
 DATA = ROOT / "data" / "suitesparse"
-
-
-def acc_config(**changes):
-    return unit_config(lanes=2, spm_banks=4, spm_depth=256, fw_depth=64, **changes)
-
-
-def rand(rng, shape, density, cfg):
-    vals = rng.integers(cfg.value_min, cfg.value_max + 1, shape)
-    return np.where(rng.random(shape) < density, vals, 0)
 
 
 def assert_partition(tiles, rows, what):
