@@ -55,7 +55,7 @@ def test_compressed_writer(sim):
     for i, tokens in enumerate(streams):
         drop = int(i % 3 != 2)
         runs.append({"pulse": ["start"], "stall": 0.3 * (i % 2),
-                     "set": {"pos_base": 100, "crd_base": 7, "drop_zeros": drop},
+                     "set": {"pos_base": 100, "crd_base": 7, "drop_zeros": drop, "append": 0},
                      "inputs": {"inp": codec.tokens(tokens, codec.result)}, "outputs": {},
                      "watch": ["entry_wr", "pos_wr"], "read": ["rows", "nnz", "busy"]})
         want.append(compressed_image(cfg, tokens, 100, 7, drop))
