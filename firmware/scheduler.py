@@ -72,6 +72,19 @@ class CapacityError(ValueError):
     """An operand does not fit a bank (the tiler then splits it; see :mod:`.sparse`)."""
 
 
+def lane_setup(per_lane):
+    """Firmware lines setting each lane's fields; a field equal on every lane is broadcast
+    (one instruction instead of one per lane)."""
+    setup = []
+    for name in per_lane[0]:
+        values = {f[name] for f in per_lane}
+        if len(values) == 1:
+            setup.append(f"        cfg   *, {name}, {values.pop()}")
+        else:
+            setup += [f"        cfg   {lane}, {name}, {f[name]}" for lane, f in enumerate(per_lane)]
+    return setup
+
+
 def load_firmware(cfg, rmap, kernel, program, defines, writes):
     """Assemble ``programs/<program>`` with ``defines`` and append the bus writes that load it
     to ``writes``; returns ``(instruction words, expanded source)``."""
@@ -152,14 +165,7 @@ def plan_rowwise(cfg, kernel: str, A, B, relu: bool = False) -> Program:
         writes += _words(rmap, lane, 0, image)
         per_lane.append(fields)
         writes += _words(rmap, cfg.lanes + lane, 0, b_words)
-    # Fields equal on every lane are broadcast (one instruction instead of one per lane).
-    setup = []
-    for name in per_lane[0]:
-        values = {f[name] for f in per_lane}
-        if len(values) == 1:
-            setup.append(f"        cfg   *, {name}, {values.pop()}")
-        else:
-            setup += [f"        cfg   {lane}, {name}, {f[name]}" for lane, f in enumerate(per_lane)]
+    setup = lane_setup(per_lane)
     # Results follow B in every lane's vector bank.
     out_base = len(b_words)
     out_stride = max(len(lrows) for lrows in lanes)

@@ -36,8 +36,8 @@ from zerohero.hw.memory import pack_entry, unpack_entry
 from zerohero.hw.regs import RegisterMap
 from zerohero.sim import model
 
-from .scheduler import (CapacityError, Program, _fits, _words, balance_rows, load_firmware,
-                        plan_rowwise)
+from .scheduler import (CapacityError, Program, _fits, _words, balance_rows, lane_setup,
+                        load_firmware, plan_rowwise)
 
 __all__ = ["plan_sparse", "plan_tiles", "stitch", "SPARSE_KERNELS", "Tile"]
 
@@ -80,18 +80,6 @@ def _start(rmap):
     control = rmap["CONTROL"]
     bit = next(f for f in control.fields if f.name == "START")
     return control.offset, 1 << bit.lsb
-
-
-def _setup(per_lane):
-    """Firmware lines setting each lane's fields (broadcast when every lane agrees)."""
-    setup = []
-    for name in per_lane[0]:
-        values = {f[name] for f in per_lane}
-        if len(values) == 1:
-            setup.append(f"        cfg   *, {name}, {values.pop()}")
-        else:
-            setup += [f"        cfg   {lane}, {name}, {f[name]}" for lane, f in enumerate(per_lane)]
-    return setup
 
 
 def plan_sparse(cfg, kernel: str, A, B, relu: bool = False) -> Program:
@@ -163,7 +151,7 @@ def plan_sparse(cfg, kernel: str, A, B, relu: bool = False) -> Program:
         per_lane.append(fields)
         layout.append((lrows, out_pos, out_rows, out_base, cap))
 
-    setup = _setup(per_lane)
+    setup = lane_setup(per_lane)
     if kernel == "spgemm":
         program, defines = "spgemm.s", {"lane_setup": "\n".join(setup), "jobs": jobs}
     else:
