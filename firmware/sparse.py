@@ -28,6 +28,8 @@ run in one simulator run (``Accelerator.execute``) and the results are stitched 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import scipy.sparse
 
@@ -39,7 +41,8 @@ from zerohero.sim import model
 from .scheduler import (CapacityError, Program, _fits, _words, balance_rows, lane_setup,
                         load_firmware, plan_rowwise)
 
-__all__ = ["plan_sparse", "plan_tiles", "stitch", "SPARSE_KERNELS", "Tile"]
+__all__ = ["plan_sparse", "plan_tiles", "plan_double_buffered", "relocate", "stitch",
+           "SPARSE_KERNELS", "Tile"]
 
 SPARSE_KERNELS = ("spgemm", "ewmul", "ewadd")
 
@@ -268,6 +271,49 @@ def plan_tiles(cfg, kernel: str, A, B, relu: bool = False) -> list:
         for rows in _blocks(a_nnz + 1 + cap, cfg.lanes * (cfg.spm_depth - 4),
                             max_rows=cfg.lanes * rows_per_lane):
             _plan_recursive(plan, rows, cols, tiles)
+    return tiles
+
+
+def relocate(program: Program, half_cfg, cfg, upper: bool) -> Program:
+    """``program``, planned for ``half_cfg`` (``cfg`` with banks half as deep), moved into the
+    lower or upper half of ``cfg``'s banks: its scratchpad addresses are re-encoded (and
+    offset by ``spm_depth / 2`` for the upper half), its firmware addresses re-encoded, and
+    its START write sets ``CONTROL.HALF``, which the lanes OR into every address, so the
+    firmware itself is unchanged."""
+    src, dst = RegisterMap(half_cfg), RegisterMap(cfg)
+    offset = cfg.spm_depth // 2 if upper else 0
+
+    def move(addr):
+        where = src.decode(addr)
+        if where is None:
+            raise ValueError(f"{program.kernel}: address {addr:#x} is outside the map")
+        if where[0] == "spm":
+            _, bank, word, part = where
+            return dst.spm_addr(bank, word + offset, part)
+        if where[0] == "fw":
+            return dst.fw_base + where[1]
+        return addr                         # registers sit at the same offsets
+
+    control, value = program.start
+    half = dst["CONTROL"].field("HALF")
+    return dataclasses.replace(
+        program, writes=[(move(a), d) for a, d in program.writes],
+        reads=[move(a) for a in program.reads],
+        start=(control, value | int(upper) << half.lsb))
+
+
+def plan_double_buffered(cfg, kernel: str, A, B, relu: bool = False) -> list:
+    """Tiles for double buffering: planned as :func:`plan_tiles` for banks half as deep,
+    tile ``i`` in the lower (even ``i``) or upper (odd ``i``) half of every bank, so that the
+    host can load tile ``i + 1`` while tile ``i`` runs (``Accelerator.execute(...,
+    overlap=True)``). Needs ``cfg.double_buffer``."""
+    if not cfg.double_buffer:
+        raise ValueError(f"config {cfg.name} is built without double buffering "
+                         f"(AccelConfig.double_buffer=False)")
+    half_cfg = cfg.replace(spm_depth=cfg.spm_depth // 2)
+    tiles = plan_tiles(half_cfg, kernel, A, B, relu)
+    for i, tile in enumerate(tiles):
+        tile.program = relocate(tile.program, half_cfg, cfg, upper=i % 2 == 1)
     return tiles
 
 

@@ -7,6 +7,13 @@ for ``irq`` (high while STATUS.DONE or an error is pending); then it reads resul
 counters. While the sequencer runs, the lanes own the scratchpad ports and host accesses to
 it are refused (BUSY); while it is idle, the host owns them.
 
+Double buffering (``cfg.double_buffer``): the START write's ``CONTROL.HALF`` is latched for the
+run and sets the top address bit of every lane access, so a program planned for half-deep
+banks runs in the lower or the upper half of every bank. While it runs, the host may write
+(not read) the scratchpad, i.e. load the next tile into the other half: a bank's write port
+belongs to its lane whenever the lane writes (results, compressed ``pos``) and to the host
+otherwise; a host write that collides waits through the bus's ``ready``.
+
 Bank ownership follows :mod:`zerohero.hw.memory`: lane ``i`` streams from operand bank ``i``
 (both read ports) and gathers or intersects from vector bank ``lanes + i``, whose write port
 takes the lane's results; a compressed output's ``pos`` goes to the operand bank's write port.
@@ -90,7 +97,17 @@ class Accelerator(wiring.Component):
                 m.d.comb += getattr(regs, f"lane_{name}")[i].eq(getattr(lane, name))
         m.d.comb += seq.progress.eq(progress)
 
-        # Scratchpad ports: the lanes while the sequencer runs, the host while it is idle.
+        # Scratchpad ports: the lanes while the sequencer runs, the host while it is idle (and,
+        # with double buffering, the write ports whenever the lane does not write).
+        top = cfg.spm_addr_width - 1
+        half = Signal()                 # CONTROL.HALF of the current run
+        if cfg.double_buffer:
+            with m.If(seq.start):
+                m.d.sync += half.eq(regs.half)
+
+        def lane_addr(addr):
+            return addr | (half << top) if cfg.double_buffer else addr
+
         for b in range(cfg.spm_banks):
             lane = lanes[b % cfg.lanes] if b < 2 * cfg.lanes else None
             operand = b < cfg.lanes
@@ -100,7 +117,7 @@ class Accelerator(wiring.Component):
                 host_port = host.spm_rd[b] if p == 0 else None
                 with m.If(seq.busy & (src is not None)):
                     if src is not None:
-                        m.d.comb += [ours.addr.eq(src.addr), ours.en.eq(src.en)]
+                        m.d.comb += [ours.addr.eq(lane_addr(src.addr)), ours.en.eq(src.en)]
                 with m.Else():
                     if host_port is not None:
                         m.d.comb += [ours.addr.eq(host_port.addr), ours.en.eq(host_port.en)]
@@ -111,9 +128,14 @@ class Accelerator(wiring.Component):
             wr = spm.wr[b]
             # A lane's results go to its vector bank, compressed ``pos`` to its operand bank.
             src = None if lane is None else (lane.pos_wr if operand else lane.out_wr)
-            with m.If(seq.busy & (src is not None)):
+            lane_writes = seq.busy & (src is not None)
+            if src is not None and cfg.double_buffer:
+                lane_writes &= src.en
+                m.d.comb += host.wr_taken[b].eq(lane_writes)
+            with m.If(lane_writes):
                 if src is not None:
-                    m.d.comb += [wr.addr.eq(src.addr), wr.en.eq(src.en), wr.data.eq(src.data)]
+                    m.d.comb += [wr.addr.eq(lane_addr(src.addr)), wr.en.eq(src.en),
+                                 wr.data.eq(src.data)]
             with m.Else():
                 m.d.comb += [wr.addr.eq(host.spm_wr[b].addr), wr.en.eq(host.spm_wr[b].en),
                              wr.data.eq(host.spm_wr[b].data)]

@@ -76,6 +76,9 @@ class AccelConfig(SignedRanges):
     #: Build the sparse-output path of every lane (unioner, compressed writer, elementwise MAC
     #: modes: spgemm, ewmul, ewadd); about +640 SB_LUT4 a lane on iCE40 (2975 instead of 2338).
     sparse_out: bool = True
+    #: Double buffering: ``CONTROL.HALF`` puts the lanes in one half of every bank while the
+    #: host writes the next tile into the other half during the run (see hw/accelerator.py).
+    double_buffer: bool = True
 
     def __post_init__(self):
         def need(cond, field, expected):
@@ -91,6 +94,7 @@ class AccelConfig(SignedRanges):
             need(isinstance(value, int) and not isinstance(value, bool), field, "an integer")
         need(isinstance(self.name, str) and self.name != "", "name", "a non-empty string")
         need(isinstance(self.sparse_out, bool), "sparse_out", "True or False")
+        need(isinstance(self.double_buffer, bool), "double_buffer", "True or False")
         need(1 <= self.lanes <= 256, "lanes", "between 1 and 256")
         need(2 <= self.value_width <= 32, "value_width", "between 2 and 32")
         need(1 <= self.coord_width <= 32, "coord_width", "between 1 and 32")
@@ -150,21 +154,23 @@ PRESETS = {
     # Banks: one streamed-operand bank and one vector bank per lane (see hw/memory.py).
     "sim-small": AccelConfig(name="sim-small", lanes=8, window=4, spm_banks=16,
                              spm_depth=32768),
-    # Both FPGA presets leave the sparse-output path out (sparse_out; +27% LUTs a lane): the
-    # figures below were measured without it.
+    # Both FPGA presets leave the sparse-output path out (sparse_out; +27% LUTs a lane) and
+    # double buffering (their banks are too small to halve usefully): the figures below
+    # were measured without them.
     # iCE40UP5K (iCEBreaker), measured with `zerohero build icebreaker` (README "FPGA boards"):
     # a lane is ~1600 LUT4 + ~1300 FF, so one lane fits the 5280 logic cells (2 lanes need 6983,
     # 6615 with 8-bit coordinates; 8 lanes ~14k LUT4 and 66 EBR). int8 values, 20-bit
     # accumulators and 12-bit coordinates make a 32-bit word (2 EBR per 256 words per copy).
     "icebreaker": AccelConfig(name="icebreaker", lanes=1, window=1, spm_banks=2,
                               spm_depth=512, value_width=8, acc_width=20, coord_width=12,
-                              counter_width=16, fw_depth=64, sparse_out=False),
+                              counter_width=16, fw_depth=64, sparse_out=False,
+                              double_buffer=False),
     # ECP5-85F (ULX3S): 32 lanes of int8 MACs (MULT18X18D); 32-bit words so a 512-deep bank
     # copy is one DP16KD (64 banks x 2 read ports = 128 of 208). Window 2 with 32-bit
     # counters measured 89156 of 83640 LUT4 slots (106%): window 1, 16-bit counters.
     "ulx3s-85f": AccelConfig(name="ulx3s-85f", lanes=32, window=1, spm_banks=64,
                              spm_depth=512, value_width=8, acc_width=20, coord_width=12,
-                             counter_width=16, sparse_out=False),
+                             counter_width=16, sparse_out=False, double_buffer=False),
 }
 
 

@@ -9,7 +9,8 @@ accepted on a clock edge where ``valid`` and ``ready`` are both high. Exactly
 ``HOST_LATENCY`` (1) cycle later, i.e. on the next edge, the port presents the response for
 one cycle: ``ack`` high, ``err`` (the request was refused) and, for a read without error,
 ``rdata`` (0 otherwise). Responses cannot be stalled. The port accepts one request per cycle
-(``ready`` is high today; hosts must still honour it), and responses come back in order.
+(``ready`` is low only while a scratchpad write during a run waits for its bank's write port,
+see :class:`HostPort`), and responses come back in order.
 
 Errors (``err`` in the response, and the code latched in ``ERROR`` with the address in
 ``ERR_ADDR`` unless an earlier error is still latched):
@@ -17,8 +18,9 @@ Errors (``err`` in the response, and the code latched in ``ERROR`` with the addr
 * ``BAD_ADDR`` (1): the address is outside the map (a hole between registers, between the
   regions, past the last bank, or an unused part of a scratchpad word). Nothing wraps: every
   one of the 32 address bits is decoded.
-* ``BUSY`` (2): a scratchpad access while ``idle`` is low (the datapath owns the scratchpad);
-  the access does nothing.
+* ``BUSY`` (2): a scratchpad access while ``idle`` is low (the datapath owns the scratchpad;
+  with double buffering only reads are refused) or a firmware write then; the access does
+  nothing.
 
 Writes to read-only registers (and read-only fields) are accepted and ignored.
 """
@@ -90,6 +92,7 @@ def _hardware_members(cfg):
         "start": Out(1),        # CONTROL.START: one-cycle pulse
         "clear": Out(1),        # CONTROL.CLEAR: one-cycle pulse (clears the lane counters)
         "relu": Out(1),         # CONTROL.RELU
+        "half": Out(1),         # CONTROL.HALF (0 without double buffering)
         "busy": In(1),          # STATUS.BUSY
         "done": In(1),          # one-cycle strobe: sets STATUS.DONE (cleared by START)
         "error": In(1),         # one-cycle strobe: latch error_code (>= 3) in ERROR
@@ -138,7 +141,7 @@ class RegisterBank(wiring.Component):
             ("ERR_ADDR", "ADDR"): err_addr,
         }
         pulses = {("CONTROL", "START"): self.start, ("CONTROL", "CLEAR"): self.clear}
-        outputs = {("CONTROL", "RELU"): self.relu}
+        outputs = {("CONTROL", "RELU"): self.relu, ("CONTROL", "HALF"): self.half}
         pulse_now = {key: Signal(name=f"{key[1].lower()}_write") for key in pulses}
         clear_error = Signal()
 
@@ -213,6 +216,11 @@ class HostPort(wiring.Component):
     the scratchpad by the integrating top while ``idle`` is high; ``fw_wr`` writes the
     sequencer's instruction memory. While ``idle`` is low a scratchpad or firmware access is
     refused with ``BUSY``; reading the firmware region is a bad address.
+
+    With ``cfg.double_buffer`` scratchpad *writes* are accepted while ``idle`` is low (the
+    host loads the half of the banks the lanes do not use; reads and firmware writes are still
+    refused): ``wr_taken[bank]`` says the datapath uses that bank's write port this cycle, and
+    a write that would complete a word there waits (``ready`` low) until the port is free.
     """
 
     def __init__(self, cfg):
@@ -227,6 +235,7 @@ class HostPort(wiring.Component):
             "fw_wr": Out(wiring.Signature({"addr": Out(range(cfg.fw_depth)), "en": Out(1),
                                            "data": Out(DATA_WIDTH)})),
             "idle": In(1),
+            "wr_taken": In(1).array(cfg.spm_banks),
         })
 
     def elaborate(self, platform):
@@ -236,7 +245,6 @@ class HostPort(wiring.Component):
         parts, stride = rmap.spm_word_parts, rmap.spm_word_stride
         pb, aw = (stride - 1).bit_length(), cfg.spm_addr_width
 
-        m.d.comb += bus.ready.eq(1)
         accept = bus.valid & bus.ready
 
         # Registers: below spm_base, and a register there (holes are errors).
@@ -252,8 +260,17 @@ class HostPort(wiring.Component):
         spm_hit = (bus.addr[k:] == 1) & (off < rmap.spm_size)
         if parts < stride:
             spm_hit &= part < parts
-        spm_go = accept & spm_hit & self.idle
         top_part = part == parts - 1
+        # While the datapath runs only writes are let through (double buffering), and one that
+        # completes a word waits for its bank's write port.
+        spm_allowed = self.idle | bus.we if cfg.double_buffer else self.idle
+        spm_go = accept & spm_hit & spm_allowed
+        if cfg.double_buffer:
+            taken = Array(self.wr_taken)[bank] if cfg.spm_banks > 1 else self.wr_taken[0]
+            m.d.comb += bus.ready.eq(~(bus.valid & bus.we & spm_hit & top_part & ~self.idle
+                                       & taken))
+        else:
+            m.d.comb += bus.ready.eq(1)
         wdata = bus.wdata
         if parts > 1:
             stage = Signal(DATA_WIDTH * (parts - 1))    # lower parts of a wide word
@@ -280,7 +297,7 @@ class HostPort(wiring.Component):
 
         # Faults.
         bad = accept & ~reg_hit & ~spm_hit & ~fw_hit
-        busy = accept & (spm_hit | fw_hit) & ~self.idle
+        busy = accept & ((spm_hit & ~spm_allowed) | fw_hit) & ~self.idle
         m.d.comb += [self.fault.en.eq(bad | busy),
                      self.fault.code.eq(Mux(bad, ERR_BAD_ADDR, ERR_BUSY)),
                      self.fault.addr.eq(bus.addr)]
@@ -336,7 +353,7 @@ class HostMemory(wiring.Component):
             wiring.connect(m, port.spm_rd[b], spm.rd[b][0])
             wiring.connect(m, port.spm_wr[b], spm.wr[b])
         m.d.comb += port.idle.eq(self.idle)
-        for name in ("start", "clear", "relu"):
+        for name in ("start", "clear", "relu", "half"):
             m.d.comb += getattr(self, name).eq(getattr(bank, name))
         for name in ("busy", "done", "error", "error_code"):
             m.d.comb += getattr(bank, name).eq(getattr(self, name))

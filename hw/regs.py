@@ -165,8 +165,12 @@ def _fixed_registers(cfg: AccelConfig, spm_word_stride: int) -> list[tuple]:
         (0x08, "CONTROL", [
             _f("START", 0, 1, "pulse", "start the sequencer; clears STATUS.DONE"),
             _f("CLEAR", 1, 1, "pulse", "clear every per-lane counter"),
-            _f("RELU", 2, 1, "rw", "fused ReLU on results")],
-         "START and CLEAR are self-clearing pulses (read 0); RELU is a stored bit"),
+            _f("RELU", 2, 1, "rw", "fused ReLU on results")] + ([
+            _f("HALF", 3, 1, "rw", "bank half the lanes use in the run START begins: the top "
+               "bank-address bit of every lane access (double buffering)")]
+            if cfg.double_buffer else []),
+         "START and CLEAR are self-clearing pulses (read 0); RELU"
+         + (" and HALF are stored bits" if cfg.double_buffer else " is a stored bit")),
         (0x09, "STATUS", [
             _f("BUSY", 0, 1, "ro", "the datapath is running"),
             _f("DONE", 1, 1, "ro", "a run finished since the last START (sticky)"),

@@ -97,44 +97,70 @@ class Built:
                                 else "" for n in outputs}
             return result
 
-    def play(self, jobs: list[dict]) -> dict:
+    def play(self, jobs: list[dict], overlap: bool = False) -> dict:
         """Run ``jobs`` (each ``{writes: [(addr, data)], start: (addr, data), reads: [addr],
-        timeout: cycles}``) on a ``player=True`` build, in one simulator run: per job a reset,
-        the writes, the start and the wait for ``irq``, the reads. Returns
-        ``{"jobs": [{cycles, irq, load_cycles, read_cycles, reads, errors: [(addr, we)]}],
-        "cycles": total simulated cycles, "wall_s": wall time of the simulation,
-        "done": bool}``."""
-        lines, requests = [], []
-        for job in jobs:
-            lines.append("4 0 0 0")
-            lines += [f"1 {a:x} {d:x} 0" for a, d in job["writes"]]
-            a, d = job["start"]
-            lines.append(f"3 {a:x} {d:x} {job['timeout']:x}")
-            lines += [f"2 {a:x} 0 0" for a in job["reads"]]
-            requests.append([(a, 1) for a, _ in job["writes"]] + [(a, 1)]
-                            + [(a, 0) for a in job["reads"]])
+        timeout: cycles}``, optionally ``late_writes``) on a ``player=True`` build, in one
+        simulator run: per job the writes, the start, the wait for ``irq``, the reads (and a
+        reset before each job without ``overlap``).
+
+        ``overlap`` (double buffering): job ``i + 1``'s ``writes`` are played while job ``i``
+        runs (they must go where job ``i`` does not look), its ``late_writes`` (the firmware)
+        after job ``i``'s reads. Returns ``{"jobs": [{cycles, irq, load_cycles,
+        hidden_cycles, read_cycles, reads, errors: [(addr, we)]}], "cycles": total simulated
+        cycles, "wall_s": wall time of the simulation, "done": bool}``; ``load_cycles`` are
+        the cycles a write of the job was on the bus, ``hidden_cycles`` those of them during
+        the previous job's run."""
+        lines, owner = ["4 0 0 0"], []          # owner: (job, is_read, addr) per bus request
+
+        def request(op, job, addr, data=0, arg=0):
+            lines.append(f"{op} {addr:x} {data:x} {arg:x}")
+            owner.append((job, op == 2, addr))
+
+        def load(i, which):
+            for a, d in jobs[i].get(which, ()):
+                request(1, i, a, d)
+
+        def start(i):
+            request(3, i, *jobs[i]["start"])
+
+        def finish(i):
+            lines.append(f"5 0 0 {jobs[i]['timeout']:x}")
+            for a in jobs[i]["reads"]:
+                request(2, i, a)
+
+        for i in range(len(jobs)):
+            if not overlap and i:
+                lines.append("4 0 0 0")
+            load(i, "writes")
+            if overlap and i:
+                finish(i - 1)
+            load(i, "late_writes")
+            start(i)
+            if not overlap:
+                finish(i)
+        if overlap and jobs:
+            finish(len(jobs) - 1)
         lines.append("0 0 0 0")
-        limit = sum(len(r) + j["timeout"] + 8 for r, j in zip(requests, jobs)) * 2 + 64
+        limit = (len(owner) + sum(j["timeout"] + 8 for j in jobs)) * 2 + 64
         result, out = self.run("zerohero.sim.tb.accel", {"limit": limit},
                                files={"script.txt": "\n".join(lines) + "\n"},
                                outputs=("played.txt",))
-        lines = {"A": [], "C": [], "R": [], "T": [[0]]}
+        logged = {"A": [], "C": [], "R": [], "S": [], "T": [[0]]}
         for line in out["played.txt"].splitlines():
             kind, *fields = line.split()
-            lines[kind].append([int(f, 16) for f in fields])
-        acks, starts, read_cycles = lines["A"], lines["C"], lines["R"]
-        played = []
-        for job, reqs in zip(jobs, requests):
-            if not starts:
-                break
-            cycles, irq, load = starts.pop(0)
-            mine, acks = acks[:len(reqs)], acks[len(reqs):]
-            played.append({
-                "cycles": cycles, "irq": bool(irq), "load_cycles": load,
-                "read_cycles": read_cycles.pop(0)[0] if read_cycles else 0,
-                "reads": [rdata for rdata, _ in mine[len(reqs) - len(job["reads"]):]],
-                "errors": [req for req, (_, err) in zip(reqs, mine) if err]})
-        return {"jobs": played, "cycles": lines["T"][-1][0], "wall_s": result["wall_s"],
+            logged[kind].append([int(f, 16) for f in fields])
+        played = [{"reads": [], "errors": []} for _ in jobs]
+        for (job, is_read, addr), (rdata, err) in zip(owner, logged["A"]):
+            if is_read:
+                played[job]["reads"].append(rdata)
+            if err:
+                played[job]["errors"].append((addr, int(not is_read)))
+        for job, (load_cycles, hidden), (cycles, irq), (read_cycles,) in zip(
+                played, logged["S"], logged["C"], logged["R"] + [[0]] * len(jobs)):
+            job.update(cycles=cycles, irq=bool(irq), load_cycles=load_cycles,
+                       hidden_cycles=hidden, read_cycles=read_cycles)
+        played = played[:len(logged["C"])]
+        return {"jobs": played, "cycles": logged["T"][-1][0], "wall_s": result["wall_s"],
                 "done": result["done"] and len(played) == len(jobs)}
 
     def run_streams(self, runs: list[dict], seed: int = 0) -> list:

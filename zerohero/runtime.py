@@ -26,8 +26,9 @@ import numpy as np
 import scipy.sparse
 
 from zerohero.firmware.scheduler import useful_macs
-from zerohero.firmware.sparse import plan_tiles, stitch
+from zerohero.firmware.sparse import plan_double_buffered, plan_tiles, stitch
 from zerohero.hw.config import AccelConfig, preset
+from zerohero.hw.regs import RegisterMap
 from zerohero.sim import model
 
 __all__ = ["Accelerator", "BACKENDS"]
@@ -37,13 +38,18 @@ BACKENDS = ("verilator", "icarus", "model", "board")
 
 class Accelerator:
     def __init__(self, config: AccelConfig | str = "sim-small", backend: str = "verilator",
-                 progress=None, port=None, **board_options):
+                 progress=None, port=None, double_buffer: bool = True, **board_options):
         """``progress``: optional callable taking one line of text, called at the slow
-        stages of an RTL run (building the simulation model, simulating). ``backend="board"``
-        runs on an FPGA board over its UART (:mod:`zerohero.board`): ``port`` is the serial
-        device (or an open port object); ``board_options`` go to ``BoardRunner``."""
+        stages of an RTL run (building the simulation model, simulating). ``double_buffer``:
+        when operands need tiling and the configuration has double buffering, plan the tiles
+        for half-deep banks and load each while the previous one runs (``False``: full-depth
+        tiles, loaded between runs). ``backend="board"`` runs on an FPGA board over its UART
+        (:mod:`zerohero.board`): ``port`` is the serial device (or an open port object);
+        ``board_options`` go to ``BoardRunner``."""
         self.progress = progress or (lambda message: None)
         self.cfg = preset(config) if isinstance(config, str) else config
+        self.double_buffer = bool(double_buffer and self.cfg.double_buffer
+                                  and self.cfg.spm_depth >= 32)
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
         self.backend = backend
@@ -183,7 +189,10 @@ class Accelerator:
     def _run_tiles(self, kernel, A, B, relu, shape, macs):
         """Plan the tiles (one when everything fits), run them in one simulator run, stitch."""
         tiles = plan_tiles(self.cfg, kernel, A, B, relu)
-        jobs = self.execute([t.program for t in tiles])
+        overlap = len(tiles) > 1 and self.double_buffer
+        if overlap:
+            tiles = plan_double_buffered(self.cfg, kernel, A, B, relu)
+        jobs = self.execute([t.program for t in tiles], overlap=overlap)
         decoded = [t.program.decode(job["reads"]) for t, job in zip(tiles, jobs)]
         result = stitch(self.cfg, kernel, tiles, decoded, shape, self.sem, relu)
         return result, self._stats(jobs, [c for _, c in decoded], macs)
@@ -212,18 +221,23 @@ class Accelerator:
             "tiles": len(jobs),
             "load_cycles": counted("load_cycles"),
             "read_cycles": counted("read_cycles"),
+            # Loading that overlapped the previous tile's run (double buffering).
+            "hidden_cycles": counted("hidden_cycles"),
         }
 
-    def execute(self, programs):
+    def execute(self, programs, overlap: bool = False):
         """Run :class:`Program` s on the backend (on a simulator, in one simulation); per
         program ``{cycles, reads, ...}``. ``self.last_run`` keeps a simulation's simulated
-        cycles (loading and reading back included) and its wall time."""
+        cycles (loading and reading back included) and its wall time. ``overlap``: the
+        programs alternate between bank halves (:func:`plan_double_buffered`), so on a
+        simulator each one's scratchpad writes are played while the one before runs (the
+        board backend runs them one after the other)."""
         if self.backend == "board":
             self.progress(f"running on the board: {sum(len(p.writes) for p in programs)} "
                           f"words out, {sum(len(p.reads) for p in programs)} back...")
             results = self._board.execute(programs)
         else:
-            results = self._simulate(programs)
+            results = self._simulate(programs, overlap)
         for p, res in zip(programs, results):
             if res["errors"]:
                 addr, we = res["errors"][0]
@@ -233,7 +247,7 @@ class Accelerator:
                 raise RuntimeError(f"{p.kernel}: no completion within {p.timeout} cycles")
         return results
 
-    def _simulate(self, programs):
+    def _simulate(self, programs, overlap=False):
         from zerohero.sim.harness import build
 
         if self._built is None:
@@ -244,8 +258,11 @@ class Accelerator:
         self.progress(f"simulating on {self.backend}: loading "
                       f"{sum(len(p.writes) for p in programs)} words, running, reading back "
                       f"{sum(len(p.reads) for p in programs)} words...")
-        run = self._built.play([{"writes": p.writes, "start": p.start, "reads": p.reads,
-                                 "timeout": p.timeout} for p in programs])
+        fw_base = RegisterMap(self.cfg).fw_base     # firmware: written while idle only
+        run = self._built.play([{"writes": [w for w in p.writes if w[0] < fw_base],
+                                 "late_writes": [w for w in p.writes if w[0] >= fw_base],
+                                 "start": p.start, "reads": p.reads, "timeout": p.timeout}
+                                for p in programs], overlap=overlap)
         self.last_run = {"cycles": run["cycles"], "wall_s": run["wall_s"]}
         if not run["done"] and all(res["irq"] for res in run["jobs"]):
             raise RuntimeError("the simulation did not finish its program list")
