@@ -106,7 +106,11 @@ class Lane(wiring.Component):
             m.d.comb += [self.out_wr.addr.eq(wr.wr.addr), self.out_wr.en.eq(wr.wr.en),
                          self.out_wr.data.eq(wr.wr.data)]
         if sparse_out:
-            wiring.connect(m, cw.pos_wr, wiring.flipped(self.pos_wr))
+            # Gated with the mode: the writer's port is only the lane's in compressed mode
+            # (and an idle writer's combinational enable can stay X on Icarus, which would
+            # reach the host's bus ready through the double-buffering arbiter).
+            m.d.comb += [self.pos_wr.addr.eq(cw.pos_wr.addr), self.pos_wr.data.eq(cw.pos_wr.data),
+                         self.pos_wr.en.eq(cw.pos_wr.en & compressed)]
         for port, (sparse, dense) in enumerate([(cs.pos_rd, None), (cs.crd_rd, ds.rd)]):
             ours = self.op_rd[port]
             srcs = [(~a_dense, sparse)] + ([(a_dense, dense)] if dense is not None else [])

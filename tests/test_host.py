@@ -19,10 +19,11 @@ from zerohero.sim.harness import build
 MASK32 = 0xFFFF_FFFF
 
 #: narrow: 24-bit scratchpad words (one bus word), 16-bit counters, 3 banks (not a power of
-#: two, so "past the last bank" is inside the bank field). wide: 72-bit words (3 parts,
-#: stride 4: part 3 is a hole), 40-bit counters (LO/HI).
+#: two, so "past the last bank" is inside the bank field), no double buffering (the scratchpad
+#: refuses every access while busy). wide: 72-bit words (3 parts, stride 4: part 3 is a hole),
+#: 40-bit counters (LO/HI), double buffering (scratchpad writes accepted while busy).
 CONFIGS = {
-    "narrow": unit_config(lanes=2, spm_banks=3, counter_width=16),
+    "narrow": unit_config(lanes=2, spm_banks=3, counter_width=16, double_buffer=False),
     "wide": unit_config(lanes=3, spm_banks=4, acc_width=64, counter_width=40),
 }
 
@@ -100,7 +101,7 @@ class HostModel:
                 return 1, 0
             return 0, 0
         _, bank, word, part = where
-        if not self.inputs["idle"]:
+        if not self.inputs["idle"] and (wdata is None or not self.rmap.cfg.double_buffer):
             self.fault(ERR_BUSY, addr)
             return 1, 0
         parts = self.rmap.spm_word_parts
@@ -440,13 +441,20 @@ def test_bad_addresses_flagged(sim, name):
 @cocotb_test
 @configs
 def test_scratchpad_refused_while_not_idle(sim, name):
+    """While busy a read is refused; so is a write without double buffering, and with it the
+    write lands (the host loads the next tile during a run)."""
     rmap, pairs = responses(sim, name, "busy")
     parts = rmap.spm_word_parts
-    busy = pairs[parts:3 * parts]
-    assert all(res["err"] == 1 for _, res in busy)
+    read, write = pairs[parts:2 * parts], pairs[2 * parts:3 * parts]
+    double = rmap.cfg.double_buffer
+    assert all(res["err"] == 1 for _, res in read)
+    assert all(res["err"] == int(not double) for _, res in write)
     error, err_addr, scratch = (res["rdata"] for _, res in pairs[3 * parts:3 * parts + 3])
-    assert error == 0x100 | ERR_BUSY and err_addr == busy[0][0][1]
-    assert [res["rdata"] for _, res in pairs[-parts:]] == [0x77] + [0] * (parts - 1)
+    refused = parts if double else 2 * parts            # more than one sets MULTIPLE
+    assert error == (0x100 if refused > 1 else 0) | ERR_BUSY
+    assert err_addr == read[0][0][1]
+    assert [res["rdata"] for _, res in pairs[-parts:]] == (
+        [0x99] if double else [0x77]) + [0] * (parts - 1)
 
 
 @cocotb_test
