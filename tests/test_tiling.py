@@ -31,7 +31,7 @@ def assert_partition(tiles, rows, what):
 def test_tiled_kernels_stitch_exactly(sim):
     """Full-depth tiles run one after the other (the double-buffered ones: below)."""
     cfg = acc_config()
-    acc = Accelerator(cfg, sim, double_buffer=False)
+    acc = Accelerator(cfg, sim)
     rng = np.random.default_rng(9)
     small = sim == "icarus"
     # SpMV: 200 columns do not fit half a 256-word bank: inner (column) tiles whose partial
@@ -107,7 +107,7 @@ def test_double_buffering_hides_loads_and_stays_exact(sim):
         return
     # Sparse outputs too (compressed writers use both write ports of a lane's banks).
     A3, B3 = rand(rng, (40, 60), 0.2, cfg), rand(rng, (60, 50), 0.2, cfg)
-    C, st = Accelerator(cfg, sim).spgemm(A3, B3)
+    C, st = Accelerator(cfg, sim, double_buffer=True).spgemm(A3, B3)
     want = model.spgemm(model.to_format(A3, "csr"), model.to_format(B3, "csr"),
                         model.IntSemantics.from_config(cfg)).to_scipy()
     assert (C != want).nnz == 0 and C.nnz == want.nnz
@@ -119,7 +119,7 @@ def test_double_buffering_needs_the_config():
     with pytest.raises(ValueError, match="without double buffering"):
         plan_double_buffered(cfg, "spmv", model.to_format(np.ones((4, 4), np.int64), "csr"),
                              np.ones(4, np.int64))
-    assert not Accelerator(cfg, "model").double_buffer
+    assert not Accelerator(cfg, "model", double_buffer=True).double_buffer
     assert "HALF" not in {f.name for f in RegisterMap(cfg)["CONTROL"].fields}
 
 

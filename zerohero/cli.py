@@ -190,7 +190,8 @@ def build_parser():
     b = sub.add_parser("bench", help="measured benchmarks (cycles, ratios)")
     b.add_argument("what", choices=["intersect", "scan", "spmv", "spgemm"])
     b.add_argument("--tiled", action="store_true",
-                   help="spmv: operands larger than the icebreaker scratchpad, tiled")
+                   help="spmv: operands larger than the scratchpad (sim-small with 256-word "
+                        "banks), tiled, sequential and double-buffered")
     b.add_argument("--sim", default="verilator", choices=["verilator", "icarus"])
     b.add_argument("--json", action="store_true", help="print JSON records")
     b.set_defaults(func=cmd_bench)
@@ -218,6 +219,9 @@ def build_parser():
     r.add_argument("--quantize", action="store_true",
                    help="scale real-valued or out-of-range operands to the value width")
     r.add_argument("--relu", action="store_true", help="fused ReLU on the results")
+    r.add_argument("--double-buffer", action="store_true",
+                   help="tiled operands: half-deep tiles, each loaded while the one before "
+                        "runs (configs with double_buffer)")
     r.add_argument("--out", metavar="FILE", help="write the result: .npy (dense) or .mtx")
     r.add_argument("--json", action="store_true", help="print one JSON object")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")

@@ -535,7 +535,8 @@ def run_command(args) -> int:
 
     work = (a.sparse.nnz if a.sparse is not None else _entries(a.shape)) * (
         1 if kernel in VECTOR_B or kernel in SPARSE_B else int(np.shape(B)[1]))
-    acc = Accelerator(cfg, backend, progress=progress, **backend_options(board, args.port))
+    acc = Accelerator(cfg, backend, progress=progress, double_buffer=args.double_buffer,
+                      **backend_options(board, args.port))
     if backend == "model" and work > LONG_WORK:
         progress(f"computing {kernel} with the golden model...")
     try:
@@ -607,6 +608,8 @@ def run_command(args) -> int:
         "useful_macs": stats.get("useful_macs", stats["macs"]),
         "zeros_skipped": stats["zeros_skipped"], "lane_busy": stats["lane_busy"],
         "sim_cycles_per_s": stats.get("sim_cycles_per_s"),
+        "tiles": stats.get("tiles"), "load_cycles": stats.get("load_cycles"),
+        "hidden_cycles": stats.get("hidden_cycles"), "read_cycles": stats.get("read_cycles"),
         "relu": bool(args.relu),
         "a": {"source": a.source, "shape": list(a.shape), "stored": nnz(A),
               "scale": a.scale, "quantized": a.quantized},
@@ -659,6 +662,10 @@ def report(r: dict) -> str:
                  f"{r['useful_macs']}), zero operands skipped {_fmt(r['zeros_skipped'])}")
     if r["lane_busy"] is not None:
         lines.append("  lane busy cycles: " + " ".join(str(v) for v in r["lane_busy"]))
+    if r["tiles"] and r["tiles"] > 1:
+        lines.append(f"  tiles {r['tiles']}: host bus load {_fmt(r['load_cycles'])} cycles "
+                     f"({_fmt(r['hidden_cycles'])} hidden behind runs), read-back "
+                     f"{_fmt(r['read_cycles'])}")
     if r["a"]["quantized"] or r["b"]["quantized"]:
         err = r["quantization_rel_error"]
         lines.append("  quantization: largest relative error against float64 "

@@ -38,12 +38,13 @@ BACKENDS = ("verilator", "icarus", "model", "board")
 
 class Accelerator:
     def __init__(self, config: AccelConfig | str = "sim-small", backend: str = "verilator",
-                 progress=None, port=None, double_buffer: bool = True, **board_options):
+                 progress=None, port=None, double_buffer: bool = False, **board_options):
         """``progress``: optional callable taking one line of text, called at the slow
         stages of an RTL run (building the simulation model, simulating). ``double_buffer``:
         when operands need tiling and the configuration has double buffering, plan the tiles
-        for half-deep banks and load each while the previous one runs (``False``: full-depth
-        tiles, loaded between runs). ``backend="board"`` runs on an FPGA board over its UART
+        for half-deep banks and load each while the previous one runs (default ``False``:
+        full-depth tiles, loaded between runs, which measured faster end to end on the
+        bus-bound configurations here; README "Double buffering"). ``backend="board"`` runs on an FPGA board over its UART
         (:mod:`zerohero.board`): ``port`` is the serial device (or an open port object);
         ``board_options`` go to ``BoardRunner``."""
         self.progress = progress or (lambda message: None)
