@@ -1,9 +1,12 @@
 // Bus player: a Verilog testbench top that drives the integrated accelerator's host bus from a
 // script file, so that loading, running and reading back a kernel need no Python per cycle.
 //
-// The clock is generated here (Verilator builds it with --timing). The script is read from
-// "script.txt" in the working directory, one operation per line, four hex fields:
-//     op addr data arg
+// Clock: with ZH_EXTERNAL_CLOCK defined (the Verilator build) `clk` is an input toggled by the
+// C++ loop of zh_main.cpp and `done` an output; otherwise (Icarus) the clock is generated here.
+// The run ends when the script ends or after +limit=N cycles (then no "T" line is written).
+//
+// The script is "script.bin" in the working directory: one operation per 16 bytes, four
+// big-endian 32-bit words  op addr data arg:
 //   1  write  data to addr
 //   2  read   addr
 //   3  start: write data to addr (the CONTROL write) and go on with the next operation (the
@@ -11,27 +14,33 @@
 //   5  wait   until the last start's run raised irq, at most arg cycles after that start
 //   4  reset  (rst high for two cycles)
 //   0  end
-// Requests follow the bus rules of zerohero.hw.host (valid held until ready; one request per
-// cycle). "played.txt" gets, in this order of events:
-//   "A rdata err"    per bus response, in order;
-//   "S load hidden"  per start, when its CONTROL write is accepted: the cycles a write request
-//                    was on the bus since the previous start (loading, stalls included) and how
-//                    many of those fell while the accelerator was busy (hidden behind a run);
-//   "C cycles irq"   per wait: cycles from the edge that accepted the CONTROL write to the edge
-//                    that raised irq (irq 0 on a timeout);
-//   "R cycles"       after the reads that follow a wait: from that irq to the last response;
-//   "T total"        total cycles; then `done` rises.
+// Requests (operations 1, 2, 3) are numbered from 0 in script order and follow the bus rules
+// of zerohero.hw.host (valid held until ready; one request per cycle). "played.txt" gets, in
+// this order of events (hex fields):
+//   "A index rdata err"  per response to a read;
+//   "E index"            per refused write;
+//   "S load hidden"      per start, when its CONTROL write is accepted: the cycles a write
+//                        request was on the bus since the previous start (loading, stalls
+//                        included) and how many of those fell while the accelerator was busy;
+//   "C cycles irq"       per wait: cycles from the edge that accepted the CONTROL write to the
+//                        edge that raised irq (irq 0 on a timeout);
+//   "R cycles"           after the reads that follow a wait: from that irq to the last response;
+//   "T total"            total cycles, at the end of the script; then `done` rises.
 `timescale 1ns/1ps
+`ifdef ZH_EXTERNAL_CLOCK
+module zh_player(input clk, output reg done);
+`else
 module zh_player;
   reg clk = 1'b0;
   always #5 clk = ~clk;
+  reg done = 1'b0;
+`endif
 
   reg rst = 1'b1;
   reg valid = 1'b0, we = 1'b0;
   reg [31:0] addr = 32'd0, wdata = 32'd0;
   wire ready, ack, err, irq, busy;
   wire [31:0] rdata;
-  reg done /*verilator public_flat_rd*/ = 1'b0;
 
   zerohero_accelerator dut (
     .clk(clk), .rst(rst),
@@ -42,9 +51,13 @@ module zh_player;
   localparam ISSUE = 0, WAIT = 1, RESET = 2, DRAIN = 3, DONE = 4;
   integer fin, fout, n;
   reg [2:0] state = RESET;
+  reg [127:0] line;
   reg [31:0] op, a, d, t;
-  reg [31:0] count = 32'd0, timeout = 32'd0;
+  reg [31:0] count = 32'd0, timeout = 32'd0, limit = 32'hFFFFFFFF;
   reg [31:0] total = 32'd0;
+  reg [31:0] index = 32'hFFFFFFFF;    // number of the request on the bus
+  reg [31:0] answered = 32'd0;        // ... of the request whose response comes next
+  reg answered_read = 1'b0;
   reg start_pending = 1'b0;
   reg reading = 1'b0;                 // between a wait's end and the next non-read
   reg [31:0] mark = 32'd0;            // cycle stamp of the last wait's end
@@ -55,17 +68,33 @@ module zh_player;
   reg [31:0] load = 32'd0, hidden = 32'd0;
 
   initial begin
-    fin = $fopen("script.txt", "r");
+`ifdef ZH_EXTERNAL_CLOCK
+    done = 1'b0;
+`endif
+    if (!$value$plusargs("limit=%d", limit)) limit = 32'hFFFFFFFF;
+    fin = $fopen("script.bin", "rb");
     fout = $fopen("played.txt", "w");
     if (fin == 0 || fout == 0) begin
-      $display("zh_player: cannot open script.txt or played.txt");
+      $display("zh_player: cannot open script.bin or played.txt");
       $finish;
     end
+`ifdef ZH_WAVES
+    $dumpfile("waves.vcd");
+    $dumpvars(0, zh_player);
+`endif
   end
 
   always @(posedge clk) begin
     total <= total + 1;
-    if (ack) $fwrite(fout, "A %h %h\n", rdata, err);
+    if (total == limit) begin
+      $fclose(fout);
+      done <= 1'b1;
+      $finish;
+    end
+    if (ack) begin
+      if (answered_read) $fwrite(fout, "A %h %h %h\n", answered, rdata, err);
+      else if (err) $fwrite(fout, "E %h\n", answered);
+    end
     if (valid && we && !start_pending) begin
       load <= load + 1;
       if (busy) hidden <= hidden + 1;
@@ -91,7 +120,11 @@ module zh_player;
       end
       ISSUE: if (!valid || ready) begin
         valid <= 1'b0;
-        if (valid && start_pending) begin      // the CONTROL write is accepted at this edge
+        if (valid) begin                       // the request on the bus is accepted here
+          answered <= index;
+          answered_read <= !we;
+        end
+        if (valid && start_pending) begin      // ... and it is the CONTROL write
           start_pending <= 1'b0;
           $fwrite(fout, "S %h %h\n", load, hidden);
           load <= 32'd0;
@@ -101,12 +134,13 @@ module zh_player;
           armed <= 1'b0;
           finished <= 1'b0;
         end
-        n = $fscanf(fin, "%h %h %h %h\n", op, a, d, t);
-        if (reading && (n != 4 || op != 2)) begin
+        n = $fread(line, fin);
+        {op, a, d, t} = line;
+        if (reading && (n != 16 || op != 2)) begin
           $fwrite(fout, "R %h\n", total - mark + (valid ? 1 : 0));
           reading <= 1'b0;
         end
-        if (n != 4 || op == 0) begin
+        if (n != 16 || op == 0) begin
           count <= 32'd0;
           state <= DRAIN;
         end else if (op == 4) begin
@@ -121,6 +155,7 @@ module zh_player;
           we <= (op != 2);
           addr <= a;
           wdata <= d;
+          index <= index + 1;
           start_pending <= (op == 3);
         end
       end
@@ -142,6 +177,9 @@ module zh_player;
           $fclose(fout);
           done <= 1'b1;
           state <= DONE;
+`ifndef ZH_EXTERNAL_CLOCK
+          $finish;
+`endif
         end
       end
       default: ;
