@@ -30,6 +30,9 @@ from .isa import assemble
 __all__ = ["balance_rows", "Program", "plan_rowwise", "useful_macs", "KERNELS", "CapacityError"]
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
+#: Fixed cost of a job beyond its stream (firmware, scanner start-up, MAC pipeline, barrier),
+#: measured (README "Measured results"); for the estimate in ``Program.work``.
+JOB_CYCLES = 33
 KERNELS = ("spmv", "spmspv", "spmm", "gemv", "gemm")
 
 
@@ -56,6 +59,7 @@ class Program:
     firmware: list = field(default_factory=list)    # instruction words
     source: str = ""                                # the firmware's assembly
     timeout: int = 0                                # cycles
+    work: int = 0                                   # estimated run cycles (tiling choice)
 
 
 def _words(rmap, bank, base, values):
@@ -216,7 +220,7 @@ def plan_rowwise(cfg, kernel: str, A, B, relu: bool = False) -> Program:
     busiest = max(sum(costs[r] for r in lrows) for lrows in lanes)
     timeout = 64 + 4 * b_cols * (busiest + 32 + out_stride)
     return Program(kernel, writes, (control.offset, 1 << start_bit.lsb), reads, decode,
-                   firmware, source, timeout)
+                   firmware, source, timeout, work=b_cols * (busiest + JOB_CYCLES))
 
 
 def useful_macs(kernel, A, B) -> int:

@@ -38,11 +38,11 @@ from zerohero.hw.memory import pack_entry, unpack_entry
 from zerohero.hw.regs import RegisterMap
 from zerohero.sim import model
 
-from .scheduler import (CapacityError, Program, _fits, _words, balance_rows, lane_setup,
-                        load_firmware, plan_rowwise)
+from .scheduler import (JOB_CYCLES, CapacityError, Program, _fits, _words, balance_rows,
+                        lane_setup, load_firmware, plan_rowwise)
 
-__all__ = ["plan_sparse", "plan_tiles", "plan_double_buffered", "relocate", "stitch",
-           "SPARSE_KERNELS", "Tile"]
+__all__ = ["plan_sparse", "plan_tiles", "plan_double_buffered", "relocate",
+           "estimated_cycles", "stitch", "SPARSE_KERNELS", "Tile"]
 
 SPARSE_KERNELS = ("spgemm", "ewmul", "ewadd")
 
@@ -196,8 +196,13 @@ def plan_sparse(cfg, kernel: str, A, B, relu: bool = False) -> Program:
     # Generous: every job as long as the longest row's (jobs end at a barrier).
     timeout = 256 + 4 * (max(sum(costs[r] for r in lrows) for lrows in lanes) +
                          jobs * (max(costs, default=0) + 40))
+    if kernel == "spgemm":      # jobs in lockstep: each as long as its longest row
+        work = sum(max((costs[lrows[t]] for lrows in lanes if t < len(lrows)), default=0)
+                   + JOB_CYCLES for t in range(jobs))
+    else:
+        work = max(sum(costs[r] for r in lrows) for lrows in lanes) + JOB_CYCLES
     return Program(kernel, writes, _start(rmap), reads, decode, firmware,
-                   source, timeout)
+                   source, timeout, work=work)
 
 
 # Tiling -------------------------------------------------------------------------------------
@@ -300,6 +305,19 @@ def relocate(program: Program, half_cfg, cfg, upper: bool) -> Program:
         program, writes=[(move(a), d) for a, d in program.writes],
         reads=[move(a) for a in program.reads],
         start=(control, value | int(upper) << half.lsb))
+
+
+def estimated_cycles(cfg, tiles, overlap: bool) -> int:
+    """End-to-end cycle estimate of running ``tiles``: one bus word a cycle for every write
+    and read, plus each tile's estimated run (``Program.work``), less, with ``overlap``, the
+    scratchpad writes of tile ``i + 1`` that fit in tile ``i``'s run."""
+    fw_base = RegisterMap(cfg).fw_base
+    programs = [t.program for t in tiles]
+    total = sum(len(p.writes) + len(p.reads) + p.work for p in programs)
+    if overlap:
+        total -= sum(min(prev.work, sum(1 for a, _ in p.writes if a < fw_base))
+                     for prev, p in zip(programs, programs[1:]))
+    return total
 
 
 def plan_double_buffered(cfg, kernel: str, A, B, relu: bool = False) -> list:

@@ -91,9 +91,10 @@ def cmd_bench(args):
     from zerohero import bench
 
     if args.tiled:
-        if args.what != "spmv":
-            raise CLIError(f"--tiled applies to bench spmv, not {args.what}")
-        records = bench.bench_spmv_tiled(sim=args.sim)
+        tiled = {"spmv": bench.bench_spmv_tiled, "spgemm": bench.bench_spgemm_tiled}
+        if args.what not in tiled:
+            raise CLIError(f"--tiled applies to bench spmv and spgemm, not {args.what}")
+        records = tiled[args.what](sim=args.sim)
     else:
         records = bench.BENCHES[args.what](sim=args.sim)
     if args.json:
@@ -190,8 +191,8 @@ def build_parser():
     b = sub.add_parser("bench", help="measured benchmarks (cycles, ratios)")
     b.add_argument("what", choices=["intersect", "scan", "spmv", "spgemm"])
     b.add_argument("--tiled", action="store_true",
-                   help="spmv: operands larger than the scratchpad (sim-small with 256-word "
-                        "banks), tiled, sequential and double-buffered")
+                   help="spmv, spgemm: operands larger than the scratchpad, tiled: "
+                        "sequential, double-buffered, and which the runtime picks")
     b.add_argument("--sim", default="verilator", choices=["verilator", "icarus"])
     b.add_argument("--json", action="store_true", help="print JSON records")
     b.set_defaults(func=cmd_bench)
@@ -219,9 +220,10 @@ def build_parser():
     r.add_argument("--quantize", action="store_true",
                    help="scale real-valued or out-of-range operands to the value width")
     r.add_argument("--relu", action="store_true", help="fused ReLU on the results")
-    r.add_argument("--double-buffer", action="store_true",
+    r.add_argument("--double-buffer", action=argparse.BooleanOptionalAction, default=None,
                    help="tiled operands: half-deep tiles, each loaded while the one before "
-                        "runs (configs with double_buffer)")
+                        "runs (configs with double_buffer); default: whichever is estimated "
+                        "faster")
     r.add_argument("--out", metavar="FILE", help="write the result: .npy (dense) or .mtx")
     r.add_argument("--json", action="store_true", help="print one JSON object")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")

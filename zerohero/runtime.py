@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse
 
 from zerohero.firmware.scheduler import useful_macs
-from zerohero.firmware.sparse import plan_double_buffered, plan_tiles, stitch
+from zerohero.firmware.sparse import estimated_cycles, plan_double_buffered, plan_tiles, stitch
 from zerohero.hw.config import AccelConfig, preset
 from zerohero.hw.regs import RegisterMap
 from zerohero.sim import model
@@ -38,19 +38,22 @@ BACKENDS = ("verilator", "icarus", "model", "board")
 
 class Accelerator:
     def __init__(self, config: AccelConfig | str = "sim-small", backend: str = "verilator",
-                 progress=None, port=None, double_buffer: bool = False, **board_options):
+                 progress=None, port=None, double_buffer: bool | None = None, **board_options):
         """``progress``: optional callable taking one line of text, called at the slow
-        stages of an RTL run (building the simulation model, simulating). ``double_buffer``:
-        when operands need tiling and the configuration has double buffering, plan the tiles
-        for half-deep banks and load each while the previous one runs (default ``False``:
-        full-depth tiles, loaded between runs, which measured faster end to end on the
-        bus-bound configurations here; README "Double buffering"). ``backend="board"`` runs on an FPGA board over its UART
+        stages of an RTL run (building the simulation model, simulating). ``double_buffer``
+        (tiled operands, configurations with double buffering): ``True`` plans the tiles for
+        half-deep banks and loads each while the previous one runs, ``False`` plans
+        full-depth tiles loaded between runs, ``None`` (default) plans both and runs the one
+        with fewer estimated cycles end to end (:func:`estimated_cycles`: the overlap pays
+        for compute-heavy tiles such as SpGEMM's, not for bus-bound SpMV; README "Double
+        buffering"). ``backend="board"`` runs on an FPGA board over its UART
         (:mod:`zerohero.board`): ``port`` is the serial device (or an open port object);
         ``board_options`` go to ``BoardRunner``."""
         self.progress = progress or (lambda message: None)
         self.cfg = preset(config) if isinstance(config, str) else config
-        self.double_buffer = bool(double_buffer and self.cfg.double_buffer
-                                  and self.cfg.spm_depth >= 32)
+        able = self.cfg.double_buffer and self.cfg.spm_depth >= 32
+        self.double_buffer = (double_buffer if able else False) if double_buffer is not None \
+            else (None if able else False)
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
         self.backend = backend
@@ -190,9 +193,14 @@ class Accelerator:
     def _run_tiles(self, kernel, A, B, relu, shape, macs):
         """Plan the tiles (one when everything fits), run them in one simulator run, stitch."""
         tiles = plan_tiles(self.cfg, kernel, A, B, relu)
-        overlap = len(tiles) > 1 and self.double_buffer
+        overlap = len(tiles) > 1 and self.double_buffer is not False
         if overlap:
-            tiles = plan_double_buffered(self.cfg, kernel, A, B, relu)
+            halves = plan_double_buffered(self.cfg, kernel, A, B, relu)
+            if self.double_buffer or (estimated_cycles(self.cfg, halves, True)
+                                      < estimated_cycles(self.cfg, tiles, False)):
+                tiles = halves
+            else:
+                overlap = False
         jobs = self.execute([t.program for t in tiles], overlap=overlap)
         decoded = [t.program.decode(job["reads"]) for t, job in zip(tiles, jobs)]
         result = stitch(self.cfg, kernel, tiles, decoded, shape, self.sem, relu)
