@@ -62,13 +62,16 @@ class Program:
     work: int = 0                                   # estimated run cycles (tiling choice)
 
 
-def _words(rmap, bank, base, values):
-    """Bus writes of scratchpad words ``values`` at ``bank``/``base``: low part first."""
+def _words(rmap, bank, base, values, broadcast=False):
+    """Bus writes of scratchpad words ``values`` at ``bank``/``base``: low part first.
+    ``broadcast``: ``bank`` is a broadcast group instead (0: every lane's operand bank, 1:
+    every lane's vector bank), one bus write for all lanes."""
+    at = rmap.bcast_addr if broadcast else rmap.spm_addr
     out = []
     parts = rmap.spm_word_parts
     for i, word in enumerate(values):
         for p in range(parts):
-            out.append((rmap.spm_addr(bank, base + i, p), (int(word) >> (32 * p)) & 0xFFFFFFFF))
+            out.append((at(bank, base + i, p), (int(word) >> (32 * p)) & 0xFFFFFFFF))
     return out
 
 
@@ -168,7 +171,7 @@ def plan_rowwise(cfg, kernel: str, A, B, relu: bool = False) -> Program:
         _fits(cfg, f"{kernel}: lane {lane}'s rows of A", len(image))
         writes += _words(rmap, lane, 0, image)
         per_lane.append(fields)
-        writes += _words(rmap, cfg.lanes + lane, 0, b_words)
+    writes += _words(rmap, 1, 0, b_words, broadcast=True)     # B: every lane's vector bank
     setup = lane_setup(per_lane)
     # Results follow B in every lane's vector bank.
     out_base = len(b_words)

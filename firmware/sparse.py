@@ -123,11 +123,13 @@ def plan_sparse(cfg, kernel: str, A, B, relu: bool = False) -> Program:
     jobs = max(len(r) for r in lanes)          # spgemm: jobs per lane (rows, padded)
 
     writes, per_lane, layout = [], [], []
+    if kernel == "spgemm":          # all of B in every lane's operand bank: one broadcast
+        b_pos = list(Bc.indptr.astype(int))
+        b_ent = [pack_entry(cfg, int(k), int(v)) for k, v in zip(Bc.indices, Bc.data)]
+        writes += _words(rmap, 0, 0, b_pos + b_ent, broadcast=True)
     for lane, lrows in enumerate(lanes):
         cap = int(sum(c_cap[r] for r in lrows))
         if kernel == "spgemm":
-            b_pos = list(Bc.indptr.astype(int))
-            b_ent = [pack_entry(cfg, int(k), int(v)) for k, v in zip(Bc.indices, Bc.data)]
             op = b_pos + b_ent
             vpos, vent = _csr_words(cfg, A, lrows, pad_to=jobs)
             out_rows = jobs
@@ -149,7 +151,8 @@ def plan_sparse(cfg, kernel: str, A, B, relu: bool = False) -> Program:
               out_base + cap)
         fields.update({"OUT_POS": out_pos, "OUT_BASE": out_base, "RELU": int(relu),
                        "OUT_MODE": 1})
-        writes += _words(rmap, lane, 0, op)
+        if kernel != "spgemm":
+            writes += _words(rmap, lane, 0, op)
         writes += _words(rmap, cfg.lanes + lane, 0, vpos + vent)
         per_lane.append(fields)
         layout.append((lrows, out_pos, out_rows, out_base, cap))
@@ -292,9 +295,10 @@ def relocate(program: Program, half_cfg, cfg, upper: bool) -> Program:
         where = src.decode(addr)
         if where is None:
             raise ValueError(f"{program.kernel}: address {addr:#x} is outside the map")
-        if where[0] == "spm":
-            _, bank, word, part = where
-            return dst.spm_addr(bank, word + offset, part)
+        if where[0] in ("spm", "bcast"):
+            kind, bank, word, part = where
+            at = dst.spm_addr if kind == "spm" else dst.bcast_addr
+            return at(bank, word + offset, part)
         if where[0] == "fw":
             return dst.fw_base + where[1]
         return addr                         # registers sit at the same offsets

@@ -25,7 +25,7 @@ Errors (``err`` in the response, and the code latched in ``ERROR`` with the addr
 Writes to read-only registers (and read-only fields) are accepted and ignored.
 """
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.hdl import Array, C, Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -257,16 +257,23 @@ class HostPort(wiring.Component):
         # Scratchpad: spm_base + bank * bank_stride + word * stride + part.
         off = bus.addr[:k]
         part, word, bank = off[:pb], off[pb:pb + aw], off[pb + aw:]
-        spm_hit = (bus.addr[k:] == 1) & (off < rmap.spm_size)
-        if parts < stride:
-            spm_hit &= part < parts
+        part_ok = (part < parts) if parts < stride else 1
+        # Broadcast (write-only): the same offsets, `bank` naming the group of banks written.
+        bc_hit = (bus.addr[k:] == 2) & (off < max(rmap.bcast_size, 1)) & part_ok & bus.we
+        if not rmap.bcast_groups:
+            bc_hit = C(0, 1)
+        spm_hit = ((bus.addr[k:] == 1) & (off < rmap.spm_size) & part_ok) | bc_hit
         top_part = part == parts - 1
+        groups = [rmap.bcast_banks(g) for g in range(rmap.bcast_groups)]
         # While the datapath runs only writes are let through (double buffering), and one that
-        # completes a word waits for its bank's write port.
+        # completes a word waits for its bank's write port (every bank of a broadcast group).
         spm_allowed = self.idle | bus.we if cfg.double_buffer else self.idle
         spm_go = accept & spm_hit & spm_allowed
         if cfg.double_buffer:
             taken = Array(self.wr_taken)[bank] if cfg.spm_banks > 1 else self.wr_taken[0]
+            if groups:
+                group_taken = Array(Cat(*(self.wr_taken[b] for b in g)).any() for g in groups)
+                taken = Mux(bc_hit, group_taken[bank[0]], taken)
             m.d.comb += bus.ready.eq(~(bus.valid & bus.we & spm_hit & top_part & ~self.idle
                                        & taken))
         else:
@@ -281,7 +288,10 @@ class HostPort(wiring.Component):
                         with m.Case(p):
                             m.d.sync += stage[DATA_WIDTH * p:DATA_WIDTH * (p + 1)].eq(bus.wdata)
         for b in range(cfg.spm_banks):
-            sel = bank == b
+            sel = ~bc_hit & (bank == b)
+            for g, banks in enumerate(groups):
+                if b in banks:
+                    sel |= bc_hit & (bank == g)
             m.d.comb += [
                 self.spm_rd[b].addr.eq(word),
                 self.spm_rd[b].en.eq(spm_go & ~bus.we & sel),

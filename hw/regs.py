@@ -40,7 +40,7 @@ __all__ = ["RegisterMap", "Register", "Field", "DATA_WIDTH", "ADDR_WIDTH", "REGM
 DATA_WIDTH = 32
 ADDR_WIDTH = 32
 #: Bumped whenever the layout changes incompatibly.
-REGMAP_VERSION = 1
+REGMAP_VERSION = 2
 #: "ZH" in the top half of ``ID``.
 ID_MAGIC = 0x5A48
 #: First per-lane counter register.
@@ -249,6 +249,12 @@ class RegisterMap:
         self.spm_base = max(SPM_BASE_MIN, _pow2_at_least(self.spm_size))
         self.spm_end = self.spm_base + self.spm_size
         assert self.reg_end <= self.spm_base
+        # Broadcast (write-only): one write stores a word in the same place of every lane's
+        # operand bank (group 0) or vector bank (group 1); only where those banks exist.
+        self.bcast_groups = 2 if cfg.spm_banks >= 2 * cfg.lanes else 0
+        self.bcast_base = 2 * self.spm_base
+        self.bcast_size = self.bcast_groups * self.bank_stride
+        self.bcast_end = self.bcast_base + self.bcast_size
         # Firmware (the sequencer's instruction memory): write-only, after the scratchpad.
         self.fw_base = 3 * self.spm_base
         self.fw_end = self.fw_base + cfg.fw_depth
@@ -293,10 +299,22 @@ class RegisterMap:
             raise ValueError(f"no scratchpad word bank {bank} word {word} part {part}")
         return self.spm_base + bank * self.bank_stride + word * self.spm_word_stride + part
 
+    def bcast_addr(self, group: int, word: int, part: int = 0) -> int:
+        """Bus address of part ``part`` of word ``word`` of every lane's operand bank
+        (``group`` 0: banks ``0 .. lanes - 1``) or vector bank (1: ``lanes .. 2 lanes - 1``)."""
+        if not (0 <= group < self.bcast_groups and 0 <= word < self.cfg.spm_depth
+                and 0 <= part < self.spm_word_parts):
+            raise ValueError(f"no broadcast word group {group} word {word} part {part}")
+        return self.bcast_base + group * self.bank_stride + word * self.spm_word_stride + part
+
+    def bcast_banks(self, group: int) -> range:
+        """The banks a write to broadcast ``group`` stores into."""
+        return range(group * self.cfg.lanes, (group + 1) * self.cfg.lanes)
+
     def decode(self, addr: int):
-        """``("reg", Register)``, ``("spm", bank, word, part)``, ``("fw", index)`` or ``None``
-        (outside the map;
-        the hardware answers an error)."""
+        """``("reg", Register)``, ``("spm", bank, word, part)``, ``("bcast", group, word,
+        part)``, ``("fw", index)`` or ``None`` (outside the map; the hardware answers an
+        error)."""
         if addr in self._by_offset:
             return ("reg", self._by_offset[addr])
         if self.spm_base <= addr < self.spm_end:
@@ -305,6 +323,11 @@ class RegisterMap:
             word, part = divmod(rest, self.spm_word_stride)
             if part < self.spm_word_parts:
                 return ("spm", bank, word, part)
+        if self.bcast_base <= addr < self.bcast_end:
+            group, rest = divmod(addr - self.bcast_base, self.bank_stride)
+            word, part = divmod(rest, self.spm_word_stride)
+            if part < self.spm_word_parts:
+                return ("bcast", group, word, part)
         if self.fw_base <= addr < self.fw_end:
             return ("fw", addr - self.fw_base)
         return None
@@ -322,6 +345,12 @@ class RegisterMap:
              "doc": "bank b word w at base + b * bank_stride + w * word_stride + part (part "
                     "< word_parts, low 32 bits first; a word is written when its top part "
                     "is written); only while the datapath is idle, else error BUSY"},
+            {"name": "broadcast", "base": self.bcast_base, "size": self.bcast_size,
+             "groups": self.bcast_groups, "group_stride": self.bank_stride,
+             "doc": "write-only: group g word w at base + g * group_stride + w * word_stride + "
+                    "part stores the word in every lane's operand bank (g = 0: banks 0 .. "
+                    "lanes - 1) or vector bank (g = 1: banks lanes .. 2 lanes - 1) at once; "
+                    "like scratchpad writes otherwise (a read is an error)"},
             {"name": "firmware", "base": self.fw_base, "size": self.cfg.fw_depth,
              "doc": "the sequencer's instruction memory, one 32-bit instruction per address; "
                     "write-only (a read is an error), only while the sequencer is idle"},
@@ -406,6 +435,14 @@ class RegisterMap:
             "#define ZH_SPM_ADDR(bank, word) (ZH_SPM_BASE + (bank) * ZH_SPM_BANK_STRIDE + "
             "(word) * ZH_SPM_WORD_STRIDE)",
             "",
+            "/* Broadcast (write-only): word w of every lane's operand bank (group 0) or",
+            "   vector bank (group 1) at once, ZH_SPM_WORD_PARTS bus words from",
+            "   ZH_BCAST_ADDR(group, w). */",
+            f"#define ZH_BCAST_BASE 0x{self.bcast_base:X}u",
+            f"#define ZH_BCAST_GROUPS {self.bcast_groups}u",
+            "#define ZH_BCAST_ADDR(group, word) (ZH_BCAST_BASE + (group) * ZH_SPM_BANK_STRIDE + "
+            "(word) * ZH_SPM_WORD_STRIDE)",
+            "",
             "/* Firmware: instruction i at ZH_FW_BASE + i (write-only, while idle). */",
             f"#define ZH_FW_BASE 0x{self.fw_base:X}u",
             f"#define ZH_FW_DEPTH {cfg.fw_depth}u",
@@ -446,6 +483,10 @@ class RegisterMap:
                    f"low first), "
                    f"bank stride {self.bank_stride:#x}, word stride {self.spm_word_stride}; "
                    f"ends at {self.spm_end - 1:#x}")
+        if self.bcast_groups:
+            out.append(f"{self.bcast_base:#8x}  broadcast: a word into every lane's operand "
+                       f"bank (group 0) or vector bank (group 1, at +{self.bank_stride:#x}), "
+                       f"write-only")
         out.append(f"{self.fw_base:#8x}  firmware: {cfg.fw_depth} instructions, write-only")
         out.append("every other address answers an error (ERROR.CODE 1)")
         return "\n".join(out)
