@@ -80,7 +80,7 @@ def test_real_matrices_and_saturation(sim):
 @pytest.mark.cocotb
 def test_largest_operand_that_fits(sim):
     cfg = acc_config()
-    acc = Accelerator(cfg, sim)
+    acc = Accelerator(cfg, sim, double_buffer=False)    # full-depth tiles (counted below)
     rng = np.random.default_rng(3)
     # 2 lanes x 10 rows of 24 nonzeros + 5 more on row 0: pos 11 + 245 entries = 256 words.
     A = np.zeros((20, 200), dtype=np.int64)
