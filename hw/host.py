@@ -217,6 +217,9 @@ class HostPort(wiring.Component):
     sequencer's instruction memory. While ``idle`` is low a scratchpad or firmware access is
     refused with ``BUSY``; reading the firmware region is a bad address.
 
+    Broadcast writes (``RegisterMap.bcast_addr``) store one word into every bank of a group
+    (every lane's operand bank, or every lane's vector bank) through the same write ports.
+
     With ``cfg.double_buffer`` scratchpad *writes* are accepted while ``idle`` is low (the
     host loads the half of the banks the lanes do not use; reads and firmware writes are still
     refused): ``wr_taken[bank]`` says the datapath uses that bank's write port this cycle, and
@@ -259,8 +262,9 @@ class HostPort(wiring.Component):
         part, word, bank = off[:pb], off[pb:pb + aw], off[pb + aw:]
         part_ok = (part < parts) if parts < stride else 1
         # Broadcast (write-only): the same offsets, `bank` naming the group of banks written.
-        bc_hit = (bus.addr[k:] == 2) & (off < max(rmap.bcast_size, 1)) & part_ok & bus.we
-        if not rmap.bcast_groups:
+        if rmap.bcast_groups:
+            bc_hit = (bus.addr[k:] == 2) & (off < rmap.bcast_size) & part_ok & bus.we
+        else:
             bc_hit = C(0, 1)
         spm_hit = ((bus.addr[k:] == 1) & (off < rmap.spm_size) & part_ok) | bc_hit
         top_part = part == parts - 1
