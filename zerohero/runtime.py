@@ -6,14 +6,16 @@ scipy.sparse matrices (or the golden model's formats), checks them against the c
 ``(result, stats)``: the result as NumPy (dense) and ``stats`` a dict with ``cycles``,
 ``ideal_cycles`` (``ceil(useful MACs / lanes)``), ``utilization``, ``macs``,
 ``zeros_skipped`` and ``lane_busy`` (plus ``tiles``, ``load_cycles``, ``read_cycles``: the
-bus cycles spent loading operands and reading results, not overlapped with ``cycles``).
-Operands larger than the scratchpad are tiled (:mod:`zerohero.firmware.sparse`) and all tiles
-run in one simulator run. ``spgemm``/``ewmul``/``ewadd`` return a ``scipy.sparse.csr_array``
+bus cycles spent loading operands and reading results, and ``hidden_cycles``: the load cycles
+that overlapped a run, with double buffering). Operands larger than the scratchpad are tiled
+(:mod:`zerohero.firmware.sparse`), optionally double-buffered, and all tiles run in one
+simulator run. ``spgemm``/``ewmul``/``ewadd`` return a ``scipy.sparse.csr_array``
 with zero results dropped.
 
 Backends: ``"verilator"`` and ``"icarus"`` run the generated Verilog of
-:class:`zerohero.hw.accelerator.Accelerator` under cocotb (the host loads the scratchpad and
-the firmware, starts, waits for ``irq``, reads back); ``"model"`` runs the golden model (no
+:class:`zerohero.hw.accelerator.Accelerator` under the Verilog bus player
+(:meth:`zerohero.sim.harness.Built.play`: the host's writes, START, the wait for ``irq`` and
+the reads played from a script, clocked by a C++ loop on Verilator and by ``vvp`` on Icarus); ``"model"`` runs the golden model (no
 cycle figures); ``"board"`` executes the same :class:`Program` s on an FPGA board over its UART
 (:mod:`zerohero.board`; ``cycles`` is ``None`` there).
 """
