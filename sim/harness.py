@@ -107,27 +107,28 @@ class Built:
         cycles, "wall_s": wall time of the simulation, "done": bool}``; ``load_cycles`` are
         the cycles a write of the job was on the bus, ``hidden_cycles`` those of them during
         the previous job's run."""
-        lines, owner = ["4 0 0 0"], []          # owner: (job, is_read, addr) per bus request
+        RESET, WRITE, READ, START, WAIT, END = 4, 1, 2, 3, 5, 0    # zh_player.v operations
+        ops, owner = [(RESET, 0, 0, 0)], []     # owner: (job, is_read, addr) per bus request
 
-        def request(op, job, addr, data=0, arg=0):
-            lines.append(f"{op} {addr:x} {data:x} {arg:x}")
-            owner.append((job, op == 2, addr))
+        def request(op, job, addr, data=0):
+            ops.append((op, addr, data, 0))
+            owner.append((job, op == READ, addr))
 
         def load(i, which):
             for a, d in jobs[i].get(which, ()):
-                request(1, i, a, d)
+                request(WRITE, i, a, d)
 
         def start(i):
-            request(3, i, *jobs[i]["start"])
+            request(START, i, *jobs[i]["start"])
 
         def finish(i):
-            lines.append(f"5 0 0 {jobs[i]['timeout']:x}")
+            ops.append((WAIT, 0, 0, jobs[i]["timeout"]))
             for a in jobs[i]["reads"]:
-                request(2, i, a)
+                request(READ, i, a)
 
         for i in range(len(jobs)):
             if not overlap and i:
-                lines.append("4 0 0 0")
+                ops.append((RESET, 0, 0, 0))
             load(i, "writes")
             if overlap and i:
                 finish(i - 1)
@@ -137,10 +138,9 @@ class Built:
                 finish(i)
         if overlap and jobs:
             finish(len(jobs) - 1)
-        lines.append("0 0 0 0")
+        ops.append((END, 0, 0, 0))
         limit = (len(owner) + sum(j["timeout"] + 8 for j in jobs)) * 2 + 64
-        script = b"".join(struct.pack(">4I", *(int(f, 16) for f in line.split()))
-                          for line in lines)
+        script = b"".join(struct.pack(">4I", *op) for op in ops)
         with tempfile.TemporaryDirectory(dir=self.build_dir) as tmp:
             (Path(tmp) / "script.bin").write_bytes(script)
             wall = time.perf_counter()

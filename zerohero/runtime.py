@@ -54,8 +54,7 @@ class Accelerator:
         self.progress = progress or (lambda message: None)
         self.cfg = preset(config) if isinstance(config, str) else config
         able = self.cfg.double_buffer and self.cfg.spm_depth >= 32
-        self.double_buffer = (double_buffer if able else False) if double_buffer is not None \
-            else (None if able else False)
+        self.double_buffer = double_buffer if able else False
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
         self.backend = backend
