@@ -20,6 +20,7 @@ by row, OUT_MODE and MAC_MODE are ignored (the runtime refuses the sparse-output
 
 from amaranth.hdl import C, Module, Mux, Signal
 from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from zerohero.firmware.isa import FIELDS
@@ -73,6 +74,11 @@ class Lane(wiring.Component):
         m.submodules.isect = isect = Intersector(cfg)
         m.submodules.mac = mac = MACLane(cfg)
         m.submodules.wr = wr = DenseWriter(cfg)
+        # A register slice between the B side (locator or joiner) and the MAC: both ways
+        # registered (the FIFO's level), so neither the joiner's match logic nor the MAC's
+        # hold meets the other's in one cycle (the FPGA critical path otherwise). Two entries
+        # keep one token a cycle; it costs one cycle of latency a job.
+        m.submodules.joined = joined = SyncFIFO(width=len(mac.inp.payload.as_value()), depth=2)
         if sparse_out:
             m.submodules.union = union = Unioner(cfg, k=1)
             m.submodules.cw = cw = CompressedWriter(cfg)
@@ -138,8 +144,8 @@ class Lane(wiring.Component):
             isect.a.p.n.eq(1),
             isect.b.valid.eq(xs.out.valid & b_isect), isect.b.p.tok[0].eq(xs.out.payload),
             isect.b.p.n.eq(1),
-            isect.out.ready.eq(mac.inp.ready & b_isect),
-            loc.out.ready.eq(mac.inp.ready & ~b_join),
+            isect.out.ready.eq(joined.w_rdy & b_isect),
+            loc.out.ready.eq(joined.w_rdy & ~b_join),
             wr.inp.valid.eq(mac.out.valid & ~compressed), wr.inp.payload.eq(mac.out.payload),
         ]
         joined_valid = Mux(b_isect, isect.out.valid, loc.out.valid)
@@ -152,7 +158,7 @@ class Lane(wiring.Component):
                 union.a.p.n.eq(1),
                 union.b.valid.eq(xs.out.valid & b_union), union.b.p.tok[0].eq(xs.out.payload),
                 union.b.p.n.eq(1),
-                union.out.ready.eq(mac.inp.ready & b_union),
+                union.out.ready.eq(joined.w_rdy & b_union),
                 cw.inp.valid.eq(mac.out.valid & compressed), cw.inp.payload.eq(mac.out.payload),
             ]
             joined_valid = Mux(b_union, union.out.valid, joined_valid)
@@ -163,7 +169,9 @@ class Lane(wiring.Component):
             xs.out.ready.eq(Mux(b_union, union.b.ready, isect.b.ready) if sparse_out
                             else isect.b.ready),
             a_ready.eq(a_join_ready),
-            mac.inp.valid.eq(joined_valid), mac.inp.payload.eq(joined_payload),
+            joined.w_en.eq(joined_valid), joined.w_data.eq(joined_payload),
+            mac.inp.valid.eq(joined.r_rdy), mac.inp.payload.eq(joined.r_data),
+            joined.r_en.eq(mac.inp.ready),
             mac.out.ready.eq(Mux(compressed, cw.inp.ready, wr.inp.ready) if sparse_out
                              else wr.inp.ready),
         ]

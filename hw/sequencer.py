@@ -12,7 +12,8 @@ for ``watchdog`` cycles stops with ``WATCHDOG``; an address field beyond the ban
 ``RANGE`` before any lane sees it.
 """
 
-from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.lib import data
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -24,8 +25,14 @@ __all__ = ["Sequencer"]
 
 
 class Sequencer(wiring.Component):
+    #: Opcodes with a flag of their own in a predecoded word (``Sequencer.predecode``).
+    KINDS = ("nop", "halt", "ldi", "addi", "djnz", "jmp", "cfg", "cfgr", "run", "wait", "clrc")
+
     def __init__(self, cfg):
         self.cfg = cfg
+        self.decoded = data.StructLayout({
+            "word": 32, "illegal": 1, "is_addr": 1, "is_count": 1, "imm_bad": 1,
+            "lanes": cfg.lanes, **{name: 1 for name in self.KINDS}})
         super().__init__({
             "fw_wr": In(wiring.Signature({
                 "addr": Out(range(cfg.fw_depth)), "en": Out(1), "data": Out(32)})),
@@ -47,27 +54,68 @@ class Sequencer(wiring.Component):
             "progress": In(1),
         })
 
-    def elaborate(self, platform):
-        m = Module()
+    def predecode(self, m, word):
+        """What an instruction word means, decoded where it is written into the instruction
+        memory (the host's write, not the fetch): the memory holds the word and these flags,
+        so executing one is a few gates after the memory read, not a decoder, a range
+        comparator and the error logic in a row (the iCE40 critical path otherwise)."""
         cfg = self.cfg
-        m.submodules.imem = imem = Memory(shape=32, depth=cfg.fw_depth, init=[])
-        wp = imem.write_port()
-        rp = imem.read_port()
-        m.d.comb += [wp.addr.eq(self.fw_wr.addr), wp.en.eq(self.fw_wr.en & ~self.busy),
-                     wp.data.eq(self.fw_wr.data)]
-
-        regs = [Signal(16, name=f"r{i}") for i in range(REGISTERS)]
-        reg_file = Array(regs)
-        word = rp.data
+        d = Signal(self.decoded)
         op, a, f, imm = word[28:32], word[20:28], word[16:20], word[0:16]
-        rsel = a[:3]
-        watch = Signal(32)
         lane_ok = (a == ALL_LANES) | (a < cfg.lanes)
         reg_ok = a < REGISTERS                  # ldi, addi, djnz: rD in a
         target_ok = imm < cfg.fw_depth          # jmp, djnz
-        lane_bit = Signal(cfg.lanes)
+        is_op = {name: op == code for name, code in OPCODES.items()}
+        reg_op = is_op["ldi"] | is_op["addi"] | is_op["djnz"]
+        is_cfg = is_op["cfg"] | is_op["cfgr"]
+        is_addr = sum((f == FIELDS[n]) for n in ADDRESS_FIELDS if n not in COUNT_FIELDS) != 0
+        is_count = sum((f == FIELDS[n]) for n in COUNT_FIELDS) != 0
+        illegal = ((sum(is_op.values()) == 0)
+                   | (reg_op & ~reg_ok) | (is_op["djnz"] & ~target_ok)
+                   | (is_op["jmp"] & ~target_ok)
+                   | (is_cfg & (~lane_ok | (f >= len(FIELDS))))
+                   | (is_op["cfgr"] & (imm >= REGISTERS))
+                   | ((is_op["run"] | is_op["wait"]) & ~lane_ok))
+        m.d.comb += [
+            d.word.eq(word), d.illegal.eq(illegal),
+            d.is_addr.eq(is_addr), d.is_count.eq(is_count),
+            d.imm_bad.eq((is_addr & (imm >= cfg.spm_depth)) | (is_count & (imm > cfg.spm_depth))),
+        ]
+        for name in self.KINDS:
+            m.d.comb += d[name].eq(is_op[name])
         for i in range(cfg.lanes):
-            m.d.comb += lane_bit[i].eq((a == i) | (a == ALL_LANES))
+            m.d.comb += d.lanes[i].eq((a == i) | (a == ALL_LANES))
+        return d
+
+    def range_flags(self, value):
+        """A register's value against the bank depth, kept beside the register: an address
+        field at or beyond it, a count beyond it; and whether ``djnz`` would fall through."""
+        depth = self.cfg.spm_depth
+        return Cat(value >= depth, value > depth, value == 1)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        m.submodules.imem = imem = Memory(shape=self.decoded, depth=cfg.fw_depth, init=[])
+        wp = imem.write_port()
+        rp = imem.read_port()
+        m.d.comb += [wp.addr.eq(self.fw_wr.addr), wp.en.eq(self.fw_wr.en & ~self.busy),
+                     wp.data.eq(self.predecode(m, self.fw_wr.data))]
+
+        regs = [Signal(16, name=f"r{i}") for i in range(REGISTERS)]
+        flags = [Signal(3, name=f"r{i}_flags") for i in range(REGISTERS)]
+        reg_file, flag_file = Array(regs), Array(flags)
+        d = rp.data
+        word = d.word
+        a, f, imm = word[20:28], word[16:20], word[0:16]
+        rsel = a[:3]
+        watch = Signal(32)
+
+        def write_reg(value):
+            wrapped = Signal(16)                # mod 2**16, as the register keeps it
+            m.d.comb += wrapped.eq(value)
+            m.d.sync += [reg_file[rsel].eq(wrapped),
+                         flag_file[rsel].eq(self.range_flags(wrapped))]
 
         def fail(code):
             return [self.error.eq(1), self.error_code.eq(ERRORS[code]), self.busy.eq(0)]
@@ -98,72 +146,49 @@ class Sequencer(wiring.Component):
                     m.d.sync += [self.pc.eq(target), watch.eq(0)]
                 with m.If(self.lane_error.any()):
                     stop("UNIT")
+                with m.Elif(d.illegal):
+                    stop("ILLEGAL")
+                with m.Elif(d.halt):
+                    m.d.sync += [self.busy.eq(0), self.done.eq(1)]
+                    m.next = "IDLE"
                 with m.Else():
-                    with m.Switch(op):
-                        with m.Case(OPCODES["nop"]):
+                    with m.If(d.nop):
+                        m.d.comb += complete.eq(1)
+                    with m.If(d.ldi):
+                        m.d.comb += complete.eq(1)
+                        write_reg(imm)
+                    with m.If(d.addi):
+                        m.d.comb += complete.eq(1)
+                        write_reg(reg_file[rsel] + imm)
+                    with m.If(d.djnz):
+                        write_reg(reg_file[rsel] - 1)
+                        with m.If(~flag_file[rsel][2]):
+                            m.d.comb += [target.eq(imm), jumped.eq(1)]
+                        m.d.comb += complete.eq(1)
+                    with m.If(d.jmp):
+                        m.d.comb += [target.eq(imm), jumped.eq(1), complete.eq(1)]
+                    with m.If(d.cfg | d.cfgr):
+                        src = flag_file[imm[:3]]
+                        bad_range = Mux(d.cfgr, (d.is_addr & src[0]) | (d.is_count & src[1]),
+                                        d.imm_bad)
+                        with m.If(bad_range):
+                            stop("RANGE")
+                        with m.Else():
+                            m.d.comb += [self.cfg_we.eq(1), self.cfg_lane.eq(a),
+                                         self.cfg_field.eq(f),
+                                         self.cfg_value.eq(Mux(d.cfgr, reg_file[imm[:3]], imm)),
+                                         complete.eq(1)]
+                    with m.If(d.run):
+                        m.d.comb += [self.run.eq(d.lanes), complete.eq(1)]
+                    with m.If(d.wait):
+                        with m.If((self.lane_busy & d.lanes) == 0):
                             m.d.comb += complete.eq(1)
-                        with m.Case(OPCODES["halt"]):
-                            m.d.sync += [self.busy.eq(0), self.done.eq(1)]
-                            m.next = "IDLE"
-                        with m.Case(OPCODES["ldi"], OPCODES["addi"], OPCODES["djnz"]):
-                            with m.If(~reg_ok | ((op == OPCODES["djnz"]) & ~target_ok)):
-                                stop("ILLEGAL")
-                            with m.Elif(op == OPCODES["ldi"]):
-                                m.d.comb += complete.eq(1)
-                                m.d.sync += reg_file[rsel].eq(imm)
-                            with m.Elif(op == OPCODES["addi"]):
-                                m.d.comb += complete.eq(1)
-                                m.d.sync += reg_file[rsel].eq(reg_file[rsel] + imm)
-                            with m.Else():
-                                dec = Signal(16)
-                                m.d.comb += dec.eq(reg_file[rsel] - 1)
-                                m.d.sync += reg_file[rsel].eq(dec)
-                                with m.If(dec != 0):
-                                    m.d.comb += [target.eq(imm), jumped.eq(1)]
-                                m.d.comb += complete.eq(1)
-                        with m.Case(OPCODES["jmp"]):
-                            with m.If(~target_ok):
-                                stop("ILLEGAL")
-                            with m.Else():
-                                m.d.comb += [target.eq(imm), jumped.eq(1), complete.eq(1)]
-                        with m.Case(OPCODES["cfg"], OPCODES["cfgr"]):
-                            value = Mux(op == OPCODES["cfgr"], reg_file[imm[:3]], imm)
-                            is_addr = Signal()
-                            is_count = Signal()
-                            m.d.comb += [
-                                is_addr.eq(sum((f == FIELDS[n]) for n in ADDRESS_FIELDS
-                                               if n not in COUNT_FIELDS) != 0),
-                                is_count.eq(sum((f == FIELDS[n]) for n in COUNT_FIELDS) != 0),
-                            ]
-                            bad_range = ((is_addr & (value >= cfg.spm_depth)) |
-                                         (is_count & (value > cfg.spm_depth)))
-                            with m.If(~lane_ok | (f >= len(FIELDS)) |
-                                      ((op == OPCODES["cfgr"]) & (imm >= REGISTERS))):
-                                stop("ILLEGAL")
-                            with m.Elif(bad_range):
-                                stop("RANGE")
-                            with m.Else():
-                                m.d.comb += [self.cfg_we.eq(1), self.cfg_lane.eq(a),
-                                             self.cfg_field.eq(f), self.cfg_value.eq(value),
-                                             complete.eq(1)]
-                        with m.Case(OPCODES["run"]):
-                            with m.If(~lane_ok):
-                                stop("ILLEGAL")
-                            with m.Else():
-                                m.d.comb += [self.run.eq(lane_bit), complete.eq(1)]
-                        with m.Case(OPCODES["wait"]):
-                            with m.If(~lane_ok):
-                                stop("ILLEGAL")
-                            with m.Elif((self.lane_busy & lane_bit) == 0):
-                                m.d.comb += complete.eq(1)
-                            with m.Else():
-                                m.d.sync += watch.eq(Mux(self.progress, 0, watch + 1))
-                                with m.If(watch >= self.watchdog):
-                                    stop("WATCHDOG")
-                        with m.Case(OPCODES["clrc"]):
-                            m.d.comb += [self.clear.eq(1), complete.eq(1)]
-                        with m.Default():
-                            stop("ILLEGAL")
+                        with m.Else():
+                            m.d.sync += watch.eq(Mux(self.progress, 0, watch + 1))
+                            with m.If(watch >= self.watchdog):
+                                stop("WATCHDOG")
+                    with m.If(d.clrc):
+                        m.d.comb += [self.clear.eq(1), complete.eq(1)]
                     # Running off the end of the program is an illegal instruction too.
                     with m.If(complete & ~jumped & (next_pc == cfg.fw_depth)):
                         stop("ILLEGAL")
