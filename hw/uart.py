@@ -165,6 +165,8 @@ class UartBridge(wiring.Component):
         seq = Signal(8)
         count = Signal(8)
         addr = Signal(32)
+        req_addr = Signal(32)
+        req_we = Signal()
         word = Signal(32)
         crc = Signal(8)
         nbyte = Signal(range(8))            # header byte / byte within a data word
@@ -252,11 +254,14 @@ class UartBridge(wiring.Component):
                 m.d.sync += [status.eq(link.OK), out_count.eq(1)]
                 m.next = "RESPOND"
             # Execute: LOAD (buffer word nword -> br.data), REQUEST (until ready), ACK.
+            # The request's address and direction are registered in LOAD, so the bus (and
+            # the host port's decoders behind it) starts from flip-flops, not from an adder.
             with m.State("LOAD"):
+                m.d.sync += [req_addr.eq(addr + nword), req_we.eq(cmd == link.CMD_WRITE)]
                 m.next = "REQUEST"
             with m.State("REQUEST"):
-                m.d.comb += [bus.valid.eq(1), bus.addr.eq(addr + nword),
-                             bus.we.eq(cmd == link.CMD_WRITE), bus.wdata.eq(br.data)]
+                m.d.comb += [bus.valid.eq(1), bus.addr.eq(req_addr), bus.we.eq(req_we),
+                             bus.wdata.eq(br.data)]
                 with m.If(bus.ready):
                     m.next = "ACK"
             with m.State("ACK"):
