@@ -32,7 +32,7 @@ __all__ = ["balance_rows", "Program", "plan_rowwise", "useful_macs", "KERNELS", 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 #: Fixed cost of a job beyond its stream (firmware, scanner start-up, MAC pipeline, barrier),
 #: measured (README "Measured results"); for the estimate in ``Program.work``.
-JOB_CYCLES = 33
+JOB_CYCLES = 34
 KERNELS = ("spmv", "spmspv", "spmm", "gemv", "gemm")
 
 
