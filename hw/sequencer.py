@@ -4,7 +4,11 @@ The host loads the program into the instruction memory (``fw_wr``) and pulses ``
 sequencer executes from address 0 until ``halt`` (``done``) or an error (``error`` with
 ``error_code``; it halts too). One instruction a cycle: the registered instruction memory
 reads the successor (next address or jump target) while an instruction executes; ``wait``
-holds until its lanes are idle.
+holds until its lanes are idle. Words are predecoded as the host writes them (``predecode``:
+the memory keeps opcode flags, the static operand checks and the lane mask beside the word)
+and every register keeps its range flags beside it, so an instruction executes from flags,
+not from a decoder and comparators behind the memory's read data; the timing is the ISA
+model's either way.
 
 Lane fields are written over a broadcast bus (``cfg_we``, ``cfg_lane``, ``cfg_field``,
 ``cfg_value``); ``run`` pulses the lanes' ``run`` bits. A ``wait`` that sees no ``progress``
