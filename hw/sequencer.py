@@ -29,8 +29,8 @@ __all__ = ["Sequencer"]
 
 
 class Sequencer(wiring.Component):
-    #: Opcodes with a flag of their own in a predecoded word (``Sequencer.predecode``).
-    KINDS = ("nop", "halt", "ldi", "addi", "djnz", "jmp", "cfg", "cfgr", "run", "wait", "clrc")
+    #: Every opcode has a flag of its own in a predecoded word (``Sequencer.predecode``).
+    KINDS = tuple(OPCODES)
 
     def __init__(self, cfg):
         self.cfg = cfg
