@@ -7,9 +7,15 @@ UART pins go to the bridge (115200 baud, 8N1) and the first LEDs show busy / irq
 :func:`build_board` runs Amaranth's Lattice flow with the YoWASP tools from PyPI (Yosys,
 nextpnr-ice40 / -ecp5, icepack / ecppack; ``synth_ice40 -dsp`` so multipliers go to SB_MAC16),
 writes the bitstream and ``report.json`` into ``build/fpga/<board>/`` and returns the report:
-``board``, ``config``, ``lanes``, ``fmax_mhz``, ``target_mhz``, ``timing_met``, ``lut``,
-``ff`` (Yosys cell counts), ``lc`` (logic cells: ICESTORM_LC / TRELLIS_COMB, used and
-available), ``bram``, ``dsp`` (nextpnr), ``bitstream``, ``build_s``.
+``board``, ``config``, ``lanes``, ``fmax_mhz``, ``clock_mhz`` (the PLL output the bitstream
+runs at: the board's target unless another clock was asked for), ``target_mhz``,
+``timing_met`` (Fmax >= clock: the bitstream is safe to run), ``target_met`` (Fmax >= target),
+``lut``, ``ff`` (Yosys cell counts), ``lc`` (logic cells: ICESTORM_LC / TRELLIS_COMB, used
+and available), ``bram``, ``dsp`` (nextpnr), ``bitstream``, ``build_s``.
+
+:func:`pll_params` finds the PLL setting for a clock (the fastest the PLL makes at or below
+it, within the datasheet's ranges); :func:`flash_board` refuses a bitstream whose build missed
+timing unless forced.
 """
 
 from __future__ import annotations
@@ -48,8 +54,8 @@ class Board:
     platform: str           # "module:Class" in amaranth_boards
     config: str             # accelerator preset
     family: str             # "ice40" or "ecp5"
-    target_mhz: float       # design clock (PLL output)
-    pll: dict               # PLL parameters giving target_mhz from the oscillator
+    osc_mhz: float          # the board's oscillator (the PLL's input)
+    target_mhz: float       # the clock the design is built for by default (its target)
     flash: tuple            # command; "{bitstream}" is replaced
     bitstream: str          # file name in the build folder
 
@@ -59,16 +65,70 @@ class Board:
 
 
 BOARDS = {
-    # iCE40UP5K, 12 MHz oscillator; SB_PLL40_CORE: 12 * (79 + 1) / (1 * 2**5) = 30 MHz.
+    # iCE40UP5K, 12 MHz oscillator; 30 MHz = SB_PLL40 DIVR 0, DIVF 79, DIVQ 5.
     "icebreaker": Board("icebreaker", "amaranth_boards.icebreaker:ICEBreakerPlatform",
-                        "icebreaker", "ice40", 30.0,
-                        {"DIVR": 0, "DIVF": 79, "DIVQ": 5, "FILTER_RANGE": 1},
+                        "icebreaker", "ice40", 12.0, 30.0,
                         ("iceprog", "{bitstream}"), "zerohero.bin"),
-    # ECP5-85F, 25 MHz oscillator; EHXPLLL: 25 / 1 * 3 = 75 MHz (VCO 600 MHz).
+    # ECP5-85F, 25 MHz oscillator; 75 MHz = EHXPLLL CLKI_DIV 1, CLKFB_DIV 3, CLKOP_DIV 8.
     "ulx3s": Board("ulx3s", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ulx3s-85f", "ecp5",
-                   75.0, {"CLKI_DIV": 1, "CLKFB_DIV": 3, "CLKOP_DIV": 8},
-                   ("openFPGALoader", "-b", "ulx3s", "-m", "{bitstream}"), "zerohero.bit"),
+                   25.0, 75.0, ("openFPGALoader", "-b", "ulx3s", "-m", "{bitstream}"),
+                   "zerohero.bit"),
 }
+
+#: Datasheet ranges (MHz) of the PLLs: iCE40 SB_PLL40 (simple feedback) and ECP5 EHXPLLL.
+PLL_LIMITS = {
+    "ice40": {"pfd": (10, 133), "vco": (533, 1066), "out": (16, 275)},
+    "ecp5": {"pfd": (3.125, 400), "vco": (400, 800), "out": (3.125, 400)},
+}
+
+
+def pll_settings(family: str, osc_mhz: float):
+    """Every ``(parameters, output MHz)`` the PLL makes from ``osc_mhz`` within
+    :data:`PLL_LIMITS`. iCE40: ``out = osc * (DIVF + 1) / ((DIVR + 1) * 2**DIVQ)`` with
+    ``FILTER_RANGE`` from the phase detector's frequency as icepll picks it. ECP5:
+    ``out = osc * CLKFB_DIV / CLKI_DIV`` with the VCO (``out * CLKOP_DIV``, feedback from CLKOP)
+    nearest the middle of its range."""
+    lim = PLL_LIMITS[family]
+
+    def within(key, f):
+        return lim[key][0] <= f <= lim[key][1]
+
+    if family == "ice40":
+        for divr in range(16):
+            pfd = osc_mhz / (divr + 1)
+            if not within("pfd", pfd):
+                continue
+            rng = next((i for i, top in enumerate((17, 26, 44, 66, 101), 1) if pfd < top), 6)
+            for divf in range(128):
+                for divq in range(1, 7):
+                    out = pfd * (divf + 1) / 2 ** divq
+                    if within("vco", pfd * (divf + 1)) and within("out", out):
+                        yield ({"DIVR": divr, "DIVF": divf, "DIVQ": divq,
+                                "FILTER_RANGE": rng}, out)
+    else:
+        mid = sum(lim["vco"]) / 2
+        for clki in range(1, 129):
+            if not within("pfd", osc_mhz / clki):
+                continue
+            for clkfb in range(1, 129):
+                out = osc_mhz * clkfb / clki
+                ops = [d for d in range(1, 129) if within("vco", out * d)] \
+                    if within("out", out) else []
+                if ops:
+                    op = min(ops, key=lambda d: abs(out * d - mid))
+                    yield {"CLKI_DIV": clki, "CLKFB_DIV": clkfb, "CLKOP_DIV": op}, out
+
+
+def pll_params(family: str, osc_mhz: float, mhz: float) -> tuple[dict, float]:
+    """``(parameters, output MHz)`` of the fastest PLL setting at or below ``mhz`` (the first
+    found among equals); ``ValueError`` naming what the PLL can make otherwise."""
+    settings = list(pll_settings(family, osc_mhz))
+    below = [s for s in settings if s[1] <= mhz + 1e-9]
+    if not below:
+        slowest = min(out for _, out in settings)
+        raise ValueError(f"the {family} PLL cannot make {mhz:g} MHz from the {osc_mhz:g} MHz "
+                         f"oscillator: the slowest clock it makes is {slowest:g} MHz")
+    return max(below, key=lambda s: s[1])
 
 
 def board(name: str) -> Board:
@@ -81,11 +141,12 @@ def board(name: str) -> Board:
 class BoardTop(Elaboratable):
     """PLL + reset + :class:`UartTop` on a board's pins."""
 
-    def __init__(self, spec: Board, cfg, baud: int = DEFAULT_BAUD):
+    def __init__(self, spec: Board, cfg, mhz: float | None = None, baud: int = DEFAULT_BAUD):
         from zerohero.hw.uart import UartTop
 
         self.spec = spec
-        self.clocks_per_bit = round(spec.target_mhz * 1e6 / baud)
+        self.pll, self.clock_mhz = pll_params(spec.family, spec.osc_mhz, mhz or spec.target_mhz)
+        self.clocks_per_bit = round(self.clock_mhz * 1e6 / baud)
         self.core = UartTop(cfg, self.clocks_per_bit)
 
     def elaborate(self, platform):
@@ -93,7 +154,7 @@ class BoardTop(Elaboratable):
         spec = self.spec
         m.domains.sync = ClockDomain("sync")
         clk, locked = Signal(name="pll_clk"), Signal(name="pll_locked")
-        p = spec.pll
+        p = self.pll
         if spec.family == "ice40":
             # The UP5K's PLL sits beside the oscillator's pad: feed it from the pad directly.
             pad = platform.request(platform.default_clk, dir="-")
@@ -111,7 +172,7 @@ class BoardTop(Elaboratable):
                 i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
                 i_PLLWAKESYNC=0, i_ENCLKOP=0, o_CLKOP=clk, o_LOCK=locked)
         m.d.comb += ClockSignal("sync").eq(clk)
-        platform.add_clock_constraint(clk, spec.target_mhz * 1e6)
+        platform.add_clock_constraint(clk, self.clock_mhz * 1e6)
         m.submodules.reset = ResetSynchronizer(~locked, domain="sync")
 
         m.submodules.core = core = self.core
@@ -151,18 +212,24 @@ def _cells(stat, prefix_lut, ff_prefix):
 
 
 def build_board(name: str, config: str | AccelConfig | None = None, seed: int = 1,
-                progress=print) -> dict:
-    """Synthesize, place, route and pack board ``name``; the report (see the module doc).
-    :class:`FPGAError` if a tool fails (e.g. the design does not fit)."""
+                mhz: float | None = None, progress=print) -> dict:
+    """Synthesize, place, route and pack board ``name`` for a ``mhz`` clock (default: the
+    board's target); the report (see the module doc). :class:`FPGAError` if a tool fails
+    (e.g. the design does not fit) or the PLL cannot make the clock."""
     spec = board(name)
     cfg = config if isinstance(config, AccelConfig) else preset(config or spec.config)
-    out = BUILD_ROOT / (spec.name if cfg.name == spec.config else f"{spec.name}-{cfg.name}")
+    out = build_dir(spec, cfg)
+    try:
+        pll_params(spec.family, spec.osc_mhz, mhz or spec.target_mhz)
+    except ValueError as e:
+        raise FPGAError(str(e)) from None
+    top = BoardTop(spec, cfg, mhz)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").unlink(missing_ok=True)     # never describes a different build
     platform = spec.make_platform()
-    top = BoardTop(spec, cfg)
     t0 = time.monotonic()
     progress(f"building {spec.name} ({platform.device}) with config {cfg.name} "
-             f"({cfg.lanes} lanes) at {spec.target_mhz:g} MHz in {out} ...")
+             f"({cfg.lanes} lanes) at {top.clock_mhz:g} MHz in {out} ...")
     overrides = {
         "nextpnr_opts": f"--report report-pnr.json --timing-allow-fail --seed {seed}",
         "script_after_synth": "tee -q -o zerohero.stat.json stat -json",
@@ -188,8 +255,9 @@ def build_board(name: str, config: str | AccelConfig | None = None, seed: int = 
     main = max(clocks, key=lambda c: c["constraint"])
     report = {
         "board": spec.name, "config": cfg.name, "lanes": cfg.lanes,
-        "fmax_mhz": round(main["achieved"], 2), "target_mhz": spec.target_mhz,
-        "timing_met": main["achieved"] >= spec.target_mhz,
+        "fmax_mhz": round(main["achieved"], 2), "clock_mhz": round(top.clock_mhz, 3),
+        "target_mhz": spec.target_mhz, "timing_met": main["achieved"] >= top.clock_mhz,
+        "target_met": main["achieved"] >= spec.target_mhz,
         "lut": lut, "ff": ff, "lc": lc, "bram": bram, "dsp": dsp,
         "bitstream": str(out / spec.bitstream), "build_s": round(time.monotonic() - t0, 1),
     }
@@ -216,12 +284,32 @@ def _tool_error(out: Path) -> str:
     return "see the logs in " + str(out)
 
 
-def flash_board(name: str) -> str:
-    """Program board ``name`` with its last bitstream; the tool's output, or FPGAError."""
+def build_dir(spec: Board, cfg: AccelConfig) -> Path:
+    return BUILD_ROOT / (spec.name if cfg.name == spec.config else f"{spec.name}-{cfg.name}")
+
+
+def last_build(name: str) -> dict | None:
+    """The report of board ``name``'s last build with its own preset (what ``flash``
+    programs), or None."""
     spec = board(name)
-    bitstream = BUILD_ROOT / spec.name / spec.bitstream
-    if not bitstream.exists():
+    path = build_dir(spec, preset(spec.config)) / "report.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def flash_board(name: str, force: bool = False) -> str:
+    """Program board ``name`` with its last bitstream; the tool's output, or FPGAError. A
+    bitstream whose build missed timing at its clock is refused unless ``force``."""
+    spec = board(name)
+    bitstream = build_dir(spec, preset(spec.config)) / spec.bitstream
+    report = last_build(name)
+    if not bitstream.exists() or report is None:
         raise FPGAError(f"no bitstream {bitstream}: run `zerohero build {spec.name}` first")
+    if not report["timing_met"] and not force:
+        raise FPGAError(
+            f"the last {spec.name} bitstream misses timing (Fmax {report['fmax_mhz']} MHz < "
+            f"its {report.get('clock_mhz', report['target_mhz']):g} MHz clock): rebuild at a clock it meets, e.g. "
+            f"`zerohero build {spec.name} --mhz {int(report['fmax_mhz'])}`, or flash it "
+            "anyway with --force")
     cmd = [a.replace("{bitstream}", str(bitstream)) for a in spec.flash]
     if shutil.which(cmd[0]) is None:
         package = "fpga-icestorm" if cmd[0] == "iceprog" else "openfpgaloader"

@@ -113,8 +113,15 @@ def resolve_board(name, port):
 
 
 def backend_options(board, port) -> dict:
-    """``Accelerator`` keyword arguments of the board backend (none for a simulator)."""
-    return {"port": port, "clock_hz": board.target_mhz * 1e6} if board else {}
+    """``Accelerator`` keyword arguments of the board backend (none for a simulator): the
+    clock of the board's last build (its target if there is none) converts cycles into
+    timeouts."""
+    if not board:
+        return {}
+    from zerohero.fpga.boards import last_build
+
+    report = last_build(board.name)
+    return {"port": port, "clock_hz": (report or {}).get("clock_mhz", board.target_mhz) * 1e6}
 
 
 # Operands ---------------------------------------------------------------------------------
