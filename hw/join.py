@@ -176,10 +176,13 @@ class Intersector(wiring.Component):
         ]
         # Did this cycle consume the token that ends the side's fiber?
         def ends(X, take):
-            idx = Signal(range(k))
-            m.d.comb += idx.eq(take - 1)
-            last = data.View(TokenLayout(cfg, 1),
-                             Array(X.win[i].as_value() for i in range(k))[idx])
+            if k == 1:                  # (no zero-width index signal in the Verilog)
+                last = X.win[0]
+            else:
+                idx = Signal(range(k))
+                m.d.comb += idx.eq(take - 1)
+                last = data.View(TokenLayout(cfg, 1),
+                                 Array(X.win[i].as_value() for i in range(k))[idx])
             e = Signal()
             m.d.comb += e.eq((take != 0) & last.stop)
             return e, last.lvl
