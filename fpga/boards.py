@@ -63,6 +63,10 @@ class Board:
         module, cls = self.platform.split(":")
         return getattr(importlib.import_module(module), cls)()
 
+    def pll(self, mhz: float | None = None) -> tuple[dict, float]:
+        """:func:`pll_params` for ``mhz`` (None: the target)."""
+        return pll_params(self.family, self.osc_mhz, self.target_mhz if mhz is None else mhz)
+
 
 BOARDS = {
     # iCE40UP5K, 12 MHz oscillator; 30 MHz = SB_PLL40 DIVR 0, DIVF 79, DIVQ 5.
@@ -122,6 +126,8 @@ def pll_settings(family: str, osc_mhz: float):
 def pll_params(family: str, osc_mhz: float, mhz: float) -> tuple[dict, float]:
     """``(parameters, output MHz)`` of the fastest PLL setting at or below ``mhz`` (the first
     found among equals); ``ValueError`` naming what the PLL can make otherwise."""
+    if not mhz > 0:                                     # (also NaN)
+        raise ValueError(f"the clock must be a positive number of MHz, not {mhz:g}")
     settings = list(pll_settings(family, osc_mhz))
     below = [s for s in settings if s[1] <= mhz + 1e-9]
     if not below:
@@ -145,7 +151,7 @@ class BoardTop(Elaboratable):
         from zerohero.hw.uart import UartTop
 
         self.spec = spec
-        self.pll, self.clock_mhz = pll_params(spec.family, spec.osc_mhz, mhz or spec.target_mhz)
+        self.pll, self.clock_mhz = spec.pll(mhz)
         self.clocks_per_bit = round(self.clock_mhz * 1e6 / baud)
         self.core = UartTop(cfg, self.clocks_per_bit)
 
@@ -220,7 +226,7 @@ def build_board(name: str, config: str | AccelConfig | None = None, seed: int = 
     cfg = config if isinstance(config, AccelConfig) else preset(config or spec.config)
     out = build_dir(spec, cfg)
     try:
-        pll_params(spec.family, spec.osc_mhz, mhz or spec.target_mhz)
+        spec.pll(mhz)                   # a clock the PLL cannot make: before any tool runs
     except ValueError as e:
         raise FPGAError(str(e)) from None
     top = BoardTop(spec, cfg, mhz)
@@ -307,7 +313,8 @@ def flash_board(name: str, force: bool = False) -> str:
     if not report["timing_met"] and not force:
         raise FPGAError(
             f"the last {spec.name} bitstream misses timing (Fmax {report['fmax_mhz']} MHz < "
-            f"its {report.get('clock_mhz', report['target_mhz']):g} MHz clock): rebuild at a clock it meets, e.g. "
+            f"its {report.get('clock_mhz', report['target_mhz']):g} MHz clock): rebuild at a "
+            f"clock it meets, e.g. "
             f"`zerohero build {spec.name} --mhz {int(report['fmax_mhz'])}`, or flash it "
             "anyway with --force")
     cmd = [a.replace("{bitstream}", str(bitstream)) for a in spec.flash]

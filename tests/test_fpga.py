@@ -2,8 +2,8 @@
 target clock and at one it meets, their reports, the PLL settings, and the one-line errors of
 ``zerohero build``, ``zerohero flash`` and ``zerohero run --board``.
 
-The build takes two to three minutes on this machine (README "FPGA boards"); the ULX3S build is ``make bitstream
-BOARD=ulx3s`` (too slow for the suite)."""
+A build takes about 45 s to two minutes on this machine (README "FPGA boards"); the ULX3S build
+is ``make bitstream BOARD=ulx3s`` (too slow for the suite)."""
 
 import json
 import shutil
@@ -146,6 +146,10 @@ def test_a_clock_the_pll_cannot_make_is_one_clear_error(capsys):
     assert capsys.readouterr().err.strip() == (
         "zerohero: error: the ice40 PLL cannot make 10 MHz from the 12 MHz oscillator: the "
         "slowest clock it makes is 16.125 MHz")
+    for bad in ("0", "-3", "nan"):
+        assert main(["build", "icebreaker", "--mhz", bad]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"zerohero: error: the clock must be a positive number of MHz, not {float(bad):g}")
 
 
 def test_run_on_a_board_needs_a_port(capsys):

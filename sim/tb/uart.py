@@ -81,7 +81,7 @@ def run_faults(spec, port):
     assert good[3] == 1
     for name, damage in cases.items():
         sent = []
-        port.faults = lambda n, f, damage=damage: sent.append(damage(f)) or sent[-1]
+        port.faults = lambda n, f, damage=damage, sent=sent: sent.append(damage(f)) or sent[-1]
         try:
             one.transact(link.CMD_WRITE, addr, [0xCAFEF00D])
             answer = "applied"
