@@ -100,6 +100,12 @@ def test_icebreaker_at_a_lower_clock_meets_timing(icebreaker_build, capsys):
     assert report["timing_met"] and status == 0, report
     capsys.readouterr()                         # the build's progress lines
     assert_no_board(flash(capsys=capsys))
+    # A run on the board converts cycles into timeouts with the clock it was built for.
+    from zerohero.fpga.boards import BOARDS
+    from zerohero.run import backend_options
+
+    assert backend_options(BOARDS["icebreaker"], "/dev/ttyUSB1") == {
+        "port": "/dev/ttyUSB1", "clock_hz": 19.875e6}
 
 
 def test_pll_settings_follow_the_datasheet_formulas():
