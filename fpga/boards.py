@@ -309,7 +309,8 @@ def flash_board(name: str, force: bool = False) -> str:
     bitstream = build_dir(spec, preset(spec.config)) / spec.bitstream
     report = last_build(name)
     if not bitstream.exists() or report is None:
-        raise FPGAError(f"no bitstream {bitstream}: run `zerohero build {spec.name}` first")
+        raise FPGAError(f"no finished {spec.name} build in {bitstream.parent}: run "
+                        f"`zerohero build {spec.name}` first")
     if not report["timing_met"] and not force:
         raise FPGAError(
             f"the last {spec.name} bitstream misses timing (Fmax {report['fmax_mhz']} MHz < "

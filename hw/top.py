@@ -110,9 +110,9 @@ def compact_zero_init(text: str) -> str:
                 any(int(w.group(2)) != i for i, w in enumerate(words)):
             return block.group(0)
         count += 1
-        return (f"  initial begin : zh_zero_init_{count}\n    integer i;\n"
-                f"    for (i = 0; i < {len(lines)}; i = i + 1) {words[0].group(1)}[i] = 0;\n"
-                "  end\n")
+        return (f"  initial begin : zh_zero_init_{count}\n    integer zh_i;\n"
+                f"    for (zh_i = 0; zh_i < {len(lines)}; zh_i = zh_i + 1) "
+                f"{words[0].group(1)}[zh_i] = 0;\n  end\n")
 
     return _INIT_BLOCK.sub(loop, text)
 

@@ -49,3 +49,17 @@ def test_errors_are_one_line(args, message):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("zerohero: error:") and message in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_zeroed_memories_become_one_loop_and_nothing_else_changes():
+    from zerohero.hw.top import compact_zero_init
+
+    zero = "  initial begin\n" + "".join(f"    mem[{i}] = 8'h00;\n" for i in range(3)) + "  end\n"
+    assert compact_zero_init("x\n" + zero + "y\n") == (
+        "x\n  initial begin : zh_zero_init_1\n    integer zh_i;\n"
+        "    for (zh_i = 0; zh_i < 3; zh_i = zh_i + 1) mem[zh_i] = 0;\n  end\ny\n")
+    # A non-zero word, a gap in the indices, two memories: left as they are.
+    for block in (zero.replace("mem[1] = 8'h00", "mem[1] = 8'h01"),
+                  zero.replace("mem[2]", "mem[3]"),
+                  zero.replace("mem[2]", "other[2]")):
+        assert compact_zero_init(block) == block
