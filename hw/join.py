@@ -10,7 +10,7 @@ the sticky ``error`` output and the unit stops consuming; the sequencer's error 
 into a status code.
 """
 
-from amaranth.hdl import Array, Const, Elaboratable, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -23,7 +23,7 @@ Layout rules the scheduler follows (so every lane streams one nonzero per cycle)
 The host reaches every word through :mod:`zerohero.hw.host` while the datapath is idle.
 """
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
