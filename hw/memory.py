@@ -23,7 +23,7 @@ Layout rules the scheduler follows (so every lane streams one nonzero per cycle)
 The host reaches every word through :mod:`zerohero.hw.host` while the datapath is idle.
 """
 
-from amaranth.hdl import Module, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -94,12 +94,25 @@ class Scratchpad(wiring.Component):
         cfg = self.cfg
         for b in range(cfg.spm_banks):
             mem = m.submodules[f"bank{b}"] = Memory(shape=unsigned(cfg.word_width),
-                                                    depth=cfg.spm_depth, init=[])
+                                                    depth=cfg.spm_depth, init=[],
+                                                    attrs={"no_rw_check": 1})
             wp = mem.write_port()
             m.d.comb += [wp.addr.eq(self.wr[b].addr), wp.en.eq(self.wr[b].en),
                          wp.data.eq(self.wr[b].data)]
             for p in range(READ_PORTS):
-                rp = mem.read_port()
-                m.d.comb += [rp.addr.eq(self.rd[b][p].addr), rp.en.eq(self.rd[b][p].en),
-                             self.rd[b][p].data.eq(rp.data)]
+                # An asynchronous read and the data register written out, not a synchronous
+                # read port: synthesis merges the two into the block RAM's own registered
+                # read and, with ``no_rw_check``, leaves a read of the address being written
+                # in the same cycle undefined instead of emulating read-first in logic (a
+                # write-delay register and a bypass mux on every data bit: 216 flip-flops
+                # and ~200 LUT4 per two banks, tests/test_synth.py). Nothing reads a word in
+                # the cycle it is written: results go after the operands (rules above), the
+                # host only reads while the lanes are idle and, double-buffered, writes the
+                # half they do not use. Simulation keeps read-first (old data).
+                rp = mem.read_port(domain="comb")
+                port = self.rd[b][p]
+                data = Signal.like(port.data, reset_less=True)  # block RAMs do not reset
+                m.d.comb += [rp.addr.eq(port.addr), port.data.eq(data)]
+                with m.If(port.en):
+                    m.d.sync += data.eq(rp.data)
         return m

