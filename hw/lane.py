@@ -43,7 +43,7 @@ class Lane(wiring.Component):
             "vec_rd": Out(ReadPortSignature(cfg)).array(2),
             "cfg_we": In(1), "cfg_field": In(4), "cfg_value": In(16),
             "run": In(1), "clear": In(1),
-            "active": Out(1), "error": Out(1), "progress": Out(1),
+            "active": Out(1), "pending": Out(1), "error": Out(1), "progress": Out(1),
         }
         for name in counter_names:
             assert name not in members, f"counter {name!r} clashes with a Lane port"
@@ -53,12 +53,21 @@ class Lane(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
+        # The sequencer's commands arrive through a register: one broadcast net a cycle for all
+        # lanes, and nothing in the lane is combinational from outside it (see
+        # Accelerator's clock gating). A registered ``run`` is ``pending``: the lane counts
+        # as busy from the cycle after the sequencer's RUN.
+        ctl = {name: Signal.like(getattr(self, name), name=f"{name}_q")
+               for name in ("cfg_we", "cfg_field", "cfg_value", "run", "clear")}
+        m.d.sync += [sig.eq(getattr(self, name)) for name, sig in ctl.items()]
+        run, clear = ctl["run"], ctl["clear"]
+        m.d.comb += self.pending.eq(run)
         fields = {name: Signal(16, name=name.lower()) for name in FIELDS}
-        with m.If(self.cfg_we):
-            with m.Switch(self.cfg_field):
+        with m.If(ctl["cfg_we"]):
+            with m.Switch(ctl["cfg_field"]):
                 for name, index in FIELDS.items():
                     with m.Case(index):
-                        m.d.sync += fields[name].eq(self.cfg_value)
+                        m.d.sync += fields[name].eq(ctl["cfg_value"])
         sparse_out = cfg.sparse_out             # the sparse-output path is built
         a_dense = fields["A_MODE"][0]
         b_mode = fields["B_MODE"][:2]
@@ -83,15 +92,15 @@ class Lane(wiring.Component):
             m.submodules.union = union = Unioner(cfg, k=1)
             m.submodules.cw = cw = CompressedWriter(cfg)
             m.d.comb += [
-                cw.start.eq(self.run & compressed), cw.append.eq(fields["OUT_MODE"][1]),
+                cw.start.eq(run & compressed), cw.append.eq(fields["OUT_MODE"][1]),
                 cw.drop_zeros.eq(1), cw.pos_base.eq(fields["OUT_POS"]),
                 cw.crd_base.eq(fields["OUT_BASE"]), mac.mode.eq(fields["MAC_MODE"][:2]),
             ]
 
         # Job start and parameters.
         m.d.comb += [
-            cs.start.eq(self.run & ~a_dense), ds.start.eq(self.run & a_dense),
-            xs.start.eq(self.run & b_join), wr.start.eq(self.run & ~compressed),
+            cs.start.eq(run & ~a_dense), ds.start.eq(run & a_dense),
+            xs.start.eq(run & b_join), wr.start.eq(run & ~compressed),
             cs.pos_base.eq(fields["A_POS"]), cs.crd_base.eq(fields["A_CRD"]),
             cs.rows.eq(fields["A_ROWS"]), cs.level.eq(1),
             ds.base.eq(fields["A_POS"]), ds.stride.eq(fields["A_CRD"]),
@@ -100,7 +109,7 @@ class Lane(wiring.Component):
             xs.rows.eq(fields["A_ROWS"]), xs.level.eq(1), xs.repeat.eq(b_mode == 1),
             loc.base.eq(fields["B_POS"]),
             wr.base.eq(fields["OUT_BASE"]),
-            mac.relu.eq(fields["RELU"][0]), mac.clear.eq(self.clear),
+            mac.relu.eq(fields["RELU"][0]), mac.clear.eq(clear),
         ]
         # Memory ports.
         with m.If(compressed):

@@ -80,10 +80,15 @@ class WritePortSignature(wiring.Signature):
 
 
 class Scratchpad(wiring.Component):
-    """Ports: ``rd[bank][port]`` (``READ_PORTS`` per bank) and ``wr[bank]``."""
+    """Ports: ``rd[bank][port]`` (``READ_PORTS`` per bank) and ``wr[bank]``.
 
-    def __init__(self, cfg):
+    ``read_domain``: the clock domain of the read data registers (the accelerator clocks them
+    with its lanes, see :class:`~zerohero.hw.accelerator.Accelerator`); the memory is written
+    in ``sync``."""
+
+    def __init__(self, cfg, read_domain="sync"):
         self.cfg = cfg
+        self.read_domain = read_domain
         super().__init__({
             "rd": In(ReadPortSignature(cfg)).array(cfg.spm_banks, READ_PORTS),
             "wr": In(WritePortSignature(cfg)).array(cfg.spm_banks),
@@ -114,5 +119,5 @@ class Scratchpad(wiring.Component):
                 data = Signal.like(port.data, reset_less=True)  # block RAMs do not reset
                 m.d.comb += [rp.addr.eq(port.addr), port.data.eq(data)]
                 with m.If(port.en):
-                    m.d.sync += data.eq(rp.data)
+                    m.d[self.read_domain] += data.eq(rp.data)
         return m
