@@ -14,31 +14,31 @@ banks runs in the lower or the upper half of every bank. While it runs, the host
 belongs to its lane whenever the lane writes (results, compressed ``pos``) and to the host
 otherwise; a host write that collides waits through the bus's ``ready``.
 
-Clock gating (``cfg.clock_gating``): the lanes and the scratchpad's read data registers are
-in the ``lanes`` clock domain. Gated, its clock is ``clk`` while the enable latched on the
-falling edge is high (a clock gate cell: the enable settles while ``clk`` is low, so the
-gated edge is clean and coincides with ``clk``'s); the enable is high whenever something can
-change a lane: the sequencer runs, a lane is busy or has a RUN pending, the host reads the
-scratchpad or clears the counters, reset, and ``GATE_TAIL`` cycles after any of those.
-Nothing in a lane depends combinationally on the rest (its commands arrive through a
-register), so a stopped lane costs an event-driven or Verilator simulation nothing: the
-machine is the same cycle for cycle (``tests/test_accelerator.py`` plays the same jobs on a
-gated and an ungated build and compares every result and cycle count), and the simulation
-of a job that mostly loads and reads back runs several times faster. Ungated (the FPGA
-presets), ``lanes`` is ``clk``.
+Clocks: lane ``i`` and the read data registers of its banks are in clock domain ``lane<i>``
+(hw/gating.py), with its own reset register. With ``cfg.clock_gating`` (the simulation
+presets) those clocks run only while something can change a lane: the sequencer runs, a lane
+is busy or has a RUN pending, the host reads the scratchpad or clears the counters, reset,
+and ``GATE_TAIL`` cycles after any of those. Inside a lane, the join units have a gated clock
+of their own (hw/lane.py). Nothing in a lane depends combinationally on the rest (its
+commands and its reset arrive through registers), so a Verilator simulation skips a stopped
+lane entirely: a job that mostly loads and reads back simulates 3x faster, and the machine
+is the same cycle for cycle (``tests/test_accelerator.py`` plays the same jobs on gated and
+ungated builds and compares every result, counter and cycle count). Ungated (the FPGA
+presets), every lane clock is ``clk``.
 
 Bank ownership follows :mod:`zerohero.hw.memory`: lane ``i`` streams from operand bank ``i``
 (both read ports) and gathers or intersects from vector bank ``lanes + i``, whose write port
 takes the lane's results; a compressed output's ``pos`` goes to the operand bank's write port.
 """
 
-from amaranth.hdl import Cat, ClockDomain, ClockSignal, DomainRenamer, Module, ResetSignal, Signal
+from amaranth.hdl import Cat, DomainRenamer, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from zerohero.firmware.isa import ALL_LANES
 
 from .config import COUNTER_NAMES
+from .gating import add_gated_domain
 from .host import HostBusSignature, HostPort, RegisterBank
 from .lane import Lane
 from .memory import Scratchpad
@@ -66,13 +66,15 @@ class Accelerator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        m.submodules.spm = spm = Scratchpad(cfg, read_domain="lanes")
+        lane_domains = [f"lane{i}" for i in range(cfg.lanes)]
+        m.submodules.spm = spm = Scratchpad(
+            cfg, read_domains=[lane_domains[b % cfg.lanes] for b in range(cfg.spm_banks)])
         m.submodules.host = host = HostPort(cfg)
         m.submodules.regs = regs = RegisterBank(cfg)
         m.submodules.seq = seq = Sequencer(cfg)
         lanes = [Lane(cfg) for _ in range(cfg.lanes)]
         for i, lane in enumerate(lanes):
-            m.submodules[f"lane{i}"] = DomainRenamer("lanes")(lane)
+            m.submodules[f"lane{i}"] = DomainRenamer(lane_domains[i])(lane)
 
         wiring.connect(m, wiring.flipped(self.bus), host.bus)
         wiring.connect(m, host.reg, regs.reg)
@@ -114,31 +116,21 @@ class Accelerator(wiring.Component):
                 m.d.comb += getattr(regs, f"lane_{name}")[i].eq(getattr(lane, name))
         m.d.comb += seq.progress.eq(progress)
 
-        # The lanes' clock (module docstring).
-        m.domains.lanes = lanes_cd = ClockDomain("lanes", local=True)
-        # The lanes' reset comes from a register of their own clock: a synchronous reset
-        # enters every flip-flop's next state, and one from another clock would make all
-        # of the lanes' logic depend on that clock (evaluated on its every edge in
-        # simulation). Lanes leave reset one cycle after the rest.
-        lanes_rst = Signal(reset_less=True)
-        m.d.lanes += lanes_rst.eq(ResetSignal())
-        m.d.comb += lanes_cd.rst.eq(lanes_rst)
+        # The lanes' clocks (module docstring): one domain a lane, so each has its own reset
+        # register (a reset net of a few hundred flip-flops, not of all of them).
+        wake = 1
         if cfg.clock_gating:
-            wake = (ResetSignal() | seq.start | seq.busy | regs.clear
+            busy = (seq.start | seq.busy | regs.clear
                     | Cat(lane.active | lane.pending for lane in lanes).any()
                     | Cat(port.en for port in host.spm_rd).any())
             tail = Signal(range(GATE_TAIL + 1))
-            with m.If(wake):
+            with m.If(busy):
                 m.d.sync += tail.eq(GATE_TAIL)
             with m.Elif(tail != 0):
                 m.d.sync += tail.eq(tail - 1)
-            m.domains.gate = ClockDomain("gate", clk_edge="neg", reset_less=True, local=True)
-            enable = Signal(reset_less=True)
-            m.d.comb += ClockSignal("gate").eq(ClockSignal())
-            m.d.gate += enable.eq(wake | (tail != 0))
-            m.d.comb += lanes_cd.clk.eq(ClockSignal() & enable)
-        else:
-            m.d.comb += lanes_cd.clk.eq(ClockSignal())
+            wake = busy | (tail != 0)
+        for name in lane_domains:
+            add_gated_domain(m, name, wake, cfg.clock_gating)
 
         # Scratchpad ports: the lanes while the sequencer runs, the host while it is idle (and,
         # with double buffering, the write ports whenever the lane does not write).

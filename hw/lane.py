@@ -18,13 +18,14 @@ With ``AccelConfig.sparse_out`` off, none of that is built: B_MODE 2 and 3 both 
 by row, OUT_MODE and MAC_MODE are ignored (the runtime refuses the sparse-output kernels).
 """
 
-from amaranth.hdl import C, Module, Mux, Signal
+from amaranth.hdl import C, DomainRenamer, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from zerohero.firmware.isa import FIELDS
 
+from .gating import add_gated_domain
 from .join import Intersector, Unioner
 from .memory import ReadPortSignature, WritePortSignature
 from .pe import MACLane, counter_names
@@ -78,18 +79,26 @@ class Lane(wiring.Component):
 
         m.submodules.cs = cs = CompressedScanner(cfg)
         m.submodules.ds = ds = DenseScanner(cfg)
-        m.submodules.xs = xs = CompressedScanner(cfg)
+        xs = CompressedScanner(cfg)
         m.submodules.loc = loc = Locator(cfg)
-        m.submodules.isect = isect = Intersector(cfg)
+        isect = Intersector(cfg)
         m.submodules.mac = mac = MACLane(cfg)
         m.submodules.wr = wr = DenseWriter(cfg)
         # A register slice between the B side (locator or joiner) and the MAC: both ways
         # registered (the FIFO's level), so neither the joiner's match logic nor the MAC's
         # hold meets the other's in one cycle (the FPGA critical path otherwise). Two entries
         # keep one token a cycle; it costs one cycle of latency a job.
+        # The join units (xs and the intersector, and the unioner) have a clock of their own,
+        # gated (hw/gating.py) to run only while B is joined with A (B_MODE != 0) or xs is
+        # busy: in a gather job (SpMV, SpMM, GEMV, GEMM) they get no start, no valid input
+        # and no ready, so their state cannot change.
+        add_gated_domain(m, "join", b_join | xs.busy, cfg.clock_gating)
+        m.submodules.xs = DomainRenamer("join")(xs)
+        m.submodules.isect = DomainRenamer("join")(isect)
         m.submodules.joined = joined = SyncFIFO(width=len(mac.inp.payload.as_value()), depth=2)
         if sparse_out:
-            m.submodules.union = union = Unioner(cfg, k=1)
+            union = Unioner(cfg, k=1)
+            m.submodules.union = DomainRenamer("join")(union)
             m.submodules.cw = cw = CompressedWriter(cfg)
             m.d.comb += [
                 cw.start.eq(run & compressed), cw.append.eq(fields["OUT_MODE"][1]),

@@ -82,13 +82,14 @@ class WritePortSignature(wiring.Signature):
 class Scratchpad(wiring.Component):
     """Ports: ``rd[bank][port]`` (``READ_PORTS`` per bank) and ``wr[bank]``.
 
-    ``read_domain``: the clock domain of the read data registers (the accelerator clocks them
-    with its lanes, see :class:`~zerohero.hw.accelerator.Accelerator`); the memory is written
+    ``read_domains``: per bank, the clock domain of its read data registers (the accelerator
+    clocks a bank's with the lane that reads it, see
+    :class:`~zerohero.hw.accelerator.Accelerator`); ``sync`` by default. The memory is written
     in ``sync``."""
 
-    def __init__(self, cfg, read_domain="sync"):
+    def __init__(self, cfg, read_domains=None):
         self.cfg = cfg
-        self.read_domain = read_domain
+        self.read_domains = read_domains or ["sync"] * cfg.spm_banks
         super().__init__({
             "rd": In(ReadPortSignature(cfg)).array(cfg.spm_banks, READ_PORTS),
             "wr": In(WritePortSignature(cfg)).array(cfg.spm_banks),
@@ -119,5 +120,5 @@ class Scratchpad(wiring.Component):
                 data = Signal.like(port.data, reset_less=True)  # block RAMs do not reset
                 m.d.comb += [rp.addr.eq(port.addr), port.data.eq(data)]
                 with m.If(port.en):
-                    m.d[self.read_domain] += data.eq(rp.data)
+                    m.d[self.read_domains[b]] += data.eq(rp.data)
         return m
