@@ -23,6 +23,7 @@ def test_presets_are_valid_and_named():
     ("spm_banks", 4, "AccelConfig.spm_banks must be at least lanes = 8, not 4"),
     ("spm_depth", 1000, "AccelConfig.spm_depth must be a power of two of at least 16, not 1000"),
     ("max_level", 4, "AccelConfig.max_level must be between 0 and 3, not 4"),
+    ("clock_gating", 1, "AccelConfig.clock_gating must be True or False, not 1"),
 ])
 def test_invalid_parameters_name_field_and_value(field, value, message):
     with pytest.raises(ValueError, match=f"^{message}$"):
