@@ -31,14 +31,14 @@ Bank ownership follows :mod:`zerohero.hw.memory`: lane ``i`` streams from operan
 takes the lane's results; a compressed output's ``pos`` goes to the operand bank's write port.
 """
 
-from amaranth.hdl import Cat, DomainRenamer, Module, Signal
+from amaranth.hdl import Cat, ClockSignal, DomainRenamer, Module, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from zerohero.firmware.isa import ALL_LANES
 
 from .config import COUNTER_NAMES
-from .gating import add_gated_domain
+from .gating import add_domain, gated_clock
 from .host import HostBusSignature, HostPort, RegisterBank
 from .lane import Lane
 from .memory import Scratchpad
@@ -116,11 +116,12 @@ class Accelerator(wiring.Component):
                 m.d.comb += getattr(regs, f"lane_{name}")[i].eq(getattr(lane, name))
         m.d.comb += seq.progress.eq(progress)
 
-        # The lanes' clocks (module docstring): one domain a lane, so each has its own reset
-        # register (a reset net of a few hundred flip-flops, not of all of them).
-        wake = 1
+        # The lanes' clocks (module docstring): one gated clock shared by all lanes, and one
+        # domain a lane on it, so each lane has its own reset register (a reset net of a few
+        # hundred flip-flops, not of all of them).
+        lanes_clk = ClockSignal()
         if cfg.clock_gating:
-            busy = (seq.start | seq.busy | regs.clear
+            busy = (ResetSignal() | seq.start | seq.busy | regs.clear
                     | Cat(lane.active | lane.pending for lane in lanes).any()
                     | Cat(port.en for port in host.spm_rd).any())
             tail = Signal(range(GATE_TAIL + 1))
@@ -128,9 +129,9 @@ class Accelerator(wiring.Component):
                 m.d.sync += tail.eq(GATE_TAIL)
             with m.Elif(tail != 0):
                 m.d.sync += tail.eq(tail - 1)
-            wake = busy | (tail != 0)
+            lanes_clk = gated_clock(m, "lanes", busy | (tail != 0))
         for name in lane_domains:
-            add_gated_domain(m, name, wake, cfg.clock_gating)
+            add_domain(m, name, lanes_clk)
 
         # Scratchpad ports: the lanes while the sequencer runs, the host while it is idle (and,
         # with double buffering, the write ports whenever the lane does not write).

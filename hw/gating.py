@@ -1,41 +1,57 @@
-"""Gated clock domains: a part of the design that stops when nothing can change it.
+"""Gated clock domains: parts of the design that stop when nothing can change them.
 
-:func:`add_gated_domain` adds a domain whose clock is ``sync``'s, gated by an enable latched
-on the falling edge (what a clock gate cell does: the enable settles while the clock is low,
-so a gated edge is clean and coincides with the ungated one). Its reset is a register of the
-domain itself: a synchronous reset enters every flip-flop's next state, and one from another
-domain would make all of the domain's logic depend on that domain's clock. The domain leaves
-reset one cycle after ``sync``.
+:func:`gated_clock` is ``sync``'s clock gated by an enable latched on the falling edge (what
+a clock gate cell does: the enable settles while the clock is low, so a gated edge is clean
+and coincides with the ungated one). :func:`add_domain` adds a domain on a given clock whose
+reset is a register of the domain itself: a synchronous reset enters every flip-flop's next
+state, and one from another domain would make all of the domain's logic depend on that
+domain's clock. A domain leaves reset one cycle after ``sync``. :func:`add_gated_domain`
+combines the two.
 
 Why gate: an event-driven or Verilator simulation evaluates a stopped domain's logic not at
 all, as long as that logic depends on nothing outside the domain (Verilator evaluates
 combinational logic on every edge of any clock domain it reads). The machine is the same
 cycle for cycle as long as the enable is high whenever the domain's state could change; the
-users of this (hw/accelerator.py, hw/lane.py) say why theirs is, and
-tests/test_accelerator.py compares gated and ungated builds job by job. Ungated
-(``gating=False``: the FPGA presets, where a gated clock would be a clock made in logic) the
-domain's clock is ``sync``'s.
+users (hw/accelerator.py, hw/lane.py) say why theirs is, and tests/test_accelerator.py
+compares gated and ungated builds job by job. Ungated (``gating=False``, the FPGA presets,
+where a gated clock would be a clock made in logic) a domain's clock is ``sync``'s.
 """
 
 from amaranth.hdl import ClockDomain, ClockSignal, ResetSignal, Signal
 
-__all__ = ["add_gated_domain"]
+__all__ = ["add_domain", "gated_clock", "add_gated_domain"]
 
 
-def add_gated_domain(m, name: str, wake, gating: bool) -> ClockDomain:
-    """Add the local domain ``name`` to module ``m``, clocked while ``wake`` (a value of the
-    ``sync`` domain's side; reset wakes it too) if ``gating``, always otherwise."""
-    cd = ClockDomain(name, local=True)
-    m.domains += cd
-    rst = Signal(reset_less=True, name=f"{name}_rst")
-    m.d[name] += rst.eq(ResetSignal())
-    m.d.comb += cd.rst.eq(rst)
-    if not gating:
-        m.d.comb += cd.clk.eq(ClockSignal())
-        return cd
+def gated_clock(m, name: str, wake):
+    """``sync``'s clock gated by ``wake`` (a value on ``sync``'s side), latched on the falling
+    edge in the reset-less domain ``<name>_gate`` of ``m``."""
     latch = ClockDomain(f"{name}_gate", clk_edge="neg", reset_less=True, local=True)
     m.domains += latch
     enable = Signal(reset_less=True, name=f"{name}_enable")
-    m.d.comb += [latch.clk.eq(ClockSignal()), cd.clk.eq(ClockSignal() & enable)]
-    m.d[latch.name] += enable.eq(wake | ResetSignal() | rst)
+    m.d.comb += latch.clk.eq(ClockSignal())
+    clk = Signal(name=f"{name}_clk")
+    m.d[latch.name] += enable.eq(wake)
+    m.d.comb += clk.eq(ClockSignal() & enable)
+    return clk
+
+
+def add_domain(m, name: str, clk) -> ClockDomain:
+    """Add the local domain ``name`` to ``m``, clocked by ``clk``, with a reset register of its
+    own (sampling ``sync``'s reset: ``clk`` must run during reset)."""
+    cd = ClockDomain(name, local=True)
+    m.domains += cd
+    rst = Signal(reset_less=True, name=f"{name}_rst")
+    m.d.comb += [cd.clk.eq(clk), cd.rst.eq(rst)]
+    m.d[name] += rst.eq(ResetSignal())
+    return cd
+
+
+def add_gated_domain(m, name: str, wake, gating: bool) -> ClockDomain:
+    """:func:`add_domain` on ``sync``'s clock, gated by ``wake`` if ``gating``; reset wakes it
+    too, until the domain's reset register has followed ``sync``'s reset."""
+    if not gating:
+        return add_domain(m, name, ClockSignal())
+    clk = Signal(name=f"{name}_gated")
+    cd = add_domain(m, name, clk)
+    m.d.comb += clk.eq(gated_clock(m, name, wake | ResetSignal() | cd.rst))
     return cd
