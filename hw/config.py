@@ -79,11 +79,11 @@ class AccelConfig(SignedRanges):
     #: Double buffering: ``CONTROL.HALF`` puts the lanes in one half of every bank while the
     #: host writes the next tile into the other half during the run (see hw/accelerator.py).
     double_buffer: bool = True
-    #: Clock gating: the lanes (and the scratchpad's read data registers) run on a clock that
-    #: stops while nothing can change them (see hw/accelerator.py). Cycle for cycle the same
-    #: machine either way; gated, the simulation skips the idle lanes (3x faster on Verilator
-    #: for a typical job, mostly loading). Off for FPGA builds (a gated clock is a clock made
-    #: in logic there).
+    #: Clock gating: the lanes (with their banks' read data registers) and each lane's join
+    #: units run on clocks that stop while nothing can change them (hw/gating.py). The same
+    #: machine cycle for cycle either way; gated, Verilator skips what is stopped (the SpMM
+    #: benchmark simulates 3x faster). Off in the FPGA presets (a gated clock would be a
+    #: clock made in logic there).
     clock_gating: bool = True
 
     def __post_init__(self):
