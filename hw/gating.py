@@ -28,10 +28,9 @@ def gated_clock(m, name: str, wake):
     latch = ClockDomain(f"{name}_gate", clk_edge="neg", reset_less=True, local=True)
     m.domains += latch
     enable = Signal(reset_less=True, name=f"{name}_enable")
-    m.d.comb += latch.clk.eq(ClockSignal())
     clk = Signal(name=f"{name}_clk")
+    m.d.comb += [latch.clk.eq(ClockSignal()), clk.eq(ClockSignal() & enable)]
     m.d[latch.name] += enable.eq(wake)
-    m.d.comb += clk.eq(ClockSignal() & enable)
     return clk
 
 

@@ -84,10 +84,6 @@ class Lane(wiring.Component):
         isect = Intersector(cfg)
         m.submodules.mac = mac = MACLane(cfg)
         m.submodules.wr = wr = DenseWriter(cfg)
-        # A register slice between the B side (locator or joiner) and the MAC: both ways
-        # registered (the FIFO's level), so neither the joiner's match logic nor the MAC's
-        # hold meets the other's in one cycle (the FPGA critical path otherwise). Two entries
-        # keep one token a cycle; it costs one cycle of latency a job.
         # The join units (xs and the intersector, and the unioner) have a clock of their own,
         # gated (hw/gating.py) to run only while B is joined with A (B_MODE != 0) or xs is
         # busy: in a gather job (SpMV, SpMM, GEMV, GEMM) they get no start, no valid input
@@ -95,6 +91,10 @@ class Lane(wiring.Component):
         add_gated_domain(m, "join", b_join | xs.busy, cfg.clock_gating)
         m.submodules.xs = DomainRenamer("join")(xs)
         m.submodules.isect = DomainRenamer("join")(isect)
+        # A register slice between the B side (locator or joiner) and the MAC: both ways
+        # registered (the FIFO's level), so neither the joiner's match logic nor the MAC's
+        # hold meets the other's in one cycle (the FPGA critical path otherwise). Two entries
+        # keep one token a cycle; it costs one cycle of latency a job.
         m.submodules.joined = joined = SyncFIFO(width=len(mac.inp.payload.as_value()), depth=2)
         if sparse_out:
             union = Unioner(cfg, k=1)
