@@ -44,7 +44,7 @@ from .lane import Lane
 from .memory import Scratchpad
 from .sequencer import Sequencer
 
-__all__ = ["Accelerator", "GATE_TAIL"]
+__all__ = ["GATE_TAIL", "Accelerator"]
 
 #: Cycles the gated lane clock keeps running after the last reason to run (registered
 #: commands and counters settle in 2).

@@ -19,7 +19,7 @@ where a gated clock would be a clock made in logic) a domain's clock is ``sync``
 
 from amaranth.hdl import ClockDomain, ClockSignal, ResetSignal, Signal
 
-__all__ = ["add_domain", "gated_clock", "add_gated_domain"]
+__all__ = ["add_domain", "add_gated_domain", "gated_clock"]
 
 
 def gated_clock(m, name: str, wake):

@@ -99,10 +99,10 @@ def test_largest_operand_that_fits(sim):
 @pytest.mark.cocotb
 def test_clock_gating_is_cycle_for_cycle_the_same_machine(sim):
     """The gated clocks (hw/gating.py; the simulation presets) only skip cycles in which
-    nothing they clock could change: a gated and an ungated build of one configuration give the same results,
-    counters and cycle counts (kernel, loading, reading back) for every kind of job: gather,
-    intersection, dense mode, compressed outputs, several tiles, and double buffering (host
-    writes while the lanes run)."""
+    nothing they clock could change: a gated and an ungated build of one configuration give
+    the same results, counters and cycle counts (kernel, loading, reading back) for every
+    kind of job: gather, intersection, dense mode, compressed outputs, several tiles, and
+    double buffering (host writes while the lanes run)."""
     rng = np.random.default_rng(11)
     cfg = acc_config()
     A = rand(rng, (14, 30), 0.3, cfg)
