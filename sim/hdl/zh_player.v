@@ -69,7 +69,7 @@ module zh_player;
 
 `ifdef ZH_EXTERNAL_CLOCK
   // The Verilator build reads the script through zh_main.cpp (the whole file at start):
-  // Verilator's $fread costs about 1.3k instructions an operation (a byte at a time).
+  // $fread costs about 1.3k instructions an operation there (it reads a byte at a time).
   import "DPI-C" function int zh_script_read(output bit [127:0] op);
 `endif
 
