@@ -16,7 +16,7 @@ for ``watchdog`` cycles stops with ``WATCHDOG``; an address field beyond the ban
 ``RANGE`` before any lane sees it.
 """
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.hdl import Array, C, Cat, Module, Mux, Signal
 from amaranth.lib import data
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -25,7 +25,19 @@ from amaranth.lib.wiring import In, Out
 from zerohero.firmware.isa import (ADDRESS_FIELDS, ALL_LANES, COUNT_FIELDS, ERRORS, FIELDS,
                                    OPCODES, REGISTERS)
 
-__all__ = ["Sequencer"]
+__all__ = ["Sequencer", "range_flags"]
+
+
+def range_flags(cfg, value):
+    """A register's value against the bank depth, kept beside the register: an address field
+    at or beyond it, a count beyond it; and whether ``djnz`` would fall through. The depth is
+    a power of two (``AccelConfig`` checks), so both comparisons are ORs of bits, not
+    subtractions: a new register value (after the adder of ``addi``/``djnz``) gets its flags
+    without a second carry chain (the ECP5 critical path otherwise)."""
+    aw = cfg.spm_addr_width
+    at_or_above = value[aw:].any()
+    above = value[aw + 1:].any() | (value[aw] & value[:aw].any()) if aw < len(value) else C(0, 1)
+    return Cat(at_or_above, above, value == 1)
 
 
 class Sequencer(wiring.Component):
@@ -91,12 +103,6 @@ class Sequencer(wiring.Component):
             m.d.comb += d.lanes[i].eq((a == i) | (a == ALL_LANES))
         return d
 
-    def range_flags(self, value):
-        """A register's value against the bank depth, kept beside the register: an address
-        field at or beyond it, a count beyond it; and whether ``djnz`` would fall through."""
-        depth = self.cfg.spm_depth
-        return Cat(value >= depth, value > depth, value == 1)
-
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
@@ -119,7 +125,7 @@ class Sequencer(wiring.Component):
             wrapped = Signal(16)                # mod 2**16, as the register keeps it
             m.d.comb += wrapped.eq(value)
             m.d.sync += [reg_file[rsel].eq(wrapped),
-                         flag_file[rsel].eq(self.range_flags(wrapped))]
+                         flag_file[rsel].eq(range_flags(cfg, wrapped))]
 
         def fail(code):
             return [self.error.eq(1), self.error_code.eq(ERRORS[code]), self.busy.eq(0)]

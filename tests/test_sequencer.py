@@ -16,7 +16,7 @@ from conftest import SCALE, unit_config
 from zerohero.firmware.isa import (ADDRESS_FIELDS, ALL_LANES, COUNT_FIELDS, ERRORS, FIELDS,
                                    OPCODES, REGISTERS, LaneStub, assemble, disassemble, encode,
                                    execute)
-from zerohero.hw.sequencer import Sequencer
+from zerohero.hw.sequencer import Sequencer, range_flags
 from zerohero.sim.harness import build, first_mismatch
 
 CFG = unit_config(lanes=3, spm_banks=6, spm_depth=64, fw_depth=32, watchdog_cycles=40)
@@ -296,3 +296,31 @@ def test_golden_timing():
     assert ex.outcome is None and ex.end is None
     with pytest.raises(ValueError, match="33 words do not fit 32"):
         execute(nops(FW + 1), CFG)
+
+
+@pytest.mark.parametrize("depth", [16, 64, 512, 32768])
+def test_range_flags_are_the_comparisons(depth):
+    """The register range flags, built from bits for a power-of-two depth, equal ``>= depth``,
+    ``> depth`` and ``== 1`` at every edge value (Amaranth's simulator, no Verilog)."""
+    from amaranth.hdl import Module, Signal
+    from amaranth.sim import Simulator
+
+    value, flags = Signal(16), Signal(3)
+    m = Module()
+    m.d.comb += flags.eq(range_flags(CFG.replace(spm_depth=depth), value))
+    edges = {0, 1, 2, 0xFFFF, 0x8000} | {e + d for e in (depth, 2 * depth, 3 * depth)
+                                          for d in (-1, 0, 1)}
+    values = sorted(v for v in edges | set(random.Random(depth).sample(range(1 << 16), 200))
+                    if 0 <= v < 1 << 16)
+    seen = []
+
+    async def bench(ctx):
+        for v in values:
+            ctx.set(value, v)
+            seen.append(ctx.get(flags))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    want = [(v >= depth) | (v > depth) << 1 | (v == 1) << 2 for v in values]
+    assert seen == want
