@@ -172,10 +172,12 @@ PRESETS = {
                               spm_depth=512, value_width=8, acc_width=20, coord_width=12,
                               counter_width=16, fw_depth=64, sparse_out=False,
                               double_buffer=False, clock_gating=False),
-    # ECP5-85F (ULX3S): 32 lanes of int8 MACs (MULT18X18D); 32-bit words so a 512-deep bank
-    # copy is one DP16KD (64 banks x 2 read ports = 128 of 208). Window 2 with 32-bit
-    # counters measured 89156 of 83640 LUT4 slots (106%): window 1, 16-bit counters.
-    "ulx3s-85f": AccelConfig(name="ulx3s-85f", lanes=32, window=1, spm_banks=64,
+    # ECP5-85F (ULX3S): 16 lanes of int8 MACs (MULT18X18D); 32-bit words so a 512-deep bank
+    # copy is one DP16KD (32 banks x 2 read ports = 64 of 208). 16 lanes is the most that
+    # nextpnr-ecp5 routes on this design (README "ULX3S"): 32 lanes fill 70% of the LUT4
+    # slots but neither router converges. Window 2 with 32-bit counters measured 89156 of
+    # 83640 LUT4 slots (106%) for 32 lanes: window 1, 16-bit counters.
+    "ulx3s-85f": AccelConfig(name="ulx3s-85f", lanes=16, window=1, spm_banks=32,
                              spm_depth=512, value_width=8, acc_width=20, coord_width=12,
                              counter_width=16, sparse_out=False, double_buffer=False,
                              clock_gating=False),
