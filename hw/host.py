@@ -321,17 +321,12 @@ class HostPort(wiring.Component):
         m.d.sync += [bus.ack.eq(accept), bus.err.eq(bad | busy),
                      from_reg.eq(accept & reg_hit & ~bus.we),
                      from_spm.eq(spm_go & ~bus.we)]
-        # The read bank's data: an AND-OR over the banks with a registered read enable per
-        # bank, not a mux with an encoded bank number. Each AND needs only its bank's data and
-        # its own flip-flop, so placement keeps the first level beside the bank; with a mux
-        # every leaf needed the bank number from the host port, and nextpnr pulled the whole
-        # tree (32 bits x every bank) into the middle of the ECP5, the most congested spot of
-        # the 24-lane routing (README "ULX3S").
-        read_r = Signal(cfg.spm_banks)
-        m.d.sync += read_r.eq(Cat(port.en for port in self.spm_rd))
-        data = 0
-        for b in range(cfg.spm_banks):
-            data = data | Mux(read_r[b], self.spm_rd[b].data, 0)
+        data = self.spm_rd[0].data
+        if cfg.spm_banks > 1:
+            bank_r = Signal(range(cfg.spm_banks))
+            with m.If(spm_go):
+                m.d.sync += bank_r.eq(bank)
+            data = Array(self.spm_rd[b].data for b in range(cfg.spm_banks))[bank_r]
         wide = Signal(DATA_WIDTH * parts)
         m.d.comb += wide.eq(data)
         spm_rdata = wide
