@@ -4,7 +4,7 @@ reports, the PLL settings, and the one-line errors of ``zerohero build``, ``zero
 and ``zerohero run --board``.
 
 An iCE40 build takes about 45 s to two minutes on this machine, the 2-lane ECP5 build about
-two (README "FPGA boards"); the full ULX3S preset is ``make bitstream BOARD=ulx3s`` (too slow
+one (README "FPGA boards"); the full ULX3S preset is ``make bitstream BOARD=ulx3s`` (too slow
 for the suite)."""
 
 import json
@@ -190,7 +190,7 @@ ECP5_85F = {"lc": 83640, "bram": 208, "dsp": 156}
 def test_ulx3s_flow_routes_a_bitstream_that_meets_timing():
     """The ECP5 flow end to end (Yosys ``synth_ecp5``, nextpnr-ecp5 placement and routing,
     ecppack) on the ULX3S board top, with 2 lanes of the ``ulx3s-85f`` preset at 40 MHz so it
-    takes about two minutes; the 16-lane preset takes about 22 (README "ULX3S") and is
+    takes about a minute; the 16-lane preset takes about 20 (README "ULX3S") and is
     ``make bitstream BOARD=ulx3s MHZ=...``. The routed Fmax is measured, the bitstream is for
     the 85F and the multipliers are in MULT18X18D."""
     from zerohero.fpga.boards import build_board
