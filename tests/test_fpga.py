@@ -17,6 +17,7 @@ from zerohero.cli import main
 from zerohero.hw.config import preset
 
 UP5K = {"lc": 5280, "bram": 30, "dsp": 8}
+ECP5_85F = {"lc": 83640, "bram": 208, "dsp": 156}
 
 
 def build(*args):
@@ -183,8 +184,6 @@ def test_a_design_that_does_not_fit_is_named_by_resource(tmp_path):
         "'ICESTORM_LC'\n")
     assert _tool_error(tmp_path) == "the design does not fit: ICESTORM_LC 6983 of 5280 (132%)"
 
-
-ECP5_85F = {"lc": 83640, "bram": 208, "dsp": 156}
 
 
 def test_ulx3s_flow_routes_a_bitstream_that_meets_timing():
