@@ -231,7 +231,9 @@ def build_board(name: str, config: str | AccelConfig | None = None, seed: int = 
         raise FPGAError(str(e)) from None
     top = BoardTop(spec, cfg, mhz)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").unlink(missing_ok=True)     # never describes a different build
+    # Neither the report nor an error message ever describes an earlier build.
+    for stale in ("report.json", "report-pnr.json", "zerohero.rpt", "zerohero.tim"):
+        (out / stale).unlink(missing_ok=True)
     platform = spec.make_platform()
     t0 = time.monotonic()
     progress(f"building {spec.name} ({platform.device}) with config {cfg.name} "

