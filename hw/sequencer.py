@@ -2,13 +2,15 @@
 
 The host loads the program into the instruction memory (``fw_wr``) and pulses ``start``; the
 sequencer executes from address 0 until ``halt`` (``done``) or an error (``error`` with
-``error_code``; it halts too). One instruction a cycle: the registered instruction memory
-reads the successor (next address or jump target) while an instruction executes; ``wait``
-holds until its lanes are idle. Words are predecoded as the host writes them (``predecode``:
-the memory keeps opcode flags, the static operand checks and the lane mask beside the word)
-and every register keeps its range flags beside it, so an instruction executes from flags,
-not from a decoder and comparators behind the memory's read data; the timing is the ISA
-model's either way.
+``error_code``; it halts too). One instruction a cycle, from an instruction register, while
+the registered instruction memory reads the word after the next one (its address is chosen
+from the memory's read data: the next word's jump, decided with the register written by the
+executing word forwarded); ``wait`` holds until its lanes are idle. Words are predecoded as the
+host writes them (``predecode``: the memory keeps opcode flags, the static operand checks, the
+lane mask and what makes a register 1 beside the word), every register keeps its range flags
+beside it, and word 0 is kept in a register for ``start``: nothing but that choice of address
+is computed from the memory's read data, whose clock-to-out is most of an ECP5 cycle. The
+timing is exactly the ISA golden model's (:func:`zerohero.firmware.isa.execute`).
 
 Lane fields are written over a broadcast bus (``cfg_we``, ``cfg_lane``, ``cfg_field``,
 ``cfg_value``); ``run`` pulses the lanes' ``run`` bits. A ``wait`` that sees no ``progress``
@@ -48,6 +50,7 @@ class Sequencer(wiring.Component):
         self.cfg = cfg
         self.decoded = data.StructLayout({
             "word": 32, "illegal": 1, "is_addr": 1, "is_count": 1, "imm_bad": 1,
+            "one_from": 16, "loads_one": 1, "djnz_reg": REGISTERS,
             "lanes": cfg.lanes, **{name: 1 for name in self.KINDS}})
         super().__init__({
             "fw_wr": In(wiring.Signature({
@@ -96,7 +99,13 @@ class Sequencer(wiring.Component):
             d.word.eq(word), d.illegal.eq(illegal),
             d.is_addr.eq(is_addr), d.is_count.eq(is_count),
             d.imm_bad.eq((is_addr & (imm >= cfg.spm_depth)) | (is_count & (imm > cfg.spm_depth))),
+            # Whether the register write makes rD 1: ldi of 1, or rD at `one_from` before
+            # (addi: 1 - imm, djnz: 2), so that is one comparison, not an adder and one.
+            d.loads_one.eq(imm == 1),
+            d.one_from.eq(Mux(is_op["djnz"], 2, 1 - imm)),
         ]
+        for i in range(REGISTERS):              # a djnz's register, one-hot
+            m.d.comb += d.djnz_reg[i].eq(is_op["djnz"] & (a == i))
         for name in self.KINDS:
             m.d.comb += d[name].eq(is_op[name])
         for i in range(cfg.lanes):
@@ -107,37 +116,64 @@ class Sequencer(wiring.Component):
         m = Module()
         cfg = self.cfg
         m.submodules.imem = imem = Memory(shape=self.decoded, depth=cfg.fw_depth, init=[])
-        wp = imem.write_port()
-        rp = imem.read_port()
-        m.d.comb += [wp.addr.eq(self.fw_wr.addr), wp.en.eq(self.fw_wr.en & ~self.busy),
-                     wp.data.eq(self.predecode(m, self.fw_wr.data))]
+        wp, rp = imem.write_port(), imem.read_port()
+        word_in = self.predecode(m, self.fw_wr.data)
+        writing = self.fw_wr.en & ~self.busy
+        m.d.comb += [wp.addr.eq(self.fw_wr.addr), wp.en.eq(writing), wp.data.eq(word_in)]
+        # Word 0 is kept in a register as well, so `start` executes it in the next cycle.
+        first = Signal(self.decoded)
+        with m.If(writing & (self.fw_wr.addr == 0)):
+            m.d.sync += first.eq(word_in)
 
         regs = [Signal(16, name=f"r{i}") for i in range(REGISTERS)]
         flags = [Signal(3, name=f"r{i}_flags") for i in range(REGISTERS)]
         reg_file, flag_file = Array(regs), Array(flags)
-        d = rp.data
+        # Two stages: the instruction register `ir` holds the executing word (at `pc`), the
+        # memory's read data its successor (at `npc`), and the memory reads the successor's
+        # successor. Only that choice (next address or jump target) is made from the read data
+        # (whose clock-to-out is most of an ECP5 cycle); an instruction executes from `ir`.
+        ir, npc = Signal(self.decoded), Signal(range(cfg.fw_depth))
+        d = ir
         word = d.word
         a, f, imm = word[20:28], word[16:20], word[0:16]
         rsel = a[:3]
         watch = Signal(32)
 
-        def write_reg(value):
-            wrapped = Signal(16)                # mod 2**16, as the register keeps it
-            m.d.comb += wrapped.eq(value)
-            m.d.sync += [reg_file[rsel].eq(wrapped),
-                         flag_file[rsel].eq(range_flags(cfg, wrapped))]
+        # What `ldi`/`addi`/`djnz` in `ir` write (mod 2**16, as the register keeps it).
+        new_value = Signal(16)
+        m.d.comb += new_value.eq(Mux(d.ldi, imm, reg_file[rsel] + Mux(d.djnz, 0xFFFF, imm)))
+        new_flags = range_flags(cfg, new_value)
+
+        def write_reg():
+            m.d.sync += [reg_file[rsel].eq(new_value), flag_file[rsel].eq(new_flags)]
+
+        def jumps(w, ones):
+            """Whether the word ``w`` jumps, with ``ones`` the registers' ``== 1`` flags (an
+            AND-OR with the predecoded one-hot register: two LUT levels)."""
+            return w.jmp | (w.djnz_reg & ~Cat(*ones)).any()
+
+        # The successor's successor, from the read data: whether it jumps (with `ir`'s register
+        # write forwarded to a `djnz` after it) picks its target or the address after `npc`.
+        # While idle (not `busy`: FSM state IDLE) the successor of word 0 is read, for `start`.
+        idle = ~self.busy
+        writes = d.ldi | d.addi | d.djnz
+        new_one = Mux(d.ldi, d.loads_one, reg_file[rsel] == d.one_from)
+        ones = [Mux(writes & (rsel == i), new_one, flags[i][2]) for i in range(REGISTERS)]
+        first_jumps = jumps(first, [fl[2] for fl in flags])
+        sequential = Mux(idle, Mux(first_jumps, first.word, 1), npc + 1)
+        m.d.comb += rp.addr.eq(Mux(~idle & jumps(rp.data, ones), rp.data.word, sequential))
+        complete = Signal()
+        jumped = Signal()
+        next_pc = self.pc + 1
+        m.d.comb += rp.en.eq(complete)
 
         def fail(code):
             return [self.error.eq(1), self.error_code.eq(ERRORS[code]), self.busy.eq(0)]
 
-        # One instruction a cycle: while the word at `pc` executes, the word at its successor
-        # (the next address or a jump target) is read, so only `wait` stalls.
-        complete = Signal()
-        jumped = Signal()
-        target = Signal(range(cfg.fw_depth))
-        m.d.comb += [rp.addr.eq(target), rp.en.eq(complete)]
-        next_pc = self.pc + 1
-        m.d.comb += target.eq(next_pc[:len(target)])
+        # The broadcast bus's lane, field and value are the word's whatever it is; only
+        # `cfg_we` waits for the checks (so they are not a reset of every lane's value register).
+        m.d.comb += [self.cfg_lane.eq(a), self.cfg_field.eq(f),
+                     self.cfg_value.eq(Mux(d.cfgr, reg_file[imm[:3]], imm))]
 
         def stop(code):
             m.d.sync += fail(code)
@@ -145,15 +181,15 @@ class Sequencer(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += target.eq(0)
+                m.d.comb += rp.en.eq(self.start)
                 with m.If(self.start):
-                    m.d.comb += complete.eq(1)          # reads word 0
-                    m.d.sync += [self.pc.eq(0), self.busy.eq(1), self.done.eq(0),
-                                 self.error.eq(0), self.error_code.eq(0), watch.eq(0)]
+                    m.d.sync += [self.pc.eq(0), ir.eq(first), npc.eq(rp.addr),
+                                 self.busy.eq(1), self.done.eq(0), self.error.eq(0),
+                                 self.error_code.eq(0), watch.eq(0)]
                     m.next = "EXEC"
             with m.State("EXEC"):
                 with m.If(complete):
-                    m.d.sync += [self.pc.eq(target), watch.eq(0)]
+                    m.d.sync += [self.pc.eq(npc), ir.eq(rp.data), npc.eq(rp.addr), watch.eq(0)]
                 with m.If(self.lane_error.any()):
                     stop("UNIT")
                 with m.Elif(d.illegal):
@@ -166,17 +202,17 @@ class Sequencer(wiring.Component):
                         m.d.comb += complete.eq(1)
                     with m.If(d.ldi):
                         m.d.comb += complete.eq(1)
-                        write_reg(imm)
+                        write_reg()
                     with m.If(d.addi):
                         m.d.comb += complete.eq(1)
-                        write_reg(reg_file[rsel] + imm)
+                        write_reg()
                     with m.If(d.djnz):
-                        write_reg(reg_file[rsel] - 1)
+                        write_reg()
                         with m.If(~flag_file[rsel][2]):
-                            m.d.comb += [target.eq(imm), jumped.eq(1)]
+                            m.d.comb += jumped.eq(1)
                         m.d.comb += complete.eq(1)
                     with m.If(d.jmp):
-                        m.d.comb += [target.eq(imm), jumped.eq(1), complete.eq(1)]
+                        m.d.comb += [jumped.eq(1), complete.eq(1)]
                     with m.If(d.cfg | d.cfgr):
                         src = flag_file[imm[:3]]
                         bad_range = Mux(d.cfgr, (d.is_addr & src[0]) | (d.is_count & src[1]),
@@ -184,10 +220,7 @@ class Sequencer(wiring.Component):
                         with m.If(bad_range):
                             stop("RANGE")
                         with m.Else():
-                            m.d.comb += [self.cfg_we.eq(1), self.cfg_lane.eq(a),
-                                         self.cfg_field.eq(f),
-                                         self.cfg_value.eq(Mux(d.cfgr, reg_file[imm[:3]], imm)),
-                                         complete.eq(1)]
+                            m.d.comb += [self.cfg_we.eq(1), complete.eq(1)]
                     with m.If(d.run):
                         m.d.comb += [self.run.eq(d.lanes), complete.eq(1)]
                     with m.If(d.wait):

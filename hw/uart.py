@@ -166,7 +166,11 @@ class UartBridge(wiring.Component):
         count = Signal(8)
         addr = Signal(32)
         req_addr = Signal(32)
-        req_we = Signal()
+        req_we, req_valid = Signal(), Signal()
+        # The bus is driven from flip-flops only (the host port's decoders and the register
+        # bank's error capture follow it combinationally).
+        m.d.comb += [bus.valid.eq(req_valid), bus.addr.eq(req_addr), bus.we.eq(req_we),
+                     bus.wdata.eq(br.data)]
         word = Signal(32)
         crc = Signal(8)
         nbyte = Signal(range(8))            # header byte / byte within a data word
@@ -254,15 +258,14 @@ class UartBridge(wiring.Component):
                 m.d.sync += [status.eq(link.OK), out_count.eq(1)]
                 m.next = "RESPOND"
             # Execute: LOAD (buffer word nword -> br.data), REQUEST (until ready), ACK.
-            # The request's address and direction are registered in LOAD, so the bus (and
-            # the host port's decoders behind it) starts from flip-flops, not from an adder.
+            # The request's address, direction and valid are registered in LOAD.
             with m.State("LOAD"):
-                m.d.sync += [req_addr.eq(addr + nword), req_we.eq(cmd == link.CMD_WRITE)]
+                m.d.sync += [req_addr.eq(addr + nword), req_we.eq(cmd == link.CMD_WRITE),
+                             req_valid.eq(1)]
                 m.next = "REQUEST"
             with m.State("REQUEST"):
-                m.d.comb += [bus.valid.eq(1), bus.addr.eq(req_addr), bus.we.eq(req_we),
-                             bus.wdata.eq(br.data)]
                 with m.If(bus.ready):
+                    m.d.sync += req_valid.eq(0)
                     m.next = "ACK"
             with m.State("ACK"):
                 with m.If(bus.ack):

@@ -84,6 +84,15 @@ def _directed():
                                                encode(OPCODES["djnz"], 1, 0, FW - 2)],
                              "ILLEGAL")
     c["halt-last-word"] = case(nops(FW - 1) + [encode(1)], "done")
+    # The word after next is fetched while a register write is still in `ir`: a djnz right
+    # after a write to its register, both ways; a jump as word 0 (fetched at start).
+    c["djnz-after-ldi"] = case("ldi r1, 1\ndjnz r1, 0\ncfg 0, RELU, 1\nhalt", "done")
+    c["djnz-after-addi"] = case("ldi r2, 4\nloop: cfg 0, RELU, 1\naddi r2, -1\n"
+                                "djnz r2, loop\ncfg 1, RELU, 1\nhalt", "done")
+    c["djnz-after-djnz"] = case("ldi r3, 2\ndjnz r3, 2\ndjnz r3, 0\ncfg 2, RELU, 1\nhalt",
+                                "done")
+    c["jmp-first"] = case("jmp 2\ncfg 0, RELU, 1\nhalt", "done")
+    c["djnz-first"] = case("djnz r4, 2\ncfg 0, RELU, 1\nhalt", "done")
     c["every-lane"] = case("cfg *, A_ROWS, 1\nldi r0, 7\ncfgr *, RELU, r0\nrun *\nwait *\n"
                            "clrc\nhalt", "done", busy=[3, 1, 6], progress=[1, 0, 2])
     # RANGE: every address field at depth - 1 (fine) and at depth; counts at depth (fine) and
