@@ -211,8 +211,8 @@ def test_a_failed_build_names_its_own_error_not_an_earlier_builds(tmp_path, monk
 def test_ulx3s_flow_routes_a_bitstream_that_meets_timing():
     """The ECP5 flow end to end (Yosys ``synth_ecp5``, nextpnr-ecp5 placement and routing,
     ecppack) on the ULX3S board top, with 2 lanes of the ``ulx3s-85f`` preset at 40 MHz so it
-    takes about a minute; the 16-lane preset takes about 20 at 50 MHz (README "ULX3S") and is
-    ``make bitstream BOARD=ulx3s MHZ=...``. The routed Fmax is measured, the bitstream is for
+    takes about a minute; the 16-lane preset takes about 35 minutes at 50 MHz (README
+    "ULX3S") and is ``make bitstream BOARD=ulx3s MHZ=...``. The routed Fmax is measured, the bitstream is for
     the 85F and the multipliers are in MULT18X18D."""
     from zerohero.fpga.boards import build_board
 
