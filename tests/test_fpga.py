@@ -212,8 +212,8 @@ def test_ulx3s_flow_routes_a_bitstream_that_meets_timing():
     """The ECP5 flow end to end (Yosys ``synth_ecp5``, nextpnr-ecp5 placement and routing,
     ecppack) on the ULX3S board top, with 2 lanes of the ``ulx3s-85f`` preset at 40 MHz so it
     takes about a minute; the 16-lane preset takes about 35 minutes at 50 MHz (README
-    "ULX3S") and is ``make bitstream BOARD=ulx3s MHZ=...``. The routed Fmax is measured, the bitstream is for
-    the 85F and the multipliers are in MULT18X18D."""
+    "ULX3S") and is ``make bitstream BOARD=ulx3s MHZ=...``. The routed Fmax is measured,
+    the bitstream is for the 85F and the multipliers are in MULT18X18D."""
     from zerohero.fpga.boards import build_board
 
     cfg = preset("ulx3s-85f").replace(lanes=2, spm_banks=4, name="ulx3s-2")
