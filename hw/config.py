@@ -85,6 +85,11 @@ class AccelConfig(SignedRanges):
     #: benchmark simulates 3x faster). Off in the FPGA presets (a gated clock would be a
     #: clock made in logic there).
     clock_gating: bool = True
+    #: Host bus read latency, cycles from the edge that accepts a request to the one that
+    #: presents its response (hw/host.py). 1: the read data of every bank is muxed into the
+    #: response in one cycle. ``n`` > 1: it goes through ``n - 1`` registered levels of that
+    #: mux first, so no cycle gathers every bank (the large FPGA preset).
+    host_latency: int = 1
 
     def __post_init__(self):
         def need(cond, field, expected):
@@ -95,7 +100,7 @@ class AccelConfig(SignedRanges):
 
         for field in ("lanes", "value_width", "coord_width", "acc_width", "spm_banks",
                       "spm_depth", "counter_width", "window", "max_level", "fw_depth",
-                      "watchdog_cycles"):
+                      "watchdog_cycles", "host_latency"):
             value = getattr(self, field)
             need(isinstance(value, int) and not isinstance(value, bool), field, "an integer")
         need(isinstance(self.name, str) and self.name != "", "name", "a non-empty string")
@@ -115,6 +120,7 @@ class AccelConfig(SignedRanges):
              "spm_depth", "a power of two of at least 16")
         need(8 <= self.counter_width <= 64, "counter_width", "between 8 and 64")
         need(16 <= self.watchdog_cycles < 1 << 32, "watchdog_cycles", "between 16 and 2**32 - 1")
+        need(1 <= self.host_latency <= 4, "host_latency", "between 1 and 4")
         need(16 <= self.fw_depth <= 65536 and self.fw_depth & (self.fw_depth - 1) == 0,
              "fw_depth", "a power of two between 16 and 65536")
 
@@ -180,7 +186,7 @@ PRESETS = {
     "ulx3s-85f": AccelConfig(name="ulx3s-85f", lanes=16, window=1, spm_banks=32,
                              spm_depth=512, value_width=8, acc_width=20, coord_width=12,
                              counter_width=16, sparse_out=False, double_buffer=False,
-                             clock_gating=False),
+                             clock_gating=False, host_latency=2),
 }
 
 

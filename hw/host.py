@@ -6,7 +6,7 @@ there, so host code imports it too); this module only turns that map into hardwa
 Bus protocol (:class:`HostBusSignature`, 32-bit word addresses, 32-bit data): the host raises
 ``valid`` with ``addr``, ``we`` and ``wdata`` and holds them until ``ready``; a request is
 accepted on a clock edge where ``valid`` and ``ready`` are both high. Exactly
-``HOST_LATENCY`` (1) cycle later, i.e. on the next edge, the port presents the response for
+``cfg.host_latency`` cycles later (1: on the next edge) the port presents the response for
 one cycle: ``ack`` high, ``err`` (the request was refused) and, for a read without error,
 ``rdata`` (0 otherwise). Responses cannot be stalled. The port accepts one request per cycle
 (``ready`` is low only while a scratchpad write during a run waits for its bank's write port,
@@ -80,6 +80,15 @@ class FaultSignature(wiring.Signature):
             "code": Out(ERROR_CODE_WIDTH),
             "addr": Out(ADDR_WIDTH),
         })
+
+
+def _delay(m, value, cycles, name):
+    """``value`` through ``cycles`` registers (named ``<name>_d<i>``)."""
+    for i in range(cycles):
+        reg = Signal(len(value), name=f"{name}_d{i + 1}")
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value
 
 
 def _reg_addr_width(rmap):
@@ -316,17 +325,29 @@ class HostPort(wiring.Component):
                      self.fault.code.eq(Mux(bad, ERR_BAD_ADDR, ERR_BUSY)),
                      self.fault.addr.eq(bus.addr)]
 
-        # Response, HOST_LATENCY = 1 cycle after acceptance.
-        from_reg, from_spm = Signal(), Signal()
-        m.d.sync += [bus.ack.eq(accept), bus.err.eq(bad | busy),
+        # Response, cfg.host_latency cycles after acceptance. The first edge is the banks'
+        # and the register bank's own read; each further one a registered level of the
+        # banks' read-data mux (everything else is only delayed).
+        lat = cfg.host_latency
+        ack, err, from_reg, from_spm = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [ack.eq(accept), err.eq(bad | busy),
                      from_reg.eq(accept & reg_hit & ~bus.we),
                      from_spm.eq(spm_go & ~bus.we)]
-        data = self.spm_rd[0].data
-        if cfg.spm_banks > 1:
-            bank_r = Signal(range(cfg.spm_banks))
-            with m.If(spm_go):
-                m.d.sync += bank_r.eq(bank)
-            data = Array(self.spm_rd[b].data for b in range(cfg.spm_banks))[bank_r]
+        level = [self.spm_rd[b].data for b in range(cfg.spm_banks)]
+        bank_r = Signal(range(cfg.spm_banks))
+        with m.If(spm_go):
+            m.d.sync += bank_r.eq(bank)
+        sel, bits = bank_r, (cfg.spm_banks - 1).bit_length()
+        for s in range(lat - 1):
+            # 2**step banks (then groups) a register; the final, combinational level too.
+            step = -(-bits // (lat - s))
+            groups = [level[i:i + (1 << step)] for i in range(0, len(level), 1 << step)]
+            level = [Signal(len(g[0]), name=f"spm_rdata_{s + 1}_{i}")
+                     for i, g in enumerate(groups)]
+            for reg, g in zip(level, groups):
+                m.d.sync += reg.eq(Array(g)[sel[:step]] if len(g) > 1 else g[0])
+            sel, bits = _delay(m, sel[step:], 1, f"spm_sel_{s + 1}"), bits - step
+        data = Array(level)[sel] if len(level) > 1 else level[0]
         wide = Signal(DATA_WIDTH * parts)
         m.d.comb += wide.eq(data)
         spm_rdata = wide
@@ -335,8 +356,14 @@ class HostPort(wiring.Component):
             with m.If(spm_go):
                 m.d.sync += part_r.eq(part)
             spm_rdata = Array(wide[DATA_WIDTH * p:DATA_WIDTH * (p + 1)]
-                              for p in range(parts))[part_r]
-        m.d.comb += bus.rdata.eq(Mux(from_reg, self.reg.rdata, Mux(from_spm, spm_rdata, 0)))
+                              for p in range(parts))[_delay(m, part_r, lat - 1, "part")]
+        ack, err, from_reg, from_spm, reg_rdata = (
+            _delay(m, v, lat - 1, n) for v, n in ((ack, "ack"), (err, "err"),
+                                                  (from_reg, "from_reg"),
+                                                  (from_spm, "from_spm"),
+                                                  (self.reg.rdata, "reg_rdata")))
+        m.d.comb += [bus.ack.eq(ack), bus.err.eq(err),
+                     bus.rdata.eq(Mux(from_reg, reg_rdata, Mux(from_spm, spm_rdata, 0)))]
         return m
 
 

@@ -35,7 +35,7 @@ from .config import COUNTER_NAMES, AccelConfig
 
 __all__ = ["RegisterMap", "Register", "Field", "DATA_WIDTH", "ADDR_WIDTH", "REGMAP_VERSION",
            "ID_MAGIC", "COUNTER_NAMES", "ERROR_CODES", "ERR_NONE", "ERR_BAD_ADDR", "ERR_BUSY",
-           "LANE_BASE", "SPM_BASE_MIN", "HOST_LATENCY", "FIELD_ACCESS"]
+           "LANE_BASE", "SPM_BASE_MIN", "FIELD_ACCESS"]
 
 DATA_WIDTH = 32
 ADDR_WIDTH = 32
@@ -47,8 +47,6 @@ ID_MAGIC = 0x5A48
 LANE_BASE = 0x40
 #: Lowest scratchpad base address.
 SPM_BASE_MIN = 0x10000
-#: Cycles from the clock edge that accepts a request to the one that presents its response.
-HOST_LATENCY = 1
 
 ERR_NONE, ERR_BAD_ADDR, ERR_BUSY = 0, 1, 2
 #: ``ERROR.CODE`` values: the host port's, then the sequencer's (firmware faults).
@@ -374,7 +372,7 @@ class RegisterMap:
             "version": REGMAP_VERSION,
             "config": self.cfg.to_dict(),
             "bus": {"addr_width": ADDR_WIDTH, "data_width": DATA_WIDTH, "addressing": "word",
-                    "latency": HOST_LATENCY},
+                    "latency": self.cfg.host_latency},
             "regions": self.regions,
             "lanes": {"base": LANE_BASE, "stride": self.lane_stride,
                       "counters": list(COUNTER_NAMES), "parts": self.counter_parts},
@@ -404,6 +402,7 @@ class RegisterMap:
             f"#define ZH_MAP_HASH 0x{self.map_hash:08X}u",
             f"#define ZH_ADDR_WIDTH {ADDR_WIDTH}",
             f"#define ZH_DATA_WIDTH {DATA_WIDTH}",
+            f"#define ZH_BUS_LATENCY {cfg.host_latency}",
             "",
             "/* Configuration (also readable from CONFIG0..CONFIG3). */",
             f"#define ZH_CFG_LANES {cfg.lanes}",

@@ -215,7 +215,7 @@ def build(cfg, top: str, sim: str = "verilator", player: bool = False) -> Built:
                 text, description = generate(cfg, top)
                 if player:
                     description["toplevel"] = PLAYER.stem
-                _build(sim, build_dir, text, description, waves)
+                _build(sim, build_dir, text, description, waves, cfg.host_latency)
                 marker.write_text(key)
     description = json.loads((build_dir / "ports.json").read_text())
     return Built(sim, build_dir, description.get("toplevel", description["module"]),
@@ -258,7 +258,7 @@ def _PortsOnlyVerilator():
     return Runner()
 
 
-def _build(sim, build_dir, text, description, waves):
+def _build(sim, build_dir, text, description, waves, latency):
     from cocotb_tools.runner import get_runner
 
     source = build_dir / f"{description['module']}.v"
@@ -267,7 +267,7 @@ def _build(sim, build_dir, text, description, waves):
     toplevel = description.get("toplevel", description["module"])
     (build_dir / "ports.json").write_text(json.dumps(description, indent=2))
     if toplevel == PLAYER.stem:
-        return _build_player(sim, build_dir, source, waves)
+        return _build_player(sim, build_dir, source, waves, latency)
     # Amaranth's Verilog trips Verilator's width lint; -Wno-fatal keeps them warnings.
     build_args = ["-Wno-fatal"] if sim == "verilator" else []
     saved = os.environ.get("MAKEFLAGS")
@@ -292,7 +292,7 @@ def _build(sim, build_dir, text, description, waves):
 _MAKE_FLAGS = ["CFG_CXXFLAGS_PCH_I=-include"]
 
 
-def _build_player(sim, build_dir, source, waves):
+def _build_player(sim, build_dir, source, waves, latency):
     """The bus player around the accelerator, run without cocotb: on Verilator a C++ loop
     clocks the model (no VPI, no timing scheduler: measured 1.4x faster than under cocotb's
     --timing loop), on Icarus the player makes its clock and ``vvp`` runs it."""
@@ -303,13 +303,14 @@ def _build_player(sim, build_dir, source, waves):
         shutil.copyfile(PLAYER_MAIN, main)
         cmd = ["verilator", "--cc", "--exe", "--build", "-j", "2", "-Wno-fatal", "-Wno-lint",
                "-Wno-style", "--top-module", PLAYER.stem, "-DZH_EXTERNAL_CLOCK",
+               f"-DZH_LATENCY={latency}",
                "-O3", "--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-O2",
                "-MAKEFLAGS", " ".join(_MAKE_FLAGS), "--Mdir", str(build_dir / "obj"),
                "-o", str(build_dir / "zh_sim")] + (["--trace-fst"] if waves else []) + [
                str(source), str(player), str(main)]
     else:
-        cmd = ["iverilog", "-g2012", "-s", PLAYER.stem, "-o", str(build_dir / "zh_player.vvp")
-               ] + (["-DZH_WAVES"] if waves else []) + [str(source), str(player)]
+        cmd = ["iverilog", "-g2012", "-s", PLAYER.stem, "-o", str(build_dir / "zh_player.vvp"),
+               f"-DZH_LATENCY={latency}"] + (["-DZH_WAVES"] if waves else []) + [str(source), str(player)]
     with open(build_dir / "build.log", "w") as log:
         proc = subprocess.run(cmd, cwd=build_dir, stdout=log, stderr=subprocess.STDOUT)
     if proc.returncode != 0:

@@ -12,7 +12,7 @@ from conftest import unit_config
 
 from zerohero.cli import main
 from zerohero.hw.config import PRESETS, preset
-from zerohero.hw.regs import (COUNTER_NAMES, ERR_BAD_ADDR, ERR_BUSY, HOST_LATENCY, LANE_BASE,
+from zerohero.hw.regs import (COUNTER_NAMES, ERR_BAD_ADDR, ERR_BUSY, LANE_BASE,
                               RegisterMap)
 from zerohero.sim.harness import build
 
@@ -23,9 +23,12 @@ MASK32 = 0xFFFF_FFFF
 #: refuses every access while busy) and no broadcast region (fewer than 2 banks a lane).
 #: wide: 72-bit words (3 parts, stride 4: part 3 is a hole), 40-bit counters (LO/HI), double
 #: buffering (scratchpad writes accepted while busy), 7 banks: broadcast groups 0-2 and 3-5.
+#: piped: read latency 3 (two registered levels of the banks' read mux, 9 banks: groups of
+#: 4, 4 and 1, then 2 and 1), with the wide words.
 CONFIGS = {
     "narrow": unit_config(lanes=2, spm_banks=3, counter_width=16, double_buffer=False),
     "wide": unit_config(lanes=3, spm_banks=7, acc_width=64, counter_width=40),
+    "piped": unit_config(lanes=3, spm_banks=9, acc_width=64, counter_width=40, host_latency=3),
 }
 
 
@@ -329,7 +332,7 @@ def run(sim, name):
         sections = program(rmap, random.Random(name))
         built = build(cfg, "host-memory", sim)
         scratch = rmap.addr_of("SCRATCH")
-        spec = {"seed": 1, "latency": HOST_LATENCY, "defaults": defaults(cfg),
+        spec = {"seed": 1, "latency": cfg.host_latency, "defaults": defaults(cfg),
                 "watch": ["start", "clear", "relu"], "sections": sections,
                 "transact": {"requests": [[scratch, 0xCAFE], [scratch], [MASK32], [0]],
                              "gap": 0.3, "read": scratch, "write": [rmap.reg_end, 1]}}
@@ -405,8 +408,9 @@ def test_control_pulses_self_clear_and_status(sim, name):
                 for c in range(c0, c1)]
 
     writes = [res for op, res in pairs if op[0] == "w" and op[1] == ctl]
-    want_start = [w["accepted"] + HOST_LATENCY for w in writes if w["wdata"] & start]
-    want_clear = [w["accepted"] + HOST_LATENCY for w in writes if w["wdata"] & clear]
+    # The pulses come on the edge after the write was accepted, whatever the read latency.
+    want_start = [w["accepted"] + 1 for w in writes if w["wdata"] & start]
+    want_clear = [w["accepted"] + 1 for w in writes if w["wdata"] & clear]
     assert high_cycles("start") == want_start           # one cycle per write, back to back too
     assert high_cycles("clear") == want_clear
     # RELU is stored by every write of CONTROL (write START with the RELU you want).
@@ -414,7 +418,7 @@ def test_control_pulses_self_clear_and_status(sim, name):
     for w in writes:
         if int(bool(w["wdata"] & relu)) != level:
             level ^= 1
-            want_relu.append([w["accepted"] + HOST_LATENCY, level])
+            want_relu.append([w["accepted"] + 1, level])
     assert trace["relu"] == want_relu and len(want_relu) == 3
     # Reads of CONTROL return RELU only.
     reads = [res["rdata"] for op, res in pairs if op[0] == "r" and op[1] == ctl]
@@ -596,6 +600,7 @@ def test_c_header_agrees_with_map(tmp_path, cfg):
         "spm_stride": ("ZH_SPM_BANK_STRIDE", rmap.bank_stride),
         "spm_banks": ("ZH_SPM_BANKS", cfg.spm_banks),
         "lanes": ("ZH_CFG_LANES", cfg.lanes),
+        "latency": ("ZH_BUS_LATENCY", cfg.host_latency),
         "word_width": ("ZH_CFG_SPM_WORD_WIDTH", cfg.word_width),
         "err_bad": ("ZH_ERR_BAD_ADDR", ERR_BAD_ADDR),
         "err_busy": ("ZH_ERR_BUSY", ERR_BUSY),

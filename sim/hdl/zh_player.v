@@ -26,7 +26,12 @@
 //                        edge that raised irq (irq 0 on a timeout);
 //   "R cycles"           after the reads that follow a wait: from that irq to the last response;
 //   "T total"            total cycles, at the end of the script; then `done` rises.
+// ZH_LATENCY (default 1) is the accelerator's host_latency: the cycles from the edge that
+// accepts a request to the one that presents its response.
 `timescale 1ns/1ps
+`ifndef ZH_LATENCY
+`define ZH_LATENCY 1
+`endif
 `ifdef ZH_EXTERNAL_CLOCK
 module zh_player(input clk, output reg done);
 `else
@@ -56,8 +61,10 @@ module zh_player;
   reg [31:0] count = 32'd0, timeout = 32'd0, limit = 32'hFFFFFFFF;
   reg [31:0] total = 32'd0;
   reg [31:0] index = 32'hFFFFFFFF;    // number of the request on the bus
-  reg [31:0] answered = 32'd0;        // ... of the request whose response comes next
-  reg answered_read = 1'b0;
+  // Accepted requests whose responses are still to come (at most ZH_LATENCY), oldest first.
+  reg [31:0] q_index [0:7];
+  reg q_read [0:7];
+  reg [2:0] q_head = 3'd0, q_tail = 3'd0;
   reg start_pending = 1'b0;
   reg reading = 1'b0;                 // between a wait's end and the next non-read
   reg [31:0] mark = 32'd0;            // cycle stamp of the last wait's end
@@ -100,8 +107,9 @@ module zh_player;
       $finish;
     end
     if (ack) begin
-      if (answered_read) $fwrite(fout, "A %h %h %h\n", answered, rdata, err);
-      else if (err) $fwrite(fout, "E %h\n", answered);
+      if (q_read[q_head]) $fwrite(fout, "A %h %h %h\n", q_index[q_head], rdata, err);
+      else if (err) $fwrite(fout, "E %h\n", q_index[q_head]);
+      q_head <= q_head + 3'd1;
     end
     if (valid && we && !start_pending) begin
       load <= load + 1;
@@ -123,14 +131,17 @@ module zh_player;
         count <= count + 1;
         if (count == 32'd1) begin
           rst <= 1'b0;
+          q_head <= 3'd0;                     // a response cut off by the reset never comes
+          q_tail <= 3'd0;
           state <= ISSUE;
         end
       end
       ISSUE: if (!valid || ready) begin
         valid <= 1'b0;
         if (valid) begin                       // the request on the bus is accepted here
-          answered <= index;
-          answered_read <= !we;
+          q_index[q_tail] <= index;
+          q_read[q_tail] <= !we;
+          q_tail <= q_tail + 3'd1;
         end
         if (valid && start_pending) begin      // ... and it is the CONTROL write
           start_pending <= 1'b0;
@@ -149,7 +160,7 @@ module zh_player;
 `endif
         {op, a, d, t} = line;
         if (reading && (n != 16 || op != 2)) begin
-          $fwrite(fout, "R %h\n", total - mark + (valid ? 1 : 0));
+          $fwrite(fout, "R %h\n", total - mark + (valid ? `ZH_LATENCY : 0));
           reading <= 1'b0;
         end
         if (n != 16 || op == 0) begin
@@ -182,9 +193,9 @@ module zh_player;
           state <= ISSUE;
         end
       end
-      DRAIN: begin                              // the last response arrives one cycle later
+      DRAIN: begin                              // until the last response has arrived
         count <= count + 1;
-        if (count == 32'd2) begin
+        if (count >= 32'd2 && q_head == q_tail) begin
           $fwrite(fout, "T %h\n", total);
           $fclose(fout);
           done <= 1'b1;
