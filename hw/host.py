@@ -33,7 +33,7 @@ from .memory import ReadPortSignature, Scratchpad, WritePortSignature
 from .regs import (ADDR_WIDTH, COUNTER_NAMES, DATA_WIDTH, ERR_BAD_ADDR, ERR_BUSY, RegisterMap)
 
 __all__ = ["HostBusSignature", "RegAccessSignature", "FaultSignature", "RegisterBank",
-           "HostPort", "HostMemory", "ERROR_CODE_WIDTH"]
+           "HostPort", "HostMemory", "ERROR_CODE_WIDTH", "reg_edges"]
 
 #: Bits of ``ERROR.CODE`` and of the hardware's ``error_code`` input.
 ERROR_CODE_WIDTH = 8
@@ -82,10 +82,17 @@ class FaultSignature(wiring.Signature):
         })
 
 
-def _delay(m, value, cycles, name):
+def reg_edges(cfg):
+    """The edge after acceptance at which the register bank acts on a request (a write's
+    effect, a pulse, a read's sample, a refused access latched in ``ERROR``): 1, or 2 with
+    ``host_latency`` > 1."""
+    return 1 + (cfg.host_latency > 1)
+
+
+def _delay(m, value, cycles, name, reset_less=False):
     """``value`` through ``cycles`` registers (named ``<name>_d<i>``)."""
     for i in range(cycles):
-        reg = Signal(len(value), name=f"{name}_d{i + 1}")
+        reg = Signal(len(value), name=f"{name}_d{i + 1}", reset_less=reset_less)
         m.d.sync += reg.eq(value)
         value = reg
     return value
@@ -166,16 +173,28 @@ class RegisterBank(wiring.Component):
                     m.d.sync += pulses[(r.name, f.name)].eq(pulse_now[(r.name, f.name)])
 
         hit = Signal()
-        value = Signal(DATA_WIDTH)
-        write = reg.en & reg.we
         with m.Switch(reg.addr):
+            with m.Case(*(r.offset for r in rmap)):
+                m.d.comb += hit.eq(1)
+        m.d.comb += reg.hit.eq(hit)
+        # The access (and a fault) act on the edge after acceptance, or the one after that
+        # when the read latency allows: then the port's decode has a cycle to itself.
+        # Only the enables are reset: the rest follows the bus every cycle.
+        en, f_en = (_delay(m, v, reg_edges(self.cfg) - 1, n)
+                    for v, n in ((reg.en, "en"), (self.fault.en, "fault_en")))
+        we, addr, wdata, f_code, f_addr = (
+            _delay(m, v, reg_edges(self.cfg) - 1, n, reset_less=True)
+            for v, n in ((reg.we, "we"), (reg.addr, "addr"), (reg.wdata, "wdata"),
+                         (self.fault.code, "fault_code"), (self.fault.addr, "fault_addr")))
+        value = Signal(DATA_WIDTH)
+        write = en & we
+        with m.Switch(addr):
             for r in rmap:
                 with m.Case(r.offset):
-                    m.d.comb += hit.eq(1)
                     for f in r.fields:
                         key = (r.name, f.name)
                         bits = value[f.lsb:f.lsb + f.width]
-                        wbits = reg.wdata[f.lsb:f.lsb + f.width]
+                        wbits = wdata[f.lsb:f.lsb + f.width]
                         if f.access == "const":
                             m.d.comb += bits.eq(f.reset)
                         elif f.access == "pulse":
@@ -195,8 +214,7 @@ class RegisterBank(wiring.Component):
                                              "has no hardware in RegisterBank")
                     if r.access == "wclr":
                         m.d.comb += clear_error.eq(write)
-        m.d.comb += reg.hit.eq(hit)
-        with m.If(reg.en & ~reg.we):
+        with m.If(en & ~we):
             m.d.sync += reg.rdata.eq(value)
 
         # STATUS.DONE: set by the done strobe, cleared by START (which wins).
@@ -208,11 +226,11 @@ class RegisterBank(wiring.Component):
         # ERROR / ERR_ADDR: the first error since the last write to ERROR.
         with m.If(clear_error):
             m.d.sync += [code.eq(0), multiple.eq(0), err_addr.eq(0)]
-        event = self.fault.en | (self.error & (self.error_code != 0))
+        event = f_en | (self.error & (self.error_code != 0))
         with m.If(event):
             with m.If((code == 0) | clear_error):
-                m.d.sync += [code.eq(Mux(self.fault.en, self.fault.code, self.error_code)),
-                             err_addr.eq(Mux(self.fault.en, self.fault.addr, 0))]
+                m.d.sync += [code.eq(Mux(f_en, f_code, self.error_code)),
+                             err_addr.eq(Mux(f_en, f_addr, 0))]
             with m.Else():
                 m.d.sync += multiple.eq(1)
         return m
@@ -342,11 +360,12 @@ class HostPort(wiring.Component):
             # 2**step banks (then groups) a register; the final, combinational level too.
             step = -(-bits // (lat - s))
             groups = [level[i:i + (1 << step)] for i in range(0, len(level), 1 << step)]
-            level = [Signal(len(g[0]), name=f"spm_rdata_{s + 1}_{i}")
+            level = [Signal(len(g[0]), name=f"spm_rdata_{s + 1}_{i}", reset_less=True)
                      for i, g in enumerate(groups)]
             for reg, g in zip(level, groups):
                 m.d.sync += reg.eq(Array(g)[sel[:step]] if len(g) > 1 else g[0])
-            sel, bits = _delay(m, sel[step:], 1, f"spm_sel_{s + 1}"), bits - step
+            sel = _delay(m, sel[step:], 1, f"spm_sel_{s + 1}", reset_less=True)
+            bits -= step
         data = Array(level)[sel] if len(level) > 1 else level[0]
         wide = Signal(DATA_WIDTH * parts)
         m.d.comb += wide.eq(data)
@@ -356,12 +375,12 @@ class HostPort(wiring.Component):
             with m.If(spm_go):
                 m.d.sync += part_r.eq(part)
             spm_rdata = Array(wide[DATA_WIDTH * p:DATA_WIDTH * (p + 1)]
-                              for p in range(parts))[_delay(m, part_r, lat - 1, "part")]
-        ack, err, from_reg, from_spm, reg_rdata = (
+                              for p in range(parts))[_delay(m, part_r, lat - 1, "part", True)]
+        ack, err, from_reg, from_spm = (
             _delay(m, v, lat - 1, n) for v, n in ((ack, "ack"), (err, "err"),
                                                   (from_reg, "from_reg"),
-                                                  (from_spm, "from_spm"),
-                                                  (self.reg.rdata, "reg_rdata")))
+                                                  (from_spm, "from_spm")))
+        reg_rdata = _delay(m, self.reg.rdata, lat - reg_edges(cfg), "reg_rdata", True)
         m.d.comb += [bus.ack.eq(ack), bus.err.eq(err),
                      bus.rdata.eq(Mux(from_reg, reg_rdata, Mux(from_spm, spm_rdata, 0)))]
         return m

@@ -12,6 +12,7 @@ from conftest import unit_config
 
 from zerohero.cli import main
 from zerohero.hw.config import PRESETS, preset
+from zerohero.hw.host import reg_edges
 from zerohero.hw.regs import (COUNTER_NAMES, ERR_BAD_ADDR, ERR_BUSY, LANE_BASE,
                               RegisterMap)
 from zerohero.sim.harness import build
@@ -318,6 +319,14 @@ def program(rmap, rng):
         ops.append(["w", addr, rng.getrandbits(32)] if rng.random() < 0.5 else ["r", addr])
     for gap in (0.0, 0.3):
         sections.append({"name": f"random-{gap}", "gap": gap, "ops": ops})
+    # The register bank samples the inputs `reg_edges` edges after acceptance: a `set` right
+    # after a request waits until that request has been sampled.
+    extra = reg_edges(rmap.cfg) - 1
+    for section in sections if extra else []:
+        ops = section["ops"]
+        section["ops"] = [o for prev, op in zip([["wait"]] + ops, ops)
+                          for o in ([["wait", extra]] if op[0] == "set" and prev[0] in ("r", "w")
+                                    else []) + [op]]
     return sections
 
 
@@ -408,9 +417,9 @@ def test_control_pulses_self_clear_and_status(sim, name):
                 for c in range(c0, c1)]
 
     writes = [res for op, res in pairs if op[0] == "w" and op[1] == ctl]
-    # The pulses come on the edge after the write was accepted, whatever the read latency.
-    want_start = [w["accepted"] + 1 for w in writes if w["wdata"] & start]
-    want_clear = [w["accepted"] + 1 for w in writes if w["wdata"] & clear]
+    edge = reg_edges(rmap.cfg)         # the register bank acts on this edge after acceptance
+    want_start = [w["accepted"] + edge for w in writes if w["wdata"] & start]
+    want_clear = [w["accepted"] + edge for w in writes if w["wdata"] & clear]
     assert high_cycles("start") == want_start           # one cycle per write, back to back too
     assert high_cycles("clear") == want_clear
     # RELU is stored by every write of CONTROL (write START with the RELU you want).
@@ -418,7 +427,7 @@ def test_control_pulses_self_clear_and_status(sim, name):
     for w in writes:
         if int(bool(w["wdata"] & relu)) != level:
             level ^= 1
-            want_relu.append([w["accepted"] + 1, level])
+            want_relu.append([w["accepted"] + edge, level])
     assert trace["relu"] == want_relu and len(want_relu) == 3
     # Reads of CONTROL return RELU only.
     reads = [res["rdata"] for op, res in pairs if op[0] == "r" and op[1] == ctl]

@@ -62,11 +62,16 @@ def golden_spmv(A, x):
 
 
 @pytest.mark.cocotb
-def test_spmv_over_the_uart(verilator_board):
+@pytest.mark.parametrize("latency", [1, 2])
+def test_spmv_over_the_uart(verilator_board, latency):
+    """Also with the host bus answering 2 cycles after a request (the ULX3S preset's
+    ``host_latency``): the bridge waits for each ``ack``."""
     A, x = operands()
-    out = verilator_board.run("zerohero.sim.tb.uart",
-                        {**BASE, "mode": "kernel", "kernel": "spmv", "A": A.tolist(),
-                         "B": x.tolist()})
+    cfg = CFG.replace(host_latency=latency)
+    board = verilator_board if cfg == CFG else build(cfg, SimUartTop, "verilator")
+    out = board.run("zerohero.sim.tb.uart", {**BASE, "config": cfg.to_dict(), "mode": "kernel",
+                                             "kernel": "spmv", "A": A.tolist(),
+                                             "B": x.tolist()})
     np.testing.assert_array_equal(np.array(out["result"]), golden_spmv(A, x))
     assert out["stats"]["retries"] == 0 and out["stats"]["naks"] == {}
 

@@ -12,7 +12,7 @@
 //   3  start: write data to addr (the CONTROL write) and go on with the next operation (the
 //             writes that follow load the next tile while this one runs: double buffering)
 //   5  wait   until the last start's run raised irq, at most arg cycles after that start
-//   4  reset  (rst high for two cycles)
+//   4  reset  (rst high for two cycles, from the edge that has registered the responses in flight)
 //   0  end
 // Requests (operations 1, 2, 3) are numbered from 0 in script order and follow the bus rules
 // of zerohero.hw.host (valid held until ready; one request per cycle). "played.txt" gets, in
@@ -53,7 +53,7 @@ module zh_player;
     .bus__wdata(wdata), .bus__ack(ack), .bus__rdata(rdata), .bus__err(err),
     .irq(irq), .busy(busy));
 
-  localparam ISSUE = 0, WAIT = 1, RESET = 2, DRAIN = 3, DONE = 4;
+  localparam ISSUE = 0, WAIT = 1, RESET = 2, DRAIN = 3, DONE = 4, FLUSH = 5;
   integer fin, fout, n;
   reg [2:0] state = RESET;
   reg [127:0] line;
@@ -167,9 +167,12 @@ module zh_player;
           count <= 32'd0;
           state <= DRAIN;
         end else if (op == 4) begin
-          rst <= 1'b1;
           count <= 32'd0;
-          state <= RESET;
+          if (`ZH_LATENCY == 1) begin
+            rst <= 1'b1;
+            state <= RESET;
+          end else
+            state <= FLUSH;
         end else if (op == 5) begin
           timeout <= t;
           state <= WAIT;
@@ -191,6 +194,14 @@ module zh_player;
           mark <= total;
           reading <= 1'b1;
           state <= ISSUE;
+        end
+      end
+      FLUSH: begin                              // the responses in flight are registered by
+        count <= count + 1;                     // the edge ZH_LATENCY - 1 after acceptance
+        if (count == `ZH_LATENCY - 2) begin
+          rst <= 1'b1;
+          count <= 32'd0;
+          state <= RESET;
         end
       end
       DRAIN: begin                              // until the last response has arrived
