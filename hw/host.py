@@ -8,7 +8,10 @@ Bus protocol (:class:`HostBusSignature`, 32-bit word addresses, 32-bit data): th
 accepted on a clock edge where ``valid`` and ``ready`` are both high. Exactly
 ``cfg.host_latency`` cycles later (1: on the next edge) the port presents the response for
 one cycle: ``ack`` high, ``err`` (the request was refused) and, for a read without error,
-``rdata`` (0 otherwise). Responses cannot be stalled. The port accepts one request per cycle
+``rdata`` (0 otherwise). The register bank acts on a request (see :func:`reg_edges`) on the
+first edge after acceptance, or with ``host_latency`` > 1 on the second, so that the decode
+has a cycle to itself; either way requests take effect in order. Responses cannot be
+stalled. The port accepts one request per cycle
 (``ready`` is low only while a scratchpad write during a run waits for its bank's write port,
 see :class:`HostPort`), and responses come back in order.
 
@@ -344,8 +347,8 @@ class HostPort(wiring.Component):
                      self.fault.addr.eq(bus.addr)]
 
         # Response, cfg.host_latency cycles after acceptance. The first edge is the banks'
-        # and the register bank's own read; each further one a registered level of the
-        # banks' read-data mux (everything else is only delayed).
+        # own read (the register bank's is edge `reg_edges`); each further one a registered
+        # level of the banks' read-data mux (everything else is only delayed).
         lat = cfg.host_latency
         ack, err, from_reg, from_spm = Signal(), Signal(), Signal(), Signal()
         m.d.sync += [ack.eq(accept), err.eq(bad | busy),
