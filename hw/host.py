@@ -378,12 +378,14 @@ class HostPort(wiring.Component):
             with m.If(spm_go):
                 m.d.sync += part_r.eq(part)
             spm_rdata = Array(wide[DATA_WIDTH * p:DATA_WIDTH * (p + 1)]
-                              for p in range(parts))[_delay(m, part_r, lat - 1, "part", True)]
+                              for p in range(parts))[_delay(m, part_r, lat - 1, "part",
+                                                               reset_less=True)]
         ack, err, from_reg, from_spm = (
             _delay(m, v, lat - 1, n) for v, n in ((ack, "ack"), (err, "err"),
                                                   (from_reg, "from_reg"),
                                                   (from_spm, "from_spm")))
-        reg_rdata = _delay(m, self.reg.rdata, lat - reg_edges(cfg), "reg_rdata", True)
+        reg_rdata = _delay(m, self.reg.rdata, lat - reg_edges(cfg), "reg_rdata",
+                           reset_less=True)
         m.d.comb += [bus.ack.eq(ack), bus.err.eq(err),
                      bus.rdata.eq(Mux(from_reg, reg_rdata, Mux(from_spm, spm_rdata, 0)))]
         return m

@@ -310,7 +310,8 @@ def _build_player(sim, build_dir, source, waves, latency):
                str(source), str(player), str(main)]
     else:
         cmd = ["iverilog", "-g2012", "-s", PLAYER.stem, "-o", str(build_dir / "zh_player.vvp"),
-               f"-DZH_LATENCY={latency}"] + (["-DZH_WAVES"] if waves else []) + [str(source), str(player)]
+               f"-DZH_LATENCY={latency}"] + (["-DZH_WAVES"] if waves else []) + [
+               str(source), str(player)]
     with open(build_dir / "build.log", "w") as log:
         proc = subprocess.run(cmd, cwd=build_dir, stdout=log, stderr=subprocess.STDOUT)
     if proc.returncode != 0:

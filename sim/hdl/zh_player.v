@@ -12,7 +12,7 @@
 //   3  start: write data to addr (the CONTROL write) and go on with the next operation (the
 //             writes that follow load the next tile while this one runs: double buffering)
 //   5  wait   until the last start's run raised irq, at most arg cycles after that start
-//   4  reset  (rst high for two cycles, from the edge that has registered the responses in flight)
+//   4  reset  (rst high for two cycles, once the responses in flight are registered)
 //   0  end
 // Requests (operations 1, 2, 3) are numbered from 0 in script order and follow the bus rules
 // of zerohero.hw.host (valid held until ready; one request per cycle). "played.txt" gets, in
@@ -131,8 +131,6 @@ module zh_player;
         count <= count + 1;
         if (count == 32'd1) begin
           rst <= 1'b0;
-          q_head <= 3'd0;                     // a response cut off by the reset never comes
-          q_tail <= 3'd0;
           state <= ISSUE;
         end
       end
