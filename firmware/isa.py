@@ -338,6 +338,10 @@ def execute(words, cfg, lanes: LaneStub | None = None, watchdog: int | None = No
     count (:data:`COUNT_FIELDS`) > ``spm_depth``. ``wait`` holds while any of its lanes is
     busy; after ``watchdog`` such cycles in a row without ``progress`` the next one stops with
     ``WATCHDOG`` (a cycle with ``progress`` restarts the count).
+
+    With ``cfg.status_latency`` 1 the lane inputs a cycle sees are the previous cycle's (the
+    sequencer registers them), a lane counting as busy in the cycle after its run pulse too:
+    a ``wait`` ends, a lane error stops and ``progress`` restarts the count one cycle later.
     """
     depth = cfg.fw_depth
     if len(words) > depth:
@@ -350,13 +354,17 @@ def execute(words, cfg, lanes: LaneStub | None = None, watchdog: int | None = No
     ex = Execution()
     r = ex.regs = list(regs) if regs is not None else [0] * REGISTERS
     pc = watch = 0
+    seen, ran = (0, 0, 0), 0            # status_latency 1: the previous cycle's inputs, runs
 
     def lane_mask(a):
         return all_mask if a == ALL_LANES else 1 << a
 
     for cycle in range(max_cycles):
         ex.end, ex.pc = cycle, pc
-        busy, error, progress = lanes.inputs(cycle)
+        busy, error, progress = now = lanes.inputs(cycle)
+        if cfg.status_latency:
+            busy, error, progress = seen[0] | ran, seen[1], seen[2]
+            seen, ran = now, 0
         if error:
             ex.outcome = "UNIT"
             return ex
@@ -410,6 +418,7 @@ def execute(words, cfg, lanes: LaneStub | None = None, watchdog: int | None = No
             ex.effects.append(effect)
             ex.cycles.append(cycle)
         lanes.run(runs, cycle)
+        ran = runs
         if not jumped and nxt == depth:
             ex.outcome = "ILLEGAL"
             return ex

@@ -90,6 +90,12 @@ class AccelConfig(SignedRanges):
     #: response in one cycle. ``n`` > 1: it goes through ``n - 1`` registered levels of that
     #: mux first, so no cycle gathers every bank (the large FPGA preset).
     host_latency: int = 1
+    #: Cycles between the lanes' status (busy, error, progress) and the sequencer. 0: a
+    #: ``wait`` sees a lane go idle in the same cycle. 1: the status is registered first (the
+    #: OR of every lane's error and progress before the register), so no cycle gathers every
+    #: lane into the sequencer's decisions; a ``wait`` completes, and a lane error stops the
+    #: sequencer, one cycle later (:func:`zerohero.firmware.isa.execute` models both).
+    status_latency: int = 0
 
     def __post_init__(self):
         def need(cond, field, expected):
@@ -100,7 +106,7 @@ class AccelConfig(SignedRanges):
 
         for field in ("lanes", "value_width", "coord_width", "acc_width", "spm_banks",
                       "spm_depth", "counter_width", "window", "max_level", "fw_depth",
-                      "watchdog_cycles", "host_latency"):
+                      "watchdog_cycles", "host_latency", "status_latency"):
             value = getattr(self, field)
             need(isinstance(value, int) and not isinstance(value, bool), field, "an integer")
         need(isinstance(self.name, str) and self.name != "", "name", "a non-empty string")
@@ -121,6 +127,7 @@ class AccelConfig(SignedRanges):
         need(8 <= self.counter_width <= 64, "counter_width", "between 8 and 64")
         need(16 <= self.watchdog_cycles < 1 << 32, "watchdog_cycles", "between 16 and 2**32 - 1")
         need(1 <= self.host_latency <= 4, "host_latency", "between 1 and 4")
+        need(self.status_latency in (0, 1), "status_latency", "0 or 1")
         need(16 <= self.fw_depth <= 65536 and self.fw_depth & (self.fw_depth - 1) == 0,
              "fw_depth", "a power of two between 16 and 65536")
 
@@ -187,7 +194,8 @@ PRESETS = {
     "ulx3s-85f": AccelConfig(name="ulx3s-85f", lanes=24, window=1, spm_banks=48,
                              spm_depth=512, value_width=8, acc_width=20, coord_width=12,
                              counter_width=16, sparse_out=False, double_buffer=False,
-                             clock_gating=False, host_latency=2),
+                             clock_gating=False, host_latency=2,
+                             status_latency=1),
 }
 
 

@@ -15,7 +15,8 @@ timing is exactly the ISA golden model's (:func:`zerohero.firmware.isa.execute`)
 Lane fields are written over a broadcast bus (``cfg_we``, ``cfg_lane``, ``cfg_field``,
 ``cfg_value``); ``run`` pulses the lanes' ``run`` bits. A ``wait`` that sees no ``progress``
 for ``watchdog`` cycles stops with ``WATCHDOG``; an address field beyond the bank stops with
-``RANGE`` before any lane sees it.
+``RANGE`` before any lane sees it. With ``status_latency`` 1 the lanes' status is registered
+before the sequencer sees it (one cycle later, as the golden model has it).
 """
 
 from amaranth.hdl import Array, C, Cat, Module, Mux, Signal
@@ -139,6 +140,16 @@ class Sequencer(wiring.Component):
         rsel = a[:3]
         watch = Signal(32)
 
+        # The lanes' status: as it is, or (status_latency 1) the previous cycle's, with the
+        # lanes the previous cycle ran counted busy (their `pending` is not in it yet).
+        lane_busy, lane_error, progress = self.lane_busy, self.lane_error.any(), self.progress
+        if cfg.status_latency:
+            busy_q, ran_q = Signal(cfg.lanes), Signal(cfg.lanes)
+            error_q, progress_q = Signal(), Signal()
+            m.d.sync += [busy_q.eq(lane_busy), ran_q.eq(self.run), error_q.eq(lane_error),
+                         progress_q.eq(progress)]
+            lane_busy, lane_error, progress = busy_q | ran_q, error_q, progress_q
+
         # What `ldi`/`addi`/`djnz` in `ir` write (mod 2**16, as the register keeps it).
         new_value = Signal(16)
         m.d.comb += new_value.eq(Mux(d.ldi, imm, reg_file[rsel] + Mux(d.djnz, 0xFFFF, imm)))
@@ -190,7 +201,7 @@ class Sequencer(wiring.Component):
             with m.State("EXEC"):
                 with m.If(complete):
                     m.d.sync += [self.pc.eq(npc), ir.eq(rp.data), npc.eq(rp.addr), watch.eq(0)]
-                with m.If(self.lane_error.any()):
+                with m.If(lane_error):
                     stop("UNIT")
                 with m.Elif(d.illegal):
                     stop("ILLEGAL")
@@ -224,10 +235,10 @@ class Sequencer(wiring.Component):
                     with m.If(d.run):
                         m.d.comb += [self.run.eq(d.lanes), complete.eq(1)]
                     with m.If(d.wait):
-                        with m.If((self.lane_busy & d.lanes) == 0):
+                        with m.If((lane_busy & d.lanes) == 0):
                             m.d.comb += complete.eq(1)
                         with m.Else():
-                            m.d.sync += watch.eq(Mux(self.progress, 0, watch + 1))
+                            m.d.sync += watch.eq(Mux(progress, 0, watch + 1))
                             with m.If(watch >= self.watchdog):
                                 stop("WATCHDOG")
                     with m.If(d.clrc):

@@ -161,6 +161,27 @@ def test_host_read_latency_only_delays_the_responses(sim):
     assert st["tiles"] > 1 and st["hidden_cycles"] > 0
 
 
+@pytest.mark.cocotb
+def test_registered_lane_status_only_delays_the_waits(sim):
+    """``status_latency`` 1 (the ULX3S preset: the lanes' status registered before the
+    sequencer): results match the golden model and the unregistered build, and the only
+    figure that moves is the run's cycles, one per ``wait`` (rowwise.s waits once per column
+    of B, per tile)."""
+    rng = np.random.default_rng(13)
+    cfg = acc_config()
+    A = rand(rng, (14, 30), 0.3, cfg)
+    cases = [("spmv", A, rand(rng, 30, 1.0, cfg), 1), ("spmm", A, rand(rng, (30, 3), 0.7, cfg), 3),
+             ("spmv", rand(rng, (16, 200), 0.3, cfg), rand(rng, 200, 1.0, cfg), 1)]
+    slow, ref = (Accelerator(acc_config(status_latency=lat), sim) for lat in (1, 0))
+    for kernel, a, b, waits in cases:
+        st, rst = check(slow, kernel, a, b), check(ref, kernel, a, b)
+        for key in rst:
+            if key not in ("sim_cycles_per_s", "utilization"):
+                want = rst[key] + waits * st["tiles"] if key == "cycles" else rst[key]
+                assert st[key] == want, f"{kernel}: {key} {st[key]}, {rst[key]} unregistered"
+    assert st["tiles"] > 1
+
+
 def test_bad_operands_are_rejected_before_running():
     cfg = acc_config()
     acc = Accelerator(cfg, "verilator")        # nothing is built: every call fails first

@@ -27,16 +27,24 @@ CODES = {v: k for k, v in ERRORS.items()}
 
 
 def case(program, expect, watchdog=WD, busy=None, progress=None, error_after=None):
-    """A run spec: ``program`` is assembly text or a list of words."""
+    """A run spec: ``program`` is assembly text or a list of words; ``expect`` the outcome,
+    or a pair: the outcomes with the lanes' status as it is and registered (status_latency
+    0, 1), where the boundary moves with it."""
     words = assemble(program, LANES) if isinstance(program, str) else list(program)
     return {"words": words, "watchdog": watchdog, "busy": busy or [0] * LANES,
             "progress": progress or [0] * LANES, "error_after": error_after or [None] * LANES,
             "timeout": TIMEOUT, "expect": expect}
 
 
-def golden(run):
+def golden(run, status_latency=0):
     stub = LaneStub(LANES, run["busy"], run["progress"], run["error_after"])
-    return execute(run["words"], CFG, stub, run["watchdog"], max_cycles=run["timeout"])
+    return execute(run["words"], CFG.replace(status_latency=status_latency), stub,
+                   run["watchdog"], max_cycles=run["timeout"])
+
+
+def expected(run, status_latency):
+    want = run["expect"]
+    return want[status_latency] if isinstance(want, tuple) else want
 
 
 def nops(n):
@@ -114,19 +122,25 @@ def _directed():
                                    error_after=[None, 5, None])
     c["unit-other-lane"] = case("run 2\nrun 0\nwait 0\nhalt", "UNIT", busy=[30, 0, 0],
                                 error_after=[None, None, 3])
-    c["unit-at-halt"] = case("run 0\nnop\nhalt", "UNIT", error_after=[2, None, None])
+    # The error in cycle 2 (the halt's), seen there or (registered) in cycle 3.
+    c["unit-at-halt"] = case("run 0\nnop\nhalt", ("UNIT", "done"), error_after=[2, None, None])
+    c["unit-before-halt"] = case("run 0\nnop\nhalt", "UNIT", error_after=[1, None, None])
     c["unit-after-halt"] = case("run 0\nnop\nhalt", "done", error_after=[3, None, None])
     # WATCHDOG: run in cycle 0, the lane busy in cycles 1..N, the wait from cycle 1 trips in
-    # cycle 1 + WD if still busy then.
+    # cycle 1 + WD if still busy then. Registered, the wait sees the lane busy in 1..N + 1
+    # (in 1 after the run pulse, then the status of the cycle before), one cycle longer.
     c["watchdog-stuck"] = case("run 0\nwait 0\nhalt", "WATCHDOG", busy=[None, 0, 0])
-    c["watchdog-busy-wd"] = case("run 0\nwait 0\nhalt", "done", busy=[WD, 0, 0])
+    c["watchdog-busy-wd-1"] = case("run 0\nwait 0\nhalt", "done", busy=[WD - 1, 0, 0])
+    c["watchdog-busy-wd"] = case("run 0\nwait 0\nhalt", ("done", "WATCHDOG"), busy=[WD, 0, 0])
     c["watchdog-busy-wd+1"] = case("run 0\nwait 0\nhalt", "WATCHDOG", busy=[WD + 1, 0, 0])
     c["watchdog-barrier"] = case("run *\nwait *\nhalt", "WATCHDOG", busy=[2, None, 5],
                                  progress=[1, 0, 1])
     c["watchdog-progress"] = case("run 0\nwait 0\nhalt", "done", busy=[5 * WD, 0, 0],
                                   progress=[10, 0, 0])
-    c["watchdog-progress-every-wd"] = case("run 0\nwait 0\nhalt", "done", busy=[3 * WD, 0, 0],
-                                           progress=[WD, 0, 0])
+    c["watchdog-progress-every-wd"] = case("run 0\nwait 0\nhalt", ("done", "WATCHDOG"),
+                                           busy=[3 * WD, 0, 0], progress=[WD, 0, 0])
+    c["watchdog-progress-every-wd-1"] = case("run 0\nwait 0\nhalt", "done",
+                                             busy=[3 * WD, 0, 0], progress=[WD - 1, 0, 0])
     c["watchdog-progress-too-rare"] = case("run 0\nwait 0\nhalt", "WATCHDOG",
                                            busy=[3 * WD, 0, 0], progress=[WD + 1, 0, 0])
     c["watchdog-other-lane-progress"] = case("run *\nwait 1\nhalt", "done",
@@ -134,7 +148,9 @@ def _directed():
     c["watchdog-per-wait"] = case("run 0\nwait 0\nrun 0\nwait 0\nhalt", "done",
                                   busy=[WD - 5, 0, 0])
     c["watchdog-zero"] = case("run 0\nwait 0\nhalt", "WATCHDOG", watchdog=0, busy=[1, 0, 0])
-    c["watchdog-zero-idle"] = case("run 0\nwait 0\nhalt", "done", watchdog=0)
+    # A lane that is never busy (the stub only: a run makes a lane pending for a cycle at
+    # least) still counts as busy in the cycle after its run pulse when registered.
+    c["watchdog-zero-idle"] = case("run 0\nwait 0\nhalt", ("done", "WATCHDOG"), watchdog=0)
     return c
 
 
@@ -203,7 +219,7 @@ def random_program(rng):
     return words
 
 
-def random_runs(count, seed=5):
+def random_runs(count, status_latency, seed=5):
     """``count`` random runs that end within the timeout (per the golden model)."""
     rng = random.Random(seed)
     runs = []
@@ -217,7 +233,7 @@ def random_runs(count, seed=5):
                    error_after=[rng.randint(1, 20) if rng.random() < 0.05 else None
                                 for _ in range(LANES)])
         run["timeout"] = 400
-        if golden(run).outcome is not None:
+        if golden(run, status_latency).outcome is not None:
             runs.append(run)
     return runs
 
@@ -225,14 +241,15 @@ def random_runs(count, seed=5):
 # Running and checking ---------------------------------------------------------------------
 
 @functools.cache
-def simulate(sim, kind):
-    """``(runs, results)`` of every run of ``kind`` (directed: a dict by name) on ``sim``."""
+def simulate(sim, kind, status_latency):
+    """``(runs, results)`` of every run of ``kind`` (directed: a dict by name) on ``sim``,
+    with the lanes' status registered or not (``status_latency``)."""
     if kind == "directed":
         names = list(DIRECTED)
         runs = [DIRECTED[n] for n in names]
     else:
-        runs = random_runs(max(1, round(RANDOM_PROGRAMS * SCALE[sim])))
-    built = build(CFG, Sequencer, sim)
+        runs = random_runs(max(1, round(RANDOM_PROGRAMS * SCALE[sim])), status_latency)
+    built = build(CFG.replace(status_latency=status_latency), Sequencer, sim)
     spec = {"fw_depth": FW, "runs": [{k: v for k, v in r.items() if k != "expect"}
                                      for r in runs]}
     results = built.run("zerohero.sim.tb.sequencer", spec)
@@ -241,9 +258,9 @@ def simulate(sim, kind):
     return runs, results
 
 
-def compare(run, got, what):
+def compare(run, got, what, status_latency):
     """The RTL's record of ``run`` against the golden model; returns the golden execution."""
-    ex = golden(run)
+    ex = golden(run, status_latency)
     listing = "\n".join(disassemble(run["words"]))
     where = (f"{what} (busy={run['busy']}, progress={run['progress']}, "
              f"error_after={run['error_after']}, watchdog={run['watchdog']}):\n{listing}")
@@ -262,22 +279,25 @@ def compare(run, got, what):
 
 
 @pytest.mark.cocotb
+@pytest.mark.parametrize("status_latency", [0, 1])
 @pytest.mark.parametrize("name", list(DIRECTED))
-def test_directed(sim, name):
-    runs, results = simulate(sim, "directed")
+def test_directed(sim, name, status_latency):
+    runs, results = simulate(sim, "directed", status_latency)
     run = runs[name]
-    ex = golden(run)
-    assert ex.outcome == run["expect"], f"golden model: {ex.outcome}, expected {run['expect']}"
-    compare(run, results[name], name)
+    ex = golden(run, status_latency)
+    want = expected(run, status_latency)
+    assert ex.outcome == want, f"golden model: {ex.outcome}, expected {want}"
+    compare(run, results[name], name, status_latency)
 
 
 @pytest.mark.cocotb
-def test_random_programs(sim):
-    runs, results = simulate(sim, "random")
+@pytest.mark.parametrize("status_latency", [0, 1])
+def test_random_programs(sim, status_latency):
+    runs, results = simulate(sim, "random", status_latency)
     assert len(results) == len(runs)
     outcomes = {}
     for i, (run, got) in enumerate(zip(runs, results)):
-        ex = compare(run, got, f"random program {i}")
+        ex = compare(run, got, f"random program {i}", status_latency)
         outcomes[ex.outcome] = outcomes.get(ex.outcome, 0) + 1
     # The generator mostly makes programs that complete, and reaches every outcome.
     assert outcomes.get("done", 0) >= len(runs) // 2, outcomes
@@ -287,9 +307,10 @@ def test_random_programs(sim):
 
 # The golden model's own details (no simulator) ----------------------------------------------
 
-def test_golden_directed_cases_state_their_outcome():
+@pytest.mark.parametrize("status_latency", [0, 1])
+def test_golden_directed_cases_state_their_outcome(status_latency):
     for name, run in DIRECTED.items():
-        assert golden(run).outcome == run["expect"], name
+        assert golden(run, status_latency).outcome == expected(run, status_latency), name
 
 
 def test_golden_timing():
@@ -305,6 +326,20 @@ def test_golden_timing():
     assert ex.outcome is None and ex.end is None
     with pytest.raises(ValueError, match="33 words do not fit 32"):
         execute(nops(FW + 1), CFG)
+
+
+def test_golden_timing_with_registered_lane_status():
+    # The wait sees cycle t - 1's status: the lane is busy in 1..4 (and counts as busy in 1,
+    # after its run pulse), so the wait completes in 6, not 5 (and not in 1); halt in 7.
+    ex = golden(case("run 0\nwait 0\nhalt", "done", busy=[4, 0, 0]), status_latency=1)
+    assert (ex.effects, ex.cycles, ex.outcome, ex.end, ex.pc) == ([("run", 1)], [0], "done",
+                                                                  7, 2)
+    # A lane error in cycle 3 stops in cycle 4; the watchdog counts from cycle 1 as before.
+    run = case("run 0\nwait 0\nhalt", "UNIT", busy=[None, 0, 0], error_after=[3, None, None])
+    assert [(golden(run, lat).outcome, golden(run, lat).end) for lat in (0, 1)] == [
+        ("UNIT", 3), ("UNIT", 4)]
+    ex = golden(case("run 0\nwait 0\nhalt", "WATCHDOG", busy=[None, 0, 0]), status_latency=1)
+    assert (ex.outcome, ex.end, ex.pc) == ("WATCHDOG", 1 + WD, 1)
 
 
 @pytest.mark.parametrize("depth", [16, 64, 512, 32768])
