@@ -342,6 +342,8 @@ def execute(words, cfg, lanes: LaneStub | None = None, watchdog: int | None = No
     With ``cfg.status_latency`` 1 the lane inputs a cycle sees are the previous cycle's (the
     sequencer registers them), a lane counting as busy in the cycle after its run pulse too:
     a ``wait`` ends, a lane error stops and ``progress`` restarts the count one cycle later.
+    With ``cfg.predict_jumps`` the cycle after a ``djnz`` that falls through executes nothing
+    (a lane error still stops in it).
     """
     depth = cfg.fw_depth
     if len(words) > depth:
@@ -355,6 +357,7 @@ def execute(words, cfg, lanes: LaneStub | None = None, watchdog: int | None = No
     r = ex.regs = list(regs) if regs is not None else [0] * REGISTERS
     pc = watch = 0
     seen, ran = (0, 0, 0), 0            # status_latency 1: the previous cycle's inputs, runs
+    bubble = False                      # predict_jumps: this cycle follows a fall-through
 
     def lane_mask(a):
         return all_mask if a == ALL_LANES else 1 << a
@@ -368,6 +371,9 @@ def execute(words, cfg, lanes: LaneStub | None = None, watchdog: int | None = No
         if error:
             ex.outcome = "UNIT"
             return ex
+        if bubble:
+            bubble = False
+            continue
         op, a, f, imm = decode(mem[pc])
         name = names.get(op)
         kinds = _OPERANDS.get(name, ())
@@ -392,6 +398,8 @@ def execute(words, cfg, lanes: LaneStub | None = None, watchdog: int | None = No
             r[a] = (r[a] - 1) & 0xFFFF
             if r[a]:
                 nxt, jumped = imm, True
+            else:
+                bubble = cfg.predict_jumps
         elif name == "jmp":
             nxt, jumped = imm, True
         elif name in ("cfg", "cfgr"):

@@ -96,6 +96,11 @@ class AccelConfig(SignedRanges):
     #: lane into the sequencer's decisions; a ``wait`` completes, and a lane error stops the
     #: sequencer, one cycle later (:func:`zerohero.firmware.isa.execute` models both).
     status_latency: int = 0
+    #: The sequencer's fetch takes every ``djnz`` as taken: the address after the next word is
+    #: chosen by the next word's own jump flag alone (not by the register it counts), and a
+    #: ``djnz`` that falls through is followed by one cycle that executes nothing (the fetch
+    #: of its successor). Off: every instruction takes one cycle, a ``djnz`` either way.
+    predict_jumps: bool = False
 
     def __post_init__(self):
         def need(cond, field, expected):
@@ -113,6 +118,7 @@ class AccelConfig(SignedRanges):
         need(isinstance(self.sparse_out, bool), "sparse_out", "True or False")
         need(isinstance(self.double_buffer, bool), "double_buffer", "True or False")
         need(isinstance(self.clock_gating, bool), "clock_gating", "True or False")
+        need(isinstance(self.predict_jumps, bool), "predict_jumps", "True or False")
         need(1 <= self.lanes <= 256, "lanes", "between 1 and 256")
         need(2 <= self.value_width <= 32, "value_width", "between 2 and 32")
         need(1 <= self.coord_width <= 32, "coord_width", "between 1 and 32")
@@ -195,7 +201,7 @@ PRESETS = {
                              spm_depth=512, value_width=8, acc_width=20, coord_width=12,
                              counter_width=16, sparse_out=False, double_buffer=False,
                              clock_gating=False, host_latency=2,
-                             status_latency=1),
+                             status_latency=1, predict_jumps=True),
 }
 
 

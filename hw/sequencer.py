@@ -16,7 +16,10 @@ Lane fields are written over a broadcast bus (``cfg_we``, ``cfg_lane``, ``cfg_fi
 ``cfg_value``); ``run`` pulses the lanes' ``run`` bits. A ``wait`` that sees no ``progress``
 for ``watchdog`` cycles stops with ``WATCHDOG``; an address field beyond the bank stops with
 ``RANGE`` before any lane sees it. With ``status_latency`` 1 the lanes' status is registered
-before the sequencer sees it (one cycle later, as the golden model has it).
+before the sequencer sees it (one cycle later, as the golden model has it). With
+``predict_jumps`` the fetch takes every ``djnz`` as taken, so the address after the next word
+is chosen by that word's jump flag alone (not by the register it counts, forwarded); a
+``djnz`` that falls through then costs a cycle.
 """
 
 from amaranth.hdl import Array, C, Cat, Module, Mux, Signal
@@ -52,7 +55,9 @@ class Sequencer(wiring.Component):
         self.decoded = data.StructLayout({
             "word": 32, "illegal": 1, "is_addr": 1, "is_count": 1, "imm_bad": 1,
             "one_from": 16, "loads_one": 1, "djnz_reg": REGISTERS,
-            "lanes": cfg.lanes, **{name: 1 for name in self.KINDS}})
+            "lanes": cfg.lanes, **{name: 1 for name in self.KINDS},
+            # predict_jumps: the word is a jmp or a djnz (the fetch takes it as taken).
+            **({"may_jump": 1} if cfg.predict_jumps else {})})
         super().__init__({
             "fw_wr": In(wiring.Signature({
                 "addr": Out(range(cfg.fw_depth)), "en": Out(1), "data": Out(32)})),
@@ -109,6 +114,8 @@ class Sequencer(wiring.Component):
             m.d.comb += d.djnz_reg[i].eq(is_op["djnz"] & (a == i))
         for name in self.KINDS:
             m.d.comb += d[name].eq(is_op[name])
+        if self.cfg.predict_jumps:
+            m.d.comb += d.may_jump.eq(is_op["jmp"] | is_op["djnz"])
         for i in range(cfg.lanes):
             m.d.comb += d.lanes[i].eq((a == i) | (a == ALL_LANES))
         return d
@@ -167,12 +174,23 @@ class Sequencer(wiring.Component):
         # write forwarded to a `djnz` after it) picks its target or the address after `npc`.
         # While idle (not `busy`: FSM state IDLE) the successor of word 0 is read, for `start`.
         idle = ~self.busy
-        writes = d.ldi | d.addi | d.djnz
-        new_one = Mux(d.ldi, d.loads_one, reg_file[rsel] == d.one_from)
-        ones = [Mux(writes & (rsel == i), new_one, flags[i][2]) for i in range(REGISTERS)]
-        first_jumps = jumps(first, [fl[2] for fl in flags])
-        sequential = Mux(idle, Mux(first_jumps, first.word, 1), npc + 1)
-        m.d.comb += rp.addr.eq(Mux(~idle & jumps(rp.data, ones), rp.data.word, sequential))
+        # predict_jumps: a djnz in `ir` that falls through (its register was 1) had its target
+        # fetched; the address after it is read instead, and a nop takes its place in `ir`.
+        missed = Signal()
+        if cfg.predict_jumps:
+            m.d.comb += missed.eq(~idle & d.djnz & flag_file[rsel][2])
+            sequential = Mux(idle, Mux(first.may_jump, first.word, 1),
+                             Mux(missed, self.pc + 1, npc + 1))
+            # The read data's jump flag alone picks the address: one LUT after the memory.
+            m.d.comb += rp.addr.eq(Mux(~(idle | missed) & rp.data.may_jump, rp.data.word,
+                                       sequential))
+        else:
+            writes = d.ldi | d.addi | d.djnz
+            new_one = Mux(d.ldi, d.loads_one, reg_file[rsel] == d.one_from)
+            ones = [Mux(writes & (rsel == i), new_one, flags[i][2]) for i in range(REGISTERS)]
+            first_jumps = jumps(first, [fl[2] for fl in flags])
+            sequential = Mux(idle, Mux(first_jumps, first.word, 1), npc + 1)
+            m.d.comb += rp.addr.eq(Mux(~idle & jumps(rp.data, ones), rp.data.word, sequential))
         complete = Signal()
         jumped = Signal()
         next_pc = self.pc + 1
@@ -201,6 +219,8 @@ class Sequencer(wiring.Component):
             with m.State("EXEC"):
                 with m.If(complete):
                     m.d.sync += [self.pc.eq(npc), ir.eq(rp.data), npc.eq(rp.addr), watch.eq(0)]
+                    with m.If(missed):
+                        m.d.sync += [self.pc.eq(self.pc), ir.eq(0), ir.nop.eq(1)]
                 with m.If(lane_error):
                     stop("UNIT")
                 with m.Elif(d.illegal):

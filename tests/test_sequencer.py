@@ -24,27 +24,31 @@ DEPTH, FW, WD, LANES = CFG.spm_depth, CFG.fw_depth, CFG.watchdog_cycles, CFG.lan
 RANDOM_PROGRAMS = 400
 TIMEOUT = 1000
 CODES = {v: k for k, v in ERRORS.items()}
+#: The sequencer's timing options (AccelConfig): as in the simulation presets, the lanes'
+#: status registered, and that with the fetch taking every djnz as taken (the ULX3S preset).
+VARIANTS = {"base": {}, "status": {"status_latency": 1},
+            "pipelined": {"status_latency": 1, "predict_jumps": True}}
 
 
 def case(program, expect, watchdog=WD, busy=None, progress=None, error_after=None):
     """A run spec: ``program`` is assembly text or a list of words; ``expect`` the outcome,
     or a pair: the outcomes with the lanes' status as it is and registered (status_latency
-    0, 1), where the boundary moves with it."""
+    0, 1; see VARIANTS), where the boundary moves with it."""
     words = assemble(program, LANES) if isinstance(program, str) else list(program)
     return {"words": words, "watchdog": watchdog, "busy": busy or [0] * LANES,
             "progress": progress or [0] * LANES, "error_after": error_after or [None] * LANES,
             "timeout": TIMEOUT, "expect": expect}
 
 
-def golden(run, status_latency=0):
+def golden(run, variant="base"):
     stub = LaneStub(LANES, run["busy"], run["progress"], run["error_after"])
-    return execute(run["words"], CFG.replace(status_latency=status_latency), stub,
+    return execute(run["words"], CFG.replace(**VARIANTS[variant]), stub,
                    run["watchdog"], max_cycles=run["timeout"])
 
 
-def expected(run, status_latency):
+def expected(run, variant):
     want = run["expect"]
-    return want[status_latency] if isinstance(want, tuple) else want
+    return want[VARIANTS[variant].get("status_latency", 0)] if isinstance(want, tuple) else want
 
 
 def nops(n):
@@ -219,7 +223,7 @@ def random_program(rng):
     return words
 
 
-def random_runs(count, status_latency, seed=5):
+def random_runs(count, variant, seed=5):
     """``count`` random runs that end within the timeout (per the golden model)."""
     rng = random.Random(seed)
     runs = []
@@ -233,7 +237,7 @@ def random_runs(count, status_latency, seed=5):
                    error_after=[rng.randint(1, 20) if rng.random() < 0.05 else None
                                 for _ in range(LANES)])
         run["timeout"] = 400
-        if golden(run, status_latency).outcome is not None:
+        if golden(run, variant).outcome is not None:
             runs.append(run)
     return runs
 
@@ -241,15 +245,15 @@ def random_runs(count, status_latency, seed=5):
 # Running and checking ---------------------------------------------------------------------
 
 @functools.cache
-def simulate(sim, kind, status_latency):
+def simulate(sim, kind, variant):
     """``(runs, results)`` of every run of ``kind`` (directed: a dict by name) on ``sim``,
-    with the lanes' status registered or not (``status_latency``)."""
+    of the sequencer ``variant``."""
     if kind == "directed":
         names = list(DIRECTED)
         runs = [DIRECTED[n] for n in names]
     else:
-        runs = random_runs(max(1, round(RANDOM_PROGRAMS * SCALE[sim])), status_latency)
-    built = build(CFG.replace(status_latency=status_latency), Sequencer, sim)
+        runs = random_runs(max(1, round(RANDOM_PROGRAMS * SCALE[sim])), variant)
+    built = build(CFG.replace(**VARIANTS[variant]), Sequencer, sim)
     spec = {"fw_depth": FW, "runs": [{k: v for k, v in r.items() if k != "expect"}
                                      for r in runs]}
     results = built.run("zerohero.sim.tb.sequencer", spec)
@@ -258,9 +262,9 @@ def simulate(sim, kind, status_latency):
     return runs, results
 
 
-def compare(run, got, what, status_latency):
+def compare(run, got, what, variant):
     """The RTL's record of ``run`` against the golden model; returns the golden execution."""
-    ex = golden(run, status_latency)
+    ex = golden(run, variant)
     listing = "\n".join(disassemble(run["words"]))
     where = (f"{what} (busy={run['busy']}, progress={run['progress']}, "
              f"error_after={run['error_after']}, watchdog={run['watchdog']}):\n{listing}")
@@ -279,25 +283,25 @@ def compare(run, got, what, status_latency):
 
 
 @pytest.mark.cocotb
-@pytest.mark.parametrize("status_latency", [0, 1])
+@pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("name", list(DIRECTED))
-def test_directed(sim, name, status_latency):
-    runs, results = simulate(sim, "directed", status_latency)
+def test_directed(sim, name, variant):
+    runs, results = simulate(sim, "directed", variant)
     run = runs[name]
-    ex = golden(run, status_latency)
-    want = expected(run, status_latency)
+    ex = golden(run, variant)
+    want = expected(run, variant)
     assert ex.outcome == want, f"golden model: {ex.outcome}, expected {want}"
-    compare(run, results[name], name, status_latency)
+    compare(run, results[name], name, variant)
 
 
 @pytest.mark.cocotb
-@pytest.mark.parametrize("status_latency", [0, 1])
-def test_random_programs(sim, status_latency):
-    runs, results = simulate(sim, "random", status_latency)
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_random_programs(sim, variant):
+    runs, results = simulate(sim, "random", variant)
     assert len(results) == len(runs)
     outcomes = {}
     for i, (run, got) in enumerate(zip(runs, results)):
-        ex = compare(run, got, f"random program {i}", status_latency)
+        ex = compare(run, got, f"random program {i}", variant)
         outcomes[ex.outcome] = outcomes.get(ex.outcome, 0) + 1
     # The generator mostly makes programs that complete, and reaches every outcome.
     assert outcomes.get("done", 0) >= len(runs) // 2, outcomes
@@ -307,10 +311,10 @@ def test_random_programs(sim, status_latency):
 
 # The golden model's own details (no simulator) ----------------------------------------------
 
-@pytest.mark.parametrize("status_latency", [0, 1])
-def test_golden_directed_cases_state_their_outcome(status_latency):
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_golden_directed_cases_state_their_outcome(variant):
     for name, run in DIRECTED.items():
-        assert golden(run, status_latency).outcome == expected(run, status_latency), name
+        assert golden(run, variant).outcome == expected(run, variant), name
 
 
 def test_golden_timing():
@@ -328,17 +332,31 @@ def test_golden_timing():
         execute(nops(FW + 1), CFG)
 
 
+def test_golden_timing_with_predicted_jumps():
+    # A djnz that falls through (in 6) is followed by a cycle that executes nothing; taken
+    # ones (2, 4) and jmp cost nothing more.
+    fast = CFG.replace(predict_jumps=True)
+    words = assemble("ldi r0, 3\nloop: clrc\njmp next\nnext: djnz r0, loop\nhalt", LANES)
+    ex = execute(words, fast)
+    assert ex.cycles == [1, 4, 7] and (ex.outcome, ex.end, ex.pc) == ("done", 11, 4)
+    assert execute(words, CFG).end == 10
+    # A lane error in that cycle still stops there.
+    words = assemble("run 0\nldi r0, 1\ndjnz r0, 0\nhalt", LANES)
+    ex = execute(words, fast, LaneStub(LANES, busy=[9, 0, 0], error_after=[3, None, None]))
+    assert (ex.outcome, ex.end) == ("UNIT", 3)
+
+
 def test_golden_timing_with_registered_lane_status():
     # The wait sees cycle t - 1's status: the lane is busy in 1..4 (and counts as busy in 1,
     # after its run pulse), so the wait completes in 6, not 5 (and not in 1); halt in 7.
-    ex = golden(case("run 0\nwait 0\nhalt", "done", busy=[4, 0, 0]), status_latency=1)
+    ex = golden(case("run 0\nwait 0\nhalt", "done", busy=[4, 0, 0]), "status")
     assert (ex.effects, ex.cycles, ex.outcome, ex.end, ex.pc) == ([("run", 1)], [0], "done",
                                                                   7, 2)
     # A lane error in cycle 3 stops in cycle 4; the watchdog counts from cycle 1 as before.
     run = case("run 0\nwait 0\nhalt", "UNIT", busy=[None, 0, 0], error_after=[3, None, None])
-    assert [(golden(run, lat).outcome, golden(run, lat).end) for lat in (0, 1)] == [
+    assert [(golden(run, v).outcome, golden(run, v).end) for v in ("base", "status")] == [
         ("UNIT", 3), ("UNIT", 4)]
-    ex = golden(case("run 0\nwait 0\nhalt", "WATCHDOG", busy=[None, 0, 0]), status_latency=1)
+    ex = golden(case("run 0\nwait 0\nhalt", "WATCHDOG", busy=[None, 0, 0]), "status")
     assert (ex.outcome, ex.end, ex.pc) == ("WATCHDOG", 1 + WD, 1)
 
 
