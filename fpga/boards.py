@@ -11,7 +11,8 @@ writes the bitstream and ``report.json`` into ``build/fpga/<board>/`` and return
 runs at: the board's target unless another clock was asked for), ``target_mhz``,
 ``timing_met`` (Fmax >= clock: the bitstream is safe to run), ``target_met`` (Fmax >= target),
 ``lut``, ``ff`` (Yosys cell counts), ``lc`` (logic cells: ICESTORM_LC / TRELLIS_COMB, used
-and available), ``bram``, ``dsp`` (nextpnr), ``bitstream``, ``build_s``.
+and available), ``bram``, ``dsp`` (nextpnr), ``router`` (nextpnr's), ``bitstream``,
+``build_s``.
 
 :func:`pll_params` finds the PLL setting for a clock (the fastest the PLL makes at or below
 it, within the datasheet's ranges); :func:`flash_board` refuses a bitstream whose build missed
@@ -58,6 +59,7 @@ class Board:
     target_mhz: float       # the clock the design is built for by default (its target)
     flash: tuple            # command; "{bitstream}" is replaced
     bitstream: str          # file name in the build folder
+    router: str = "router1"  # nextpnr's router for this board's preset
 
     def make_platform(self):
         module, cls = self.platform.split(":")
@@ -68,6 +70,9 @@ class Board:
         return pll_params(self.family, self.osc_mhz, self.target_mhz if mhz is None else mhz)
 
 
+#: nextpnr's routers. router2 (congestion-driven) routes the ULX3S preset; router1 stalls on it.
+ROUTERS = ("router1", "router2")
+
 BOARDS = {
     # iCE40UP5K, 12 MHz oscillator; 30 MHz = SB_PLL40 DIVR 0, DIVF 79, DIVQ 5.
     "icebreaker": Board("icebreaker", "amaranth_boards.icebreaker:ICEBreakerPlatform",
@@ -76,7 +81,7 @@ BOARDS = {
     # ECP5-85F, 25 MHz oscillator; 75 MHz = EHXPLLL CLKI_DIV 1, CLKFB_DIV 3, CLKOP_DIV 8.
     "ulx3s": Board("ulx3s", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ulx3s-85f", "ecp5",
                    25.0, 75.0, ("openFPGALoader", "-b", "ulx3s", "-m", "{bitstream}"),
-                   "zerohero.bit"),
+                   "zerohero.bit", "router2"),
 }
 
 #: Datasheet ranges (MHz) of the PLLs: iCE40 SB_PLL40 (simple feedback) and ECP5 EHXPLLL.
@@ -218,11 +223,15 @@ def _cells(stat, prefix_lut, ff_prefix):
 
 
 def build_board(name: str, config: str | AccelConfig | None = None, seed: int = 1,
-                mhz: float | None = None, progress=print) -> dict:
+                mhz: float | None = None, progress=print, router: str | None = None) -> dict:
     """Synthesize, place, route and pack board ``name`` for a ``mhz`` clock (default: the
-    board's target); the report (see the module doc). :class:`FPGAError` if a tool fails
-    (e.g. the design does not fit) or the PLL cannot make the clock."""
+    board's target) with nextpnr's ``router`` (default: the board's); the report (see the
+    module doc). :class:`FPGAError` if a tool fails (e.g. the design does not fit) or the PLL
+    cannot make the clock."""
     spec = board(name)
+    router = router or spec.router
+    if router not in ROUTERS:
+        raise FPGAError(f"unknown nextpnr router {router!r}; expected one of {', '.join(ROUTERS)}")
     cfg = config if isinstance(config, AccelConfig) else preset(config or spec.config)
     out = build_dir(spec, cfg)
     try:
@@ -237,9 +246,10 @@ def build_board(name: str, config: str | AccelConfig | None = None, seed: int = 
     platform = spec.make_platform()
     t0 = time.monotonic()
     progress(f"building {spec.name} ({platform.device}) with config {cfg.name} "
-             f"({cfg.lanes} lanes) at {top.clock_mhz:g} MHz in {out} ...")
+             f"({cfg.lanes} lanes) at {top.clock_mhz:g} MHz ({router}) in {out} ...")
     overrides = {
-        "nextpnr_opts": f"--report report-pnr.json --timing-allow-fail --seed {seed}",
+        "nextpnr_opts": f"--report report-pnr.json --timing-allow-fail --seed {seed} "
+                        f"--router {router}",
         "script_after_synth": "tee -q -o zerohero.stat.json stat -json",
     }
     if spec.family == "ice40":
@@ -266,7 +276,7 @@ def build_board(name: str, config: str | AccelConfig | None = None, seed: int = 
         "fmax_mhz": round(main["achieved"], 2), "clock_mhz": round(top.clock_mhz, 3),
         "target_mhz": spec.target_mhz, "timing_met": main["achieved"] >= top.clock_mhz,
         "target_met": main["achieved"] >= spec.target_mhz,
-        "lut": lut, "ff": ff, "lc": lc, "bram": bram, "dsp": dsp,
+        "lut": lut, "ff": ff, "lc": lc, "bram": bram, "dsp": dsp, "router": router,
         "bitstream": str(out / spec.bitstream), "build_s": round(time.monotonic() - t0, 1),
     }
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -139,7 +139,8 @@ def cmd_build(args):
 
     try:
         report = build_board(args.board, args.config, seed=args.seed, mhz=args.mhz,
-                             progress=lambda m: print(f"[zerohero] {m}", file=sys.stderr))
+                             progress=lambda m: print(f"[zerohero] {m}", file=sys.stderr),
+                             router=args.router)
     except FPGAError as e:
         raise CLIError(str(e)) from None
     if args.json:
@@ -241,7 +242,7 @@ def build_parser():
     r.add_argument("--board", help="run on an FPGA board over its UART (with --port)")
     r.add_argument("--port", help="serial device of the board, e.g. /dev/ttyUSB1")
 
-    from zerohero.fpga.boards import BOARDS
+    from zerohero.fpga.boards import BOARDS, ROUTERS
 
     bd = sub.add_parser("build", help="bitstream and report for a board (YoWASP toolchain)",
                         description="Synthesize, place and route the board top; exit 1 if "
@@ -253,6 +254,8 @@ def build_parser():
                     "below it (default: the board's target, "
                     + ", ".join(f"{b.name} {b.target_mhz:g}" for b in BOARDS.values()) + ")")
     bd.add_argument("--seed", type=int, default=1, help="nextpnr seed (default 1)")
+    bd.add_argument("--router", choices=ROUTERS, help="nextpnr router (default: the board's, "
+                    + ", ".join(f"{b.name} {b.router}" for b in BOARDS.values()) + ")")
     bd.add_argument("--json", action="store_true", help="print the report as JSON")
     bd.set_defaults(func=cmd_build)
 
