@@ -192,11 +192,12 @@ PRESETS = {
                               counter_width=16, fw_depth=64, sparse_out=False,
                               double_buffer=False, clock_gating=False),
     # ECP5-85F (ULX3S): 24 lanes of int8 MACs (MULT18X18D); 32-bit words so a 512-deep bank
-    # copy is one DP16KD (48 banks x 2 read ports = 96 of 208). 24 lanes is the most that
-    # nextpnr-ecp5 routes on this design (README "ULX3S"), with the host's read path
-    # pipelined (host_latency 2; at 1, 16 lanes was): 32 lanes fill 70% of the LUT4 slots
-    # but router1 does not converge. Window 2 with 32-bit counters measured 89156 of 83640
-    # LUT4 slots (106%) for 32 lanes: window 1, 16-bit counters.
+    # copy is one DP16KD (48 banks x 2 read ports = 96 of 208). With the host's read path
+    # pipelined (host_latency 2) 24 lanes route with router1 and 32 lanes (72% of the LUT4
+    # slots) with router2 only, at 45.6-49.2 MHz against 54.0-61.3 for 24 (README "ULX3S");
+    # the sequencer's status and fetch options cut its paths at 2-32 lanes. Window 2 with
+    # 32-bit counters measured 89156 of 83640 LUT4 slots (106%) for 32 lanes: window 1,
+    # 16-bit counters.
     "ulx3s-85f": AccelConfig(name="ulx3s-85f", lanes=24, window=1, spm_banks=48,
                              spm_depth=512, value_width=8, acc_width=20, coord_width=12,
                              counter_width=16, sparse_out=False, double_buffer=False,
