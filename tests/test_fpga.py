@@ -160,6 +160,14 @@ def test_a_clock_the_pll_cannot_make_is_one_clear_error(capsys):
             f"zerohero: error: the clock must be a positive number of MHz, not {float(bad):g}")
 
 
+def test_an_unknown_router_is_one_clear_error():
+    from zerohero.fpga.boards import FPGAError, build_board
+
+    with pytest.raises(FPGAError, match="unknown nextpnr router 'router3'; expected one of "
+                       "router1, router2"):
+        build_board("ulx3s", router="router3", progress=lambda _: None)
+
+
 def test_run_on_a_board_needs_a_port(capsys):
     assert main(["run", "spmv", "--random", "4x4", "--board", "icebreaker"]) == 2
     assert capsys.readouterr().err.strip() == \
