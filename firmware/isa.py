@@ -260,7 +260,8 @@ class LaneStub:
     signal for all lanes: high when any lane pulses it.
 
     The golden model (:func:`execute`) and the testbench drive the same stub: :meth:`inputs`
-    gives a cycle's inputs, :meth:`run` takes a cycle's run pulses (seen from the next cycle).
+    gives a cycle's inputs, :meth:`run` takes a cycle's run pulses (seen from the cycle after
+    the lanes take them).
     """
 
     def __init__(self, lanes, busy=None, progress=None, error_after=None):
@@ -276,6 +277,7 @@ class LaneStub:
         self.error_after = per_lane(error_after, None)
         self.started = [None] * lanes           # cycle of the last run pulse
         self.error_at = [None] * lanes
+        self.queued = []                        # (cycle the lanes take it, mask)
 
     def _busy(self, i, cycle):
         start = self.started[i]
@@ -284,6 +286,9 @@ class LaneStub:
 
     def inputs(self, cycle):
         """``(lane_busy, lane_error, progress)`` in ``cycle``; the first two are lane masks."""
+        for at, mask in [q for q in self.queued if q[0] < cycle]:
+            self._take(mask, at)
+        self.queued = [q for q in self.queued if q[0] >= cycle]
         busy = error = progress = 0
         for i in range(self.lanes):
             if self._busy(i, cycle):
@@ -294,8 +299,13 @@ class LaneStub:
                 error |= 1 << i
         return busy, error, int(progress)
 
-    def run(self, mask, cycle):
-        """Run pulses (a lane mask) in ``cycle``."""
+    def run(self, mask, cycle, latency=0):
+        """Run pulses (a lane mask) the sequencer sends in ``cycle``; the lanes take them
+        ``latency`` cycles later (``AccelConfig.command_latency``)."""
+        if mask:
+            self.queued.append((cycle + latency, mask))
+
+    def _take(self, mask, cycle):
         for i in range(self.lanes):
             if mask >> i & 1:
                 self.started[i] = cycle
@@ -342,8 +352,11 @@ def execute(words, cfg, lanes: LaneStub | None = None, watchdog: int | None = No
     With ``cfg.status_latency`` 1 the lane inputs a cycle sees are the previous cycle's (the
     sequencer registers them), a lane counting as busy in the cycle after its run pulse too:
     a ``wait`` ends, a lane error stops and ``progress`` restarts the count one cycle later.
-    With ``cfg.predict_jumps`` the cycle after a ``djnz`` that falls through executes nothing
-    (a lane error still stops in it).
+    With ``cfg.command_latency`` 1 a run pulse reaches the lanes a cycle later (``lanes`` sees
+    it in the next cycle), and the sequencer counts its lanes busy in the cycle after the pulse
+    (with ``status_latency`` 1 in the two cycles after it). With ``cfg.predict_jumps`` the
+    cycle after a ``djnz`` that falls through executes nothing (a lane error still stops in
+    it).
     """
     depth = cfg.fw_depth
     if len(words) > depth:
@@ -356,7 +369,10 @@ def execute(words, cfg, lanes: LaneStub | None = None, watchdog: int | None = No
     ex = Execution()
     r = ex.regs = list(regs) if regs is not None else [0] * REGISTERS
     pc = watch = 0
-    seen, ran = (0, 0, 0), 0            # status_latency 1: the previous cycle's inputs, runs
+    seen = (0, 0, 0)                    # status_latency 1: the previous cycle's inputs
+    # Run pulses, one mask a cycle: the sequencer counts a lane busy until the status it sees
+    # shows the run (the cycles of command and status latency after the pulse).
+    issued, forward = [], cfg.command_latency + cfg.status_latency
     bubble = False                      # predict_jumps: this cycle follows a fall-through
 
     def lane_mask(a):
@@ -366,8 +382,10 @@ def execute(words, cfg, lanes: LaneStub | None = None, watchdog: int | None = No
         ex.end, ex.pc = cycle, pc
         busy, error, progress = now = lanes.inputs(cycle)
         if cfg.status_latency:
-            busy, error, progress = seen[0] | ran, seen[1], seen[2]
-            seen, ran = now, 0
+            (busy, error, progress), seen = seen, now
+        for runs in issued[-forward:] if forward else ():
+            busy |= runs
+        issued.append(0)
         if error:
             ex.outcome = "UNIT"
             return ex
@@ -425,8 +443,8 @@ def execute(words, cfg, lanes: LaneStub | None = None, watchdog: int | None = No
         if effect:
             ex.effects.append(effect)
             ex.cycles.append(cycle)
-        lanes.run(runs, cycle)
-        ran = runs
+        lanes.run(runs, cycle, cfg.command_latency)
+        issued[-1] = runs
         if not jumped and nxt == depth:
             ex.outcome = "ILLEGAL"
             return ex

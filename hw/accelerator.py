@@ -102,13 +102,28 @@ class Accelerator(wiring.Component):
             m.d.sync += irq.eq(1)
         m.d.comb += self.irq.eq(irq)
 
-        # Lanes: configuration bus, run pulses, status, counters.
+        # Lanes: configuration bus, run pulses, status, counters. With command_latency 1 the
+        # sequencer's commands go through a register stage per lane first (the field and value
+        # only when that lane is written: a copy per lane, not one set Yosys merges and fans
+        # out), so the broadcast from the sequencer to the lanes takes two cycles.
+        clear = seq.clear
+        if cfg.command_latency:
+            clear = Signal(name="clear_stage")
+            m.d.sync += clear.eq(seq.clear)
         progress = 0
         for i, lane in enumerate(lanes):
+            cmd = {"cfg_we": seq.cfg_we & ((seq.cfg_lane == i) | (seq.cfg_lane == ALL_LANES)),
+                   "cfg_field": seq.cfg_field, "cfg_value": seq.cfg_value, "run": seq.run[i]}
+            if cfg.command_latency:
+                staged = {k: Signal.like(getattr(lane, k), name=f"lane{i}_{k}_stage")
+                          for k in cmd}
+                m.d.sync += [staged[k].eq(cmd[k]) for k in ("cfg_we", "run")]
+                with m.If(cmd["cfg_we"]):
+                    m.d.sync += [staged[k].eq(cmd[k]) for k in ("cfg_field", "cfg_value")]
+                cmd = staged
+            m.d.comb += [getattr(lane, k).eq(v) for k, v in cmd.items()]
             m.d.comb += [
-                lane.cfg_we.eq(seq.cfg_we & ((seq.cfg_lane == i) | (seq.cfg_lane == ALL_LANES))),
-                lane.cfg_field.eq(seq.cfg_field), lane.cfg_value.eq(seq.cfg_value),
-                lane.run.eq(seq.run[i]), lane.clear.eq(seq.clear | regs.clear),
+                lane.clear.eq(clear | regs.clear),
                 seq.lane_busy[i].eq(lane.active | lane.pending), seq.lane_error[i].eq(lane.error),
             ]
             progress = progress | lane.progress

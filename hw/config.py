@@ -101,6 +101,12 @@ class AccelConfig(SignedRanges):
     #: ``djnz`` that falls through is followed by one cycle that executes nothing (the fetch
     #: of its successor). Off: every instruction takes one cycle, a ``djnz`` either way.
     predict_jumps: bool = False
+    #: Cycles the sequencer's commands (``cfg``, ``run``, ``clrc``) spend in a register stage
+    #: per lane before the lane's own command registers. 0: none. 1: the stage cuts the
+    #: broadcast from the sequencer to every lane in two, so no cycle carries a command from the
+    #: middle of the chip to its edge; every lane starts a job a cycle later, so a ``wait``
+    #: completes a cycle later (:func:`zerohero.firmware.isa.execute` models it).
+    command_latency: int = 0
 
     def __post_init__(self):
         def need(cond, field, expected):
@@ -111,7 +117,8 @@ class AccelConfig(SignedRanges):
 
         for field in ("lanes", "value_width", "coord_width", "acc_width", "spm_banks",
                       "spm_depth", "counter_width", "window", "max_level", "fw_depth",
-                      "watchdog_cycles", "host_latency", "status_latency"):
+                      "watchdog_cycles", "host_latency", "status_latency",
+                      "command_latency"):
             value = getattr(self, field)
             need(isinstance(value, int) and not isinstance(value, bool), field, "an integer")
         need(isinstance(self.name, str) and self.name != "", "name", "a non-empty string")
@@ -134,6 +141,7 @@ class AccelConfig(SignedRanges):
         need(16 <= self.watchdog_cycles < 1 << 32, "watchdog_cycles", "between 16 and 2**32 - 1")
         need(1 <= self.host_latency <= 4, "host_latency", "between 1 and 4")
         need(self.status_latency in (0, 1), "status_latency", "0 or 1")
+        need(self.command_latency in (0, 1), "command_latency", "0 or 1")
         need(16 <= self.fw_depth <= 65536 and self.fw_depth & (self.fw_depth - 1) == 0,
              "fw_depth", "a power of two between 16 and 65536")
 

@@ -16,7 +16,8 @@ Lane fields are written over a broadcast bus (``cfg_we``, ``cfg_lane``, ``cfg_fi
 ``cfg_value``); ``run`` pulses the lanes' ``run`` bits. A ``wait`` that sees no ``progress``
 for ``watchdog`` cycles stops with ``WATCHDOG``; an address field beyond the bank stops with
 ``RANGE`` before any lane sees it. With ``status_latency`` 1 the lanes' status is registered
-before the sequencer sees it (one cycle later, as the golden model has it). With
+before the sequencer sees it (one cycle later, as the golden model has it); with
+``command_latency`` 1 the lanes take the commands a cycle later (hw/accelerator.py). With
 ``predict_jumps`` the fetch takes every ``djnz`` as taken, so the address after the next word
 is chosen by that word's jump flag alone (not by the register it counts, forwarded); a
 ``djnz`` that falls through then costs a cycle.
@@ -147,15 +148,19 @@ class Sequencer(wiring.Component):
         rsel = a[:3]
         watch = Signal(32)
 
-        # The lanes' status: as it is, or (status_latency 1) the previous cycle's, with the
-        # lanes the previous cycle ran counted busy (their `pending` is not in it yet).
+        # The lanes' status: as it is, or (status_latency 1) the previous cycle's. The lanes
+        # run in the last command_latency + status_latency cycles count as busy: their
+        # `pending` is not in the status yet.
         lane_busy, lane_error, progress = self.lane_busy, self.lane_error.any(), self.progress
         if cfg.status_latency:
-            busy_q, ran_q = Signal(cfg.lanes), Signal(cfg.lanes)
-            error_q, progress_q = Signal(), Signal()
-            m.d.sync += [busy_q.eq(lane_busy), ran_q.eq(self.run), error_q.eq(lane_error),
-                         progress_q.eq(progress)]
-            lane_busy, lane_error, progress = busy_q | ran_q, error_q, progress_q
+            busy_q, error_q, progress_q = Signal(cfg.lanes), Signal(), Signal()
+            m.d.sync += [busy_q.eq(lane_busy), error_q.eq(lane_error), progress_q.eq(progress)]
+            lane_busy, lane_error, progress = busy_q, error_q, progress_q
+        ran = self.run
+        for k in range(cfg.command_latency + cfg.status_latency):
+            ran_q = Signal(cfg.lanes, name=f"ran_{k + 1}")
+            m.d.sync += ran_q.eq(ran)
+            lane_busy, ran = lane_busy | ran_q, ran_q
 
         # What `ldi`/`addi`/`djnz` in `ir` write (mod 2**16, as the register keeps it).
         new_value = Signal(16)

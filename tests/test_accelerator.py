@@ -162,24 +162,29 @@ def test_host_read_latency_only_delays_the_responses(sim):
 
 
 @pytest.mark.cocotb
-def test_pipelined_sequencer_only_delays_the_run(sim):
+@pytest.mark.parametrize("command_latency", [0, 1])
+def test_pipelined_sequencer_only_delays_the_run(sim, command_latency):
     """``status_latency`` 1 and ``predict_jumps`` (the ULX3S preset: the lanes' status
-    registered before the sequencer, its fetch taking every djnz as taken): results match
-    the golden model and the plain build, and the only figure that moves is the run's cycles,
-    by one per ``wait`` and one per ``djnz`` that falls through (rowwise.s: a wait per column
-    of B, one column loop, per tile)."""
+    registered before the sequencer, its fetch taking every djnz as taken), with and without
+    ``command_latency`` 1 (the commands staged on their way to the lanes): results match the
+    golden model and the plain build, and the only figure that moves is the run's cycles, by
+    one per ``wait`` (two with the command stage: the lanes start a cycle later too) and one
+    per ``djnz`` that falls through (rowwise.s: a wait per column of B, one column loop, per
+    tile)."""
     rng = np.random.default_rng(13)
     cfg = acc_config()
     A = rand(rng, (14, 30), 0.3, cfg)
     cases = [("spmv", A, rand(rng, 30, 1.0, cfg), 1), ("spmm", A, rand(rng, (30, 3), 0.7, cfg), 3),
              ("spmv", rand(rng, (16, 200), 0.3, cfg), rand(rng, 200, 1.0, cfg), 1)]
-    slow = Accelerator(acc_config(status_latency=1, predict_jumps=True), sim)
+    slow = Accelerator(acc_config(status_latency=1, predict_jumps=True,
+                                  command_latency=command_latency), sim)
     ref = Accelerator(cfg, sim)
     for kernel, a, b, waits in cases:
         st, rst = check(slow, kernel, a, b), check(ref, kernel, a, b)
         for key in rst:
             if key not in ("sim_cycles_per_s", "utilization"):
-                want = rst[key] + (waits + 1) * st["tiles"] if key == "cycles" else rst[key]
+                per_tile = (1 + command_latency) * waits + 1
+                want = rst[key] + per_tile * st["tiles"] if key == "cycles" else rst[key]
                 assert st[key] == want, f"{kernel}: {key} {st[key]}, {rst[key]} unpipelined"
     assert st["tiles"] > 1
 

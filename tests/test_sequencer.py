@@ -27,13 +27,14 @@ CODES = {v: k for k, v in ERRORS.items()}
 #: The sequencer's timing options (AccelConfig): as in the simulation presets, the lanes'
 #: status registered, and that with the fetch taking every djnz as taken (the ULX3S preset).
 VARIANTS = {"base": {}, "status": {"status_latency": 1},
-            "pipelined": {"status_latency": 1, "predict_jumps": True}}
+            "pipelined": {"status_latency": 1, "predict_jumps": True},
+            "staged": {"status_latency": 1, "predict_jumps": True, "command_latency": 1}}
 
 
 def case(program, expect, watchdog=WD, busy=None, progress=None, error_after=None):
     """A run spec: ``program`` is assembly text or a list of words; ``expect`` the outcome,
-    or a pair: the outcomes with the lanes' status as it is and registered (status_latency
-    0, 1; see VARIANTS), where the boundary moves with it."""
+    or a triple where the boundary moves with the lanes' latency as the sequencer sees it:
+    the outcomes with status_latency + command_latency 0, 1 and 2 (see VARIANTS)."""
     words = assemble(program, LANES) if isinstance(program, str) else list(program)
     return {"words": words, "watchdog": watchdog, "busy": busy or [0] * LANES,
             "progress": progress or [0] * LANES, "error_after": error_after or [None] * LANES,
@@ -47,8 +48,9 @@ def golden(run, variant="base"):
 
 
 def expected(run, variant):
-    want = run["expect"]
-    return want[VARIANTS[variant].get("status_latency", 0)] if isinstance(want, tuple) else want
+    want, options = run["expect"], VARIANTS[variant]
+    latency = options.get("status_latency", 0) + options.get("command_latency", 0)
+    return want[latency] if isinstance(want, tuple) else want
 
 
 def nops(n):
@@ -126,25 +128,37 @@ def _directed():
                                    error_after=[None, 5, None])
     c["unit-other-lane"] = case("run 2\nrun 0\nwait 0\nhalt", "UNIT", busy=[30, 0, 0],
                                 error_after=[None, None, 3])
-    # The error in cycle 2 (the halt's), seen there or (registered) in cycle 3.
-    c["unit-at-halt"] = case("run 0\nnop\nhalt", ("UNIT", "done"), error_after=[2, None, None])
-    c["unit-before-halt"] = case("run 0\nnop\nhalt", "UNIT", error_after=[1, None, None])
+    # The error in cycle 2 (the halt's), seen there or (registered) in cycle 3; with the
+    # command stage the lane takes the run in cycle 1, so error_after 1 is the halt's cycle.
+    c["unit-at-halt"] = case("run 0\nnop\nhalt", ("UNIT", "done", "done"),
+                             error_after=[2, None, None])
+    c["unit-before-halt"] = case("run 0\nnop\nhalt", ("UNIT", "UNIT", "done"),
+                                 error_after=[1, None, None])
+    c["unit-two-before-halt"] = case("run 0\nnop\nnop\nhalt", "UNIT",
+                                     error_after=[1, None, None])
     c["unit-after-halt"] = case("run 0\nnop\nhalt", "done", error_after=[3, None, None])
     # WATCHDOG: run in cycle 0, the lane busy in cycles 1..N, the wait from cycle 1 trips in
     # cycle 1 + WD if still busy then. Registered, the wait sees the lane busy in 1..N + 1
-    # (in 1 after the run pulse, then the status of the cycle before), one cycle longer.
+    # (in 1 after the run pulse, then the status of the cycle before), one cycle longer; with
+    # the command stage too (the lane busy in 2..N + 1), two cycles longer.
     c["watchdog-stuck"] = case("run 0\nwait 0\nhalt", "WATCHDOG", busy=[None, 0, 0])
-    c["watchdog-busy-wd-1"] = case("run 0\nwait 0\nhalt", "done", busy=[WD - 1, 0, 0])
-    c["watchdog-busy-wd"] = case("run 0\nwait 0\nhalt", ("done", "WATCHDOG"), busy=[WD, 0, 0])
+    c["watchdog-busy-wd-2"] = case("run 0\nwait 0\nhalt", "done", busy=[WD - 2, 0, 0])
+    c["watchdog-busy-wd-1"] = case("run 0\nwait 0\nhalt", ("done", "done", "WATCHDOG"),
+                                   busy=[WD - 1, 0, 0])
+    c["watchdog-busy-wd"] = case("run 0\nwait 0\nhalt", ("done", "WATCHDOG", "WATCHDOG"),
+                                 busy=[WD, 0, 0])
     c["watchdog-busy-wd+1"] = case("run 0\nwait 0\nhalt", "WATCHDOG", busy=[WD + 1, 0, 0])
     c["watchdog-barrier"] = case("run *\nwait *\nhalt", "WATCHDOG", busy=[2, None, 5],
                                  progress=[1, 0, 1])
     c["watchdog-progress"] = case("run 0\nwait 0\nhalt", "done", busy=[5 * WD, 0, 0],
                                   progress=[10, 0, 0])
-    c["watchdog-progress-every-wd"] = case("run 0\nwait 0\nhalt", ("done", "WATCHDOG"),
+    c["watchdog-progress-every-wd"] = case("run 0\nwait 0\nhalt",
+                                           ("done", "WATCHDOG", "WATCHDOG"),
                                            busy=[3 * WD, 0, 0], progress=[WD, 0, 0])
-    c["watchdog-progress-every-wd-1"] = case("run 0\nwait 0\nhalt", "done",
+    c["watchdog-progress-every-wd-1"] = case("run 0\nwait 0\nhalt", ("done", "done", "WATCHDOG"),
                                              busy=[3 * WD, 0, 0], progress=[WD - 1, 0, 0])
+    c["watchdog-progress-every-wd-2"] = case("run 0\nwait 0\nhalt", "done",
+                                             busy=[3 * WD, 0, 0], progress=[WD - 2, 0, 0])
     c["watchdog-progress-too-rare"] = case("run 0\nwait 0\nhalt", "WATCHDOG",
                                            busy=[3 * WD, 0, 0], progress=[WD + 1, 0, 0])
     c["watchdog-other-lane-progress"] = case("run *\nwait 1\nhalt", "done",
@@ -154,7 +168,8 @@ def _directed():
     c["watchdog-zero"] = case("run 0\nwait 0\nhalt", "WATCHDOG", watchdog=0, busy=[1, 0, 0])
     # A lane that is never busy (the stub only: a run makes a lane pending for a cycle at
     # least) still counts as busy in the cycle after its run pulse when registered.
-    c["watchdog-zero-idle"] = case("run 0\nwait 0\nhalt", ("done", "WATCHDOG"), watchdog=0)
+    c["watchdog-zero-idle"] = case("run 0\nwait 0\nhalt", ("done", "WATCHDOG", "WATCHDOG"),
+                                   watchdog=0)
     return c
 
 
@@ -254,7 +269,8 @@ def simulate(sim, kind, variant):
     else:
         runs = random_runs(max(1, round(RANDOM_PROGRAMS * SCALE[sim])), variant)
     built = build(CFG.replace(**VARIANTS[variant]), Sequencer, sim)
-    spec = {"fw_depth": FW, "runs": [{k: v for k, v in r.items() if k != "expect"}
+    spec = {"fw_depth": FW, "command_latency": VARIANTS[variant].get("command_latency", 0),
+            "runs": [{k: v for k, v in r.items() if k != "expect"}
                                      for r in runs]}
     results = built.run("zerohero.sim.tb.sequencer", spec)
     if kind == "directed":

@@ -6,6 +6,7 @@ The pytest side (``tests/test_sequencer.py``) compares the records with the gold
 path in ``ZH_SPEC``)::
 
     {"fw_depth": 32,
+     "command_latency": 0,                     # AccelConfig's: the lanes take a run that late
      "runs": [{"words": [...],                 # the program (padded with nops to fw_depth)
                "watchdog": 40,                 # the watchdog input
                "busy": [3, null, 0],           # LaneStub arguments, per lane
@@ -49,7 +50,7 @@ async def _load(dut, words, depth):
     dut.fw_wr__en.value = 0
 
 
-async def _run(dut, run, lanes, depth):
+async def _run(dut, run, lanes, depth, latency):
     await _reset(dut)
     await _load(dut, run["words"], depth)
     stub = LaneStub(lanes, run.get("busy"), run.get("progress"), run.get("error_after"))
@@ -76,7 +77,7 @@ async def _run(dut, run, lanes, depth):
             effects.append([cycle, "run", mask])
         if int(dut.clear.value):
             effects.append([cycle, "clear"])
-        stub.run(mask, cycle)
+        stub.run(mask, cycle, latency)
         await RisingEdge(dut.clk)
     result = {"effects": effects, "end": end, "done": int(dut.done.value),
               "error": int(dut.error.value), "error_code": int(dut.error_code.value),
@@ -90,5 +91,6 @@ async def run_programs(dut):
     spec = json.load(open(os.environ["ZH_SPEC"]))
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     lanes, depth = len(dut.lane_busy), spec["fw_depth"]
-    results = [await _run(dut, run, lanes, depth) for run in spec["runs"]]
+    latency = spec.get("command_latency", 0)
+    results = [await _run(dut, run, lanes, depth, latency) for run in spec["runs"]]
     json.dump(results, open(os.environ["ZH_RESULT"], "w"))
