@@ -162,11 +162,20 @@ class Accelerator(wiring.Component):
         for b in range(cfg.spm_banks):
             lane = lanes[b % cfg.lanes] if b < 2 * cfg.lanes else None
             operand = b < cfg.lanes
+            lanes_own = seq.busy
+            if cfg.host_stage:
+                # The host's requests reach the banks a cycle late (HostPort), so the banks
+                # change hands a cycle late too: a register per bank beside it, which only
+                # loads when it changes (that enable is its own, so Yosys keeps every copy
+                # instead of merging them into one flip-flop fanned out to every bank).
+                lanes_own = Signal(name=f"spm{b}_lanes_own")
+                with m.If(lanes_own != seq.busy):
+                    m.d.sync += lanes_own.eq(seq.busy)
             for p in range(2):
                 src = None if lane is None else (lane.op_rd[p] if operand else lane.vec_rd[p])
                 ours = spm.rd[b][p]
                 host_port = host.spm_rd[b] if p == 0 else None
-                with m.If(seq.busy & (src is not None)):
+                with m.If(lanes_own & (src is not None)):
                     if src is not None:
                         m.d.comb += [ours.addr.eq(lane_addr(src.addr)), ours.en.eq(src.en)]
                 with m.Else():
@@ -179,7 +188,7 @@ class Accelerator(wiring.Component):
             wr = spm.wr[b]
             # A lane's results go to its vector bank, compressed ``pos`` to its operand bank.
             src = None if lane is None else (lane.pos_wr if operand else lane.out_wr)
-            lane_writes = seq.busy & (src is not None)
+            lane_writes = lanes_own & (src is not None)
             if src is not None and cfg.double_buffer:
                 lane_writes &= src.en
                 m.d.comb += host.wr_taken[b].eq(lane_writes)

@@ -88,8 +88,16 @@ class AccelConfig(SignedRanges):
     #: Host bus read latency, cycles from the edge that accepts a request to the one that
     #: presents its response (hw/host.py). 1: the read data of every bank is muxed into the
     #: response in one cycle. ``n`` > 1: it goes through ``n - 1`` registered levels of that
-    #: mux first, so no cycle gathers every bank (the large FPGA preset).
+    #: mux first (``n - 2`` with ``host_stage``), so no cycle gathers every bank (the large
+    #: FPGA preset).
     host_latency: int = 1
+    #: The host's scratchpad requests (address, write data, enables) are registered beside
+    #: each bank before they reach it (the first of ``host_latency``'s cycles, so it needs 2 or
+    #: more), and the banks change hands between the host and the lanes a cycle after the
+    #: sequencer starts or stops: no cycle carries the host's decode across the chip to a
+    #: bank. Not with ``double_buffer`` (whose writes wait for the bank's port in the cycle
+    #: they are accepted).
+    host_stage: bool = False
     #: Cycles between the lanes' status (busy, error, progress) and the sequencer. 0: a
     #: ``wait`` sees a lane go idle in the same cycle. 1: the status is registered first (the
     #: OR of every lane's error and progress before the register), so no cycle gathers every
@@ -126,6 +134,7 @@ class AccelConfig(SignedRanges):
         need(isinstance(self.double_buffer, bool), "double_buffer", "True or False")
         need(isinstance(self.clock_gating, bool), "clock_gating", "True or False")
         need(isinstance(self.predict_jumps, bool), "predict_jumps", "True or False")
+        need(isinstance(self.host_stage, bool), "host_stage", "True or False")
         need(1 <= self.lanes <= 256, "lanes", "between 1 and 256")
         need(2 <= self.value_width <= 32, "value_width", "between 2 and 32")
         need(1 <= self.coord_width <= 32, "coord_width", "between 1 and 32")
@@ -140,6 +149,9 @@ class AccelConfig(SignedRanges):
         need(8 <= self.counter_width <= 64, "counter_width", "between 8 and 64")
         need(16 <= self.watchdog_cycles < 1 << 32, "watchdog_cycles", "between 16 and 2**32 - 1")
         need(1 <= self.host_latency <= 4, "host_latency", "between 1 and 4")
+        if self.host_stage:
+            need(self.host_latency >= 2, "host_latency", "at least 2 with host_stage")
+            need(not self.double_buffer, "double_buffer", "False with host_stage")
         need(self.status_latency in (0, 1), "status_latency", "0 or 1")
         need(self.command_latency in (0, 1), "command_latency", "0 or 1")
         need(16 <= self.fw_depth <= 65536 and self.fw_depth & (self.fw_depth - 1) == 0,
@@ -209,8 +221,8 @@ PRESETS = {
     "ulx3s-85f": AccelConfig(name="ulx3s-85f", lanes=24, window=1, spm_banks=48,
                              spm_depth=512, value_width=8, acc_width=20, coord_width=12,
                              counter_width=16, sparse_out=False, double_buffer=False,
-                             clock_gating=False, host_latency=2,
-                             status_latency=1, predict_jumps=True),
+                             clock_gating=False, host_latency=3, host_stage=True,
+                             status_latency=1, predict_jumps=True, command_latency=1),
 }
 
 

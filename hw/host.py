@@ -254,6 +254,10 @@ class HostPort(wiring.Component):
     host loads the half of the banks the lanes do not use; reads and firmware writes are still
     refused): ``wr_taken[bank]`` says the datapath uses that bank's write port this cycle, and
     a write that would complete a word there waits (``ready`` low) until the port is free.
+
+    With ``cfg.host_stage`` the ports present a request in the cycle after its acceptance,
+    from a register per bank; the integrating top then gives the banks to the host a cycle
+    after ``idle`` rises and takes them a cycle after it falls.
     """
 
     def __init__(self, cfg):
@@ -326,12 +330,24 @@ class HostPort(wiring.Component):
             for g, banks in enumerate(groups):
                 if b in banks:
                     sel |= bc_hit & (bank == g)
+            addr, data = word, wdata
+            rd_en, wr_en = spm_go & ~bus.we & sel, spm_go & bus.we & top_part & sel
+            if cfg.host_stage:
+                # A register stage per bank (cfg.host_stage), the address and data loaded
+                # only for that bank: a copy each, which Yosys cannot merge into one set.
+                addr, data = (Signal.like(v, name=f"spm{b}_{n}_stage")
+                              for v, n in ((word, "addr"), (wdata, "data")))
+                rd_q, wr_q = Signal(name=f"spm{b}_rd_stage"), Signal(name=f"spm{b}_wr_stage")
+                m.d.sync += [rd_q.eq(rd_en), wr_q.eq(wr_en)]
+                with m.If(rd_en | wr_en):
+                    m.d.sync += addr.eq(word)
+                with m.If(wr_en):
+                    m.d.sync += data.eq(wdata)
+                rd_en, wr_en = rd_q, wr_q
             m.d.comb += [
-                self.spm_rd[b].addr.eq(word),
-                self.spm_rd[b].en.eq(spm_go & ~bus.we & sel),
-                self.spm_wr[b].addr.eq(word),
-                self.spm_wr[b].data.eq(wdata),
-                self.spm_wr[b].en.eq(spm_go & bus.we & top_part & sel),
+                self.spm_rd[b].addr.eq(addr), self.spm_rd[b].en.eq(rd_en),
+                self.spm_wr[b].addr.eq(addr), self.spm_wr[b].data.eq(data),
+                self.spm_wr[b].en.eq(wr_en),
             ]
 
         # Firmware: write-only, at fw_base = 3 * spm_base.
@@ -347,8 +363,9 @@ class HostPort(wiring.Component):
                      self.fault.addr.eq(bus.addr)]
 
         # Response, cfg.host_latency cycles after acceptance. The first edge is the banks'
-        # own read (the register bank's is edge `reg_edges`); each further one a registered
-        # level of the banks' read-data mux (everything else is only delayed).
+        # own read (with cfg.host_stage the request's stage, and the read the second; the
+        # register bank's is edge `reg_edges`); each further one a registered level of the
+        # banks' read-data mux (everything else is only delayed).
         lat = cfg.host_latency
         ack, err, from_reg, from_spm = Signal(), Signal(), Signal(), Signal()
         m.d.sync += [ack.eq(accept), err.eq(bad | busy),
@@ -359,9 +376,12 @@ class HostPort(wiring.Component):
         with m.If(spm_go):
             m.d.sync += bank_r.eq(bank)
         sel, bits = bank_r, (cfg.spm_banks - 1).bit_length()
-        for s in range(lat - 1):
+        if cfg.host_stage:
+            sel = _delay(m, sel, 1, "spm_sel_stage", reset_less=True)
+        levels = lat - 1 - cfg.host_stage       # registered levels of the read-data mux
+        for s in range(levels):
             # 2**step banks (then groups) a register; the final, combinational level too.
-            step = -(-bits // (lat - s))
+            step = -(-bits // (levels + 1 - s))
             groups = [level[i:i + (1 << step)] for i in range(0, len(level), 1 << step)]
             level = [Signal(len(g[0]), name=f"spm_rdata_{s + 1}_{i}", reset_less=True)
                      for i, g in enumerate(groups)]
