@@ -5,7 +5,10 @@ host writes operands into the scratchpad and a program into the sequencer's inst
 memory through ``bus`` (:mod:`zerohero.hw.regs` has the map), writes CONTROL.START and waits
 for ``irq`` (high while STATUS.DONE or an error is pending); then it reads results and
 counters. While the sequencer runs, the lanes own the scratchpad ports and host accesses to
-it are refused (BUSY); while it is idle, the host owns them.
+it are refused (BUSY); while it is idle, the host owns them (with ``cfg.host_stage``, whose
+host requests reach the banks a cycle after acceptance, the banks change hands a cycle after
+the sequencer starts or stops). With ``cfg.command_latency`` 1 the sequencer's commands pass
+a register stage per lane on their way.
 
 Double buffering (``cfg.double_buffer``): the START write's ``CONTROL.HALF`` is latched for the
 run and sets the top address bit of every lane access, so a program planned for half-deep

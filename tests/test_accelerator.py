@@ -166,6 +166,43 @@ def test_host_read_latency_only_delays_the_responses(sim, host_stage):
 
 
 @pytest.mark.cocotb
+def test_banks_change_hands_a_cycle_late_with_host_stage(sim):
+    """With ``host_stage`` a scratchpad request reaches its bank a cycle after it is accepted,
+    so the banks go to the lanes a cycle after the sequencer starts. Writes played one a
+    cycle right after START are each refused (BUSY) or written, none lost: a write accepted
+    in the last cycle before the sequencer runs must still land (with the banks handed over
+    at once it would reach a bank the lanes own)."""
+    from zerohero.sim.harness import build
+
+    cfg = acc_config(host_latency=3, host_stage=True, double_buffer=False)
+    rmap = RegisterMap(cfg)
+    control = rmap["CONTROL"]
+    start = (control.offset, 1 << next(f for f in control.fields if f.name == "START").lsb)
+    firmware = [(rmap.fw_base + i, w)
+                for i, w in enumerate(assemble("ldi r0, 40\nloop: djnz r0, loop\nhalt", 1))]
+    parts, top = rmap.spm_word_parts, rmap.spm_word_parts - 1
+    words = [(b, w) for b in range(cfg.spm_banks) for w in range(3)]
+    writes = [(rmap.spm_addr(b, w, p), 100 + i if p == 0 else 0)
+              for i, (b, w) in enumerate(words) for p in range(parts)]
+    jobs = [{"late_writes": firmware, "start": start, "reads": [], "timeout": 500},
+            # Played while job 0 starts (overlap); read back after job 1's own run.
+            {"writes": writes, "start": start, "timeout": 500,
+             "reads": [rmap.spm_addr(b, w) for b, w in words]}]
+    played = build(cfg, "accelerator", sim, player=True).play(jobs, overlap=True)["jobs"]
+    assert all(job["irq"] for job in played), played
+    refused = {addr for addr, we in played[1]["errors"] if we}
+    landed = 0
+    for i, ((b, w), got) in enumerate(zip(words, played[1]["reads"])):
+        if rmap.spm_addr(b, w, top) in refused:
+            assert got == 0, f"bank {b} word {w}: refused, yet it reads {got}"
+        else:
+            assert got == 100 + i, f"bank {b} word {w}: written without error, reads {got}"
+            landed += 1
+    # The window is exercised: some writes land before the run, the rest are refused.
+    assert 0 < landed < len(words), (landed, sorted(refused))
+
+
+@pytest.mark.cocotb
 @pytest.mark.parametrize("command_latency", [0, 1])
 def test_pipelined_sequencer_only_delays_the_run(sim, command_latency):
     """``status_latency`` 1 and ``predict_jumps`` (the ULX3S preset: the lanes' status
