@@ -106,9 +106,11 @@ class Accelerator(wiring.Component):
         m.d.comb += self.irq.eq(irq)
 
         # Lanes: configuration bus, run pulses, status, counters. With command_latency 1 the
-        # sequencer's commands go through a register stage per lane first (the field and value
-        # only when that lane is written: a copy per lane, not one set Yosys merges and fans
-        # out), so the broadcast from the sequencer to the lanes takes two cycles.
+        # sequencer's commands go through a register stage per lane first, so the broadcast
+        # from the sequencer to the lanes takes two cycles. The field and value load when the
+        # word in execution names that lane (`cfg_load`, straight from the sequencer's
+        # instruction register; the stage is only read with `cfg_we`, which implies it): a
+        # copy per lane, not one set Yosys merges and fans out, with a shallow enable.
         clear = seq.clear
         if cfg.command_latency:
             clear = Signal(name="clear_stage")
@@ -121,7 +123,7 @@ class Accelerator(wiring.Component):
                 staged = {k: Signal.like(getattr(lane, k), name=f"lane{i}_{k}_stage")
                           for k in cmd}
                 m.d.sync += [staged[k].eq(cmd[k]) for k in ("cfg_we", "run")]
-                with m.If(cmd["cfg_we"]):
+                with m.If(seq.cfg_load[i]):
                     m.d.sync += [staged[k].eq(cmd[k]) for k in ("cfg_field", "cfg_value")]
                 cmd = staged
             m.d.comb += [getattr(lane, k).eq(v) for k, v in cmd.items()]

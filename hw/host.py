@@ -41,6 +41,11 @@ __all__ = ["HostBusSignature", "RegAccessSignature", "FaultSignature", "Register
 #: Bits of ``ERROR.CODE`` and of the hardware's ``error_code`` input.
 ERROR_CODE_WIDTH = 8
 
+#: With ``cfg.host_stage``: banks ``STAGE_GROUP * g`` to ``STAGE_GROUP * (g + 1) - 1`` share a
+#: register stage for the request's address and data (each bank has its own for the enables).
+STAGE_GROUP_BITS = 3
+STAGE_GROUP = 1 << STAGE_GROUP_BITS
+
 
 class HostBusSignature(wiring.Signature):
     """The host bus, from the host's (initiator's) side; see the module docstring."""
@@ -255,8 +260,9 @@ class HostPort(wiring.Component):
     refused): ``wr_taken[bank]`` says the datapath uses that bank's write port this cycle, and
     a write that would complete a word there waits (``ready`` low) until the port is free.
 
-    With ``cfg.host_stage`` the ports present a request in the cycle after its acceptance,
-    from a register per bank; the integrating top then gives the banks to the host a cycle
+    With ``cfg.host_stage`` the ports present a request in the cycle after its acceptance:
+    its enables from a register per bank, its address and data from a register per group of
+    :data:`STAGE_GROUP` banks; the integrating top then gives the banks to the host a cycle
     after ``idle`` rises and takes them a cycle after it falls.
     """
 
@@ -325,6 +331,20 @@ class HostPort(wiring.Component):
                     for p in range(parts - 1):
                         with m.Case(p):
                             m.d.sync += stage[DATA_WIDTH * p:DATA_WIDTH * (p + 1)].eq(bus.wdata)
+        if cfg.host_stage:
+            # The request's address and data registered once per group of STAGE_GROUP banks,
+            # loaded for any request to the group: a load enable two LUT levels from the bus
+            # and a copy per group that Yosys cannot merge. A superset of the accepted requests
+            # loads it, which is harmless: a bank only uses its group's stage in the cycle its
+            # own registered enable below says a request for it is there.
+            bc_region = bus.addr[k:] == 2
+            staged = []
+            for g in range(-(-cfg.spm_banks // STAGE_GROUP)):
+                addr, data = (Signal.like(v, name=f"spm_g{g}_{n}_stage")
+                              for v, n in ((word, "addr"), (wdata, "data")))
+                with m.If(bus.valid & (bc_region | (bank[STAGE_GROUP_BITS:] == g))):
+                    m.d.sync += [addr.eq(word), data.eq(wdata)]
+                staged.append((addr, data))
         for b in range(cfg.spm_banks):
             sel = ~bc_hit & (bank == b)
             for g, banks in enumerate(groups):
@@ -333,16 +353,9 @@ class HostPort(wiring.Component):
             addr, data = word, wdata
             rd_en, wr_en = spm_go & ~bus.we & sel, spm_go & bus.we & top_part & sel
             if cfg.host_stage:
-                # A register stage per bank (cfg.host_stage), the address and data loaded
-                # only for that bank: a copy each, which Yosys cannot merge into one set.
-                addr, data = (Signal.like(v, name=f"spm{b}_{n}_stage")
-                              for v, n in ((word, "addr"), (wdata, "data")))
+                addr, data = staged[b // STAGE_GROUP]
                 rd_q, wr_q = Signal(name=f"spm{b}_rd_stage"), Signal(name=f"spm{b}_wr_stage")
                 m.d.sync += [rd_q.eq(rd_en), wr_q.eq(wr_en)]
-                with m.If(rd_en | wr_en):
-                    m.d.sync += addr.eq(word)
-                with m.If(wr_en):
-                    m.d.sync += data.eq(wdata)
                 rd_en, wr_en = rd_q, wr_q
             m.d.comb += [
                 self.spm_rd[b].addr.eq(addr), self.spm_rd[b].en.eq(rd_en),

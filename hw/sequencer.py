@@ -13,7 +13,8 @@ is computed from the memory's read data, whose clock-to-out is most of an ECP5 c
 timing is exactly the ISA golden model's (:func:`zerohero.firmware.isa.execute`).
 
 Lane fields are written over a broadcast bus (``cfg_we``, ``cfg_lane``, ``cfg_field``,
-``cfg_value``); ``run`` pulses the lanes' ``run`` bits. A ``wait`` that sees no ``progress``
+``cfg_value``; ``cfg_load`` names the lanes the word in execution addresses, written or not);
+``run`` pulses the lanes' ``run`` bits. A ``wait`` that sees no ``progress``
 for ``watchdog`` cycles stops with ``WATCHDOG``; an address field beyond the bank stops with
 ``RANGE`` before any lane sees it. With ``status_latency`` 1 the lanes' status is registered
 before the sequencer sees it (one cycle later, as the golden model has it); with
@@ -73,6 +74,7 @@ class Sequencer(wiring.Component):
             "cfg_lane": Out(8),
             "cfg_field": Out(4),
             "cfg_value": Out(16),
+            "cfg_load": Out(cfg.lanes),
             "run": Out(cfg.lanes),
             "clear": Out(1),
             "lane_busy": In(cfg.lanes),
@@ -206,8 +208,12 @@ class Sequencer(wiring.Component):
 
         # The broadcast bus's lane, field and value are the word's whatever it is; only
         # `cfg_we` waits for the checks (so they are not a reset of every lane's value register).
+        # `cfg_load`: the lanes a `cfg`/`cfgr` word in `ir` names, whether or not it is taken (a
+        # superset of the lanes `cfg_we` writes, from `ir`'s flags alone, for a stage that may
+        # copy the bus early: command_latency).
         m.d.comb += [self.cfg_lane.eq(a), self.cfg_field.eq(f),
-                     self.cfg_value.eq(Mux(d.cfgr, reg_file[imm[:3]], imm))]
+                     self.cfg_value.eq(Mux(d.cfgr, reg_file[imm[:3]], imm)),
+                     self.cfg_load.eq(Mux(d.cfg | d.cfgr, d.lanes, 0))]
 
         def stop(code):
             m.d.sync += fail(code)
