@@ -166,11 +166,13 @@ class UartBridge(wiring.Component):
         count = Signal(8)
         addr = Signal(32)
         req_addr = Signal(32)
+        req_wdata = Signal(32)
         req_we, req_valid = Signal(), Signal()
         # The bus is driven from flip-flops only (the host port's decoders and the register
-        # bank's error capture follow it combinationally).
+        # bank's error capture follow it combinationally), the write data too: not the
+        # buffer's read data, which Yosys may build as a LUT RAM read after an address register.
         m.d.comb += [bus.valid.eq(req_valid), bus.addr.eq(req_addr), bus.we.eq(req_we),
-                     bus.wdata.eq(br.data)]
+                     bus.wdata.eq(req_wdata)]
         word = Signal(32)
         crc = Signal(8)
         nbyte = Signal(range(8))            # header byte / byte within a data word
@@ -257,11 +259,14 @@ class UartBridge(wiring.Component):
                 m.d.comb += [bw.addr.eq(0), bw.data.eq(Cat(self.irq, self.busy)), bw.en.eq(1)]
                 m.d.sync += [status.eq(link.OK), out_count.eq(1)]
                 m.next = "RESPOND"
-            # Execute: LOAD (buffer word nword -> br.data), REQUEST (until ready), ACK.
-            # The request's address, direction and valid are registered in LOAD.
+            # Execute: LOAD (buffer word nword -> br.data), WDATA (br.data -> the request's
+            # data register), REQUEST (until ready), ACK. The request's address and direction
+            # are registered in LOAD, its data and valid in WDATA.
             with m.State("LOAD"):
-                m.d.sync += [req_addr.eq(addr + nword), req_we.eq(cmd == link.CMD_WRITE),
-                             req_valid.eq(1)]
+                m.d.sync += [req_addr.eq(addr + nword), req_we.eq(cmd == link.CMD_WRITE)]
+                m.next = "WDATA"
+            with m.State("WDATA"):
+                m.d.sync += [req_wdata.eq(br.data), req_valid.eq(1)]
                 m.next = "REQUEST"
             with m.State("REQUEST"):
                 with m.If(bus.ready):
