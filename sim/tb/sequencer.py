@@ -17,7 +17,8 @@ path in ``ZH_SPEC``)::
 Every run starts with a reset, loads the whole instruction memory through ``fw_wr`` and
 pulses ``start``; cycle 0 is the first cycle after the ``start`` pulse (the one executing
 word 0). Per cycle the lane inputs come from the stub and the cycle's outputs are sampled;
-the run ends when ``done`` or ``error`` rises. Results (JSON, path in ``ZH_RESULT``), per
+the run ends when ``done`` or ``error`` rises; a cycle with ``cfg_we`` fails the test unless
+``cfg_load`` names the lanes it writes. Results (JSON, path in ``ZH_RESULT``), per
 run: ``effects`` as ``[cycle, "cfg", lane, field, value]``, ``[cycle, "run", mask]`` and
 ``[cycle, "clear"]``, ``end`` (the last cycle with ``busy`` high), ``done``, ``error``,
 ``error_code`` and ``busy`` after it (``end`` null on a timeout).
@@ -30,7 +31,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from zerohero.firmware.isa import LaneStub
+from zerohero.firmware.isa import ALL_LANES, LaneStub
 
 
 async def _reset(dut):
@@ -70,8 +71,15 @@ async def _run(dut, run, lanes, depth, latency):
         if not int(dut.busy.value):
             raise AssertionError(f"cycle {cycle}: busy low without done or error")
         if int(dut.cfg_we.value):
-            effects.append([cycle, "cfg", int(dut.cfg_lane.value), int(dut.cfg_field.value),
+            lane = int(dut.cfg_lane.value)
+            effects.append([cycle, "cfg", lane, int(dut.cfg_field.value),
                             int(dut.cfg_value.value)])
+            # The lanes a write reaches are among those `cfg_load` lets copy the bus.
+            written = (1 << lanes) - 1 if lane == ALL_LANES else 1 << lane
+            load = int(dut.cfg_load.value)
+            if load & written != written:
+                raise AssertionError(f"cycle {cycle}: cfg to lane {lane} with cfg_load "
+                                     f"{load:#x}")
         mask = int(dut.run.value)
         if mask:
             effects.append([cycle, "run", mask])
