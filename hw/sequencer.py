@@ -221,11 +221,14 @@ class Sequencer(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += rp.en.eq(self.start)
+                # The first two words are loaded every idle cycle (nothing reads them before
+                # `start`), so `start` enables only the state and the status flags: a few
+                # flip-flops beside the sequencer, not every register of it from the host side.
+                m.d.comb += rp.en.eq(1)
+                m.d.sync += [self.pc.eq(0), ir.eq(first), npc.eq(rp.addr), watch.eq(0)]
                 with m.If(self.start):
-                    m.d.sync += [self.pc.eq(0), ir.eq(first), npc.eq(rp.addr),
-                                 self.busy.eq(1), self.done.eq(0), self.error.eq(0),
-                                 self.error_code.eq(0), watch.eq(0)]
+                    m.d.sync += [self.busy.eq(1), self.done.eq(0), self.error.eq(0),
+                                 self.error_code.eq(0)]
                     m.next = "EXEC"
             with m.State("EXEC"):
                 with m.If(complete):
