@@ -91,11 +91,12 @@ class AccelConfig(SignedRanges):
     #: mux first (``n - 2`` with ``host_stage``), so no cycle gathers every bank (the large
     #: FPGA preset).
     host_latency: int = 1
-    #: The host's scratchpad requests (address, write data, enables) are registered beside
-    #: each bank before they reach it (the first of ``host_latency``'s cycles, so it needs 2 or
-    #: more), and the banks change hands between the host and the lanes a cycle after the
-    #: sequencer starts or stops: no cycle carries the host's decode across the chip to a
-    #: bank. Not with ``double_buffer`` (whose writes wait for the bank's port in the cycle
+    #: The host's scratchpad requests are registered near the banks before they reach them
+    #: (each bank's enables, and the address and write data per group of
+    #: :data:`zerohero.hw.host.STAGE_GROUP` banks; the first of ``host_latency``'s cycles, so
+    #: it needs 2 or more), and the banks change hands between the host and the lanes a cycle
+    #: after the sequencer starts or stops: no cycle carries the host's decode across the chip
+    #: to a bank. Not with ``double_buffer`` (whose writes wait for the bank's port in the cycle
     #: they are accepted).
     host_stage: bool = False
     #: Cycles between the lanes' status (busy, error, progress) and the sequencer. 0: a
