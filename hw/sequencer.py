@@ -158,11 +158,17 @@ class Sequencer(wiring.Component):
             busy_q, error_q, progress_q = Signal(cfg.lanes), Signal(), Signal()
             m.d.sync += [busy_q.eq(lane_busy), error_q.eq(lane_error), progress_q.eq(progress)]
             lane_busy, lane_error, progress = busy_q, error_q, progress_q
-        ran = self.run
+        # A run is kept as the word's lane mask and a flag, not as the `run` bits: command
+        # latency's per-lane stage registers those, and Yosys would merge the two copies, which
+        # put the stage's flip-flops beside the lanes on the path into the `wait` logic.
+        issued = Signal()
+        mask, flag = d.lanes, issued
         for k in range(cfg.command_latency + cfg.status_latency):
-            ran_q = Signal(cfg.lanes, name=f"ran_{k + 1}")
-            m.d.sync += ran_q.eq(ran)
-            lane_busy, ran = lane_busy | ran_q, ran_q
+            mask_q = Signal(cfg.lanes, name=f"ran_{k + 1}_lanes")
+            flag_q = Signal(name=f"ran_{k + 1}")
+            m.d.sync += [mask_q.eq(mask), flag_q.eq(flag)]
+            lane_busy = lane_busy | Mux(flag_q, mask_q, 0)
+            mask, flag = mask_q, flag_q
 
         # What `ldi`/`addi`/`djnz` in `ir` write (mod 2**16, as the register keeps it).
         new_value = Signal(16)
@@ -267,7 +273,7 @@ class Sequencer(wiring.Component):
                         with m.Else():
                             m.d.comb += [self.cfg_we.eq(1), complete.eq(1)]
                     with m.If(d.run):
-                        m.d.comb += [self.run.eq(d.lanes), complete.eq(1)]
+                        m.d.comb += [self.run.eq(d.lanes), issued.eq(1), complete.eq(1)]
                     with m.If(d.wait):
                         with m.If((lane_busy & d.lanes) == 0):
                             m.d.comb += complete.eq(1)
