@@ -218,7 +218,7 @@ PRESETS = {
     # slots) with router2 only, at 45.6-49.2 MHz against 54.0-61.3 for 24 (README "ULX3S");
     # the sequencer's status and fetch options cut its paths at 2-32 lanes, the command and
     # host stages (command_latency, host_stage) the long nets to the lanes and banks (24
-    # lanes 54.57 MHz at 75; 32 lanes then did not route). Window 2 with
+    # lanes 62.08 MHz at 75 with them; 32 lanes do not route with them). Window 2 with
     # 32-bit counters measured 89156 of 83640 LUT4 slots (106%) for 32 lanes: window 1,
     # 16-bit counters.
     "ulx3s-85f": AccelConfig(name="ulx3s-85f", lanes=24, window=1, spm_banks=48,
