@@ -41,7 +41,7 @@ from amaranth.lib.wiring import In, Out
 from zerohero.firmware.isa import ALL_LANES
 
 from .config import COUNTER_NAMES
-from .gating import add_domain, gated_clock
+from .gating import add_domain, gated_clock, own_copy
 from .host import HostBusSignature, HostPort, RegisterBank
 from .lane import Lane
 from .memory import Scratchpad
@@ -170,12 +170,9 @@ class Accelerator(wiring.Component):
             lanes_own = seq.busy
             if cfg.host_stage:
                 # The host's requests reach the banks a cycle late (HostPort), so the banks
-                # change hands a cycle late too: a register per bank beside it, which only
-                # loads when it changes (that enable is its own, so Yosys keeps every copy
-                # instead of merging them into one flip-flop fanned out to every bank).
+                # change hands a cycle late too: a register per bank beside it (own_copy).
                 lanes_own = Signal(name=f"spm{b}_lanes_own")
-                with m.If(lanes_own != seq.busy):
-                    m.d.sync += lanes_own.eq(seq.busy)
+                own_copy(m, "sync", lanes_own, seq.busy)
             for p in range(2):
                 src = None if lane is None else (lane.op_rd[p] if operand else lane.vec_rd[p])
                 ours = spm.rd[b][p]

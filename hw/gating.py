@@ -3,10 +3,10 @@
 :func:`gated_clock` is ``sync``'s clock gated by an enable latched on the falling edge (what
 a clock gate cell does: the enable settles while the clock is low, so a gated edge is clean
 and coincides with the ungated one). :func:`add_domain` adds a domain on a given clock whose
-reset is a register of the domain itself: a synchronous reset enters every flip-flop's next
-state, and one from another domain would make all of the domain's logic depend on that
-domain's clock. A domain leaves reset one cycle after ``sync``. :func:`add_gated_domain`
-combines the two.
+reset is a register of the domain itself (an :func:`own_copy`, so synthesis keeps one per
+domain): a synchronous reset enters every flip-flop's next state, and one from another domain
+would make all of the domain's logic depend on that domain's clock. A domain leaves reset one
+cycle after ``sync``. :func:`add_gated_domain` combines the two.
 
 Why gate: an event-driven or Verilator simulation evaluates a stopped domain's logic not at
 all, as long as that logic depends on nothing outside the domain (Verilator evaluates
@@ -19,7 +19,17 @@ where a gated clock would be a clock made in logic) a domain's clock is ``sync``
 
 from amaranth.hdl import ClockDomain, ClockSignal, ResetSignal, Signal
 
-__all__ = ["add_domain", "add_gated_domain", "gated_clock"]
+__all__ = ["add_domain", "add_gated_domain", "gated_clock", "own_copy"]
+
+
+def own_copy(m, domain: str, reg, value):
+    """``reg`` follows ``value`` a cycle late, as ``m.d[domain] += reg.eq(value)`` would, but
+    loads only when the two differ. Copies of one signal registered the plain way (a lane's
+    reset, its ``clear``, a bank's owner) have the same inputs, and Yosys merges them into one
+    flip-flop fanned out across the chip; this enable reads the register itself, so every copy
+    stays beside its users."""
+    with m.If(reg != value):
+        m.d[domain] += reg.eq(value)
 
 
 def gated_clock(m, name: str, wake):
@@ -41,7 +51,7 @@ def add_domain(m, name: str, clk) -> ClockDomain:
     m.domains += cd
     rst = Signal(reset_less=True, name=f"{name}_rst")
     m.d.comb += [cd.clk.eq(clk), cd.rst.eq(rst)]
-    m.d[name] += rst.eq(ResetSignal())
+    own_copy(m, name, rst, ResetSignal())
     return cd
 
 

@@ -25,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 
 from zerohero.firmware.isa import FIELDS
 
-from .gating import add_gated_domain
+from .gating import add_gated_domain, own_copy
 from .join import Intersector, Unioner
 from .memory import ReadPortSignature, WritePortSignature
 from .pe import MACLane, counter_names
@@ -64,8 +64,11 @@ class Lane(wiring.Component):
         # registered unconditionally in every lane would be identical flip-flops, which Yosys
         # merges into one set (with the field decode) fanned out across the chip (the 24-lane
         # ECP5 critical path, 12.4 ns of routing); the lane's own enable keeps a copy per lane.
+        # `clear` is the same broadcast for every lane, so its copy needs own_copy.
         bus = ("cfg_field", "cfg_value")
-        m.d.sync += [sig.eq(getattr(self, name)) for name, sig in ctl.items() if name not in bus]
+        m.d.sync += [sig.eq(getattr(self, name)) for name, sig in ctl.items()
+                     if name not in bus + ("clear",)]
+        own_copy(m, "sync", ctl["clear"], self.clear)
         with m.If(self.cfg_we):
             m.d.sync += [ctl[name].eq(getattr(self, name)) for name in bus]
         run, clear = ctl["run"], ctl["clear"]

@@ -88,8 +88,15 @@ class _Issue:
         m.d.sync += self.s1_valid.eq(0)
         self.m = m
 
-    def issue(self, read_addr=None, mem_crd=False, mem_val=False, close=False, **fields):
-        """Statements issuing one token this cycle (call inside the block that decides)."""
+    def address(self, addr):
+        """The read port's address, every cycle (``issue(read=True)`` sets ``en``): addresses
+        and write data wait for nothing, so the decision to issue only reaches a bank's enable,
+        not its address pins (the ECP5 critical paths into the block RAMs otherwise)."""
+        self.m.d.comb += self.rd.addr.eq(addr)
+
+    def issue(self, read=False, mem_crd=False, mem_val=False, close=False, **fields):
+        """Statements issuing one token this cycle (call inside the block that decides); with
+        ``read``, the token reads the entry at :meth:`address`."""
         m = self.m
         stmts = [self.s1_valid.eq(1), self.s1.eq(0), self.s1_mem_crd.eq(mem_crd),
                  self.s1_mem_val.eq(mem_val), self.s1_close.eq(close)]
@@ -99,8 +106,8 @@ class _Issue:
             else:
                 stmts.append(getattr(self.s1, name).eq(value))
         m.d.sync += stmts
-        if read_addr is not None:
-            m.d.comb += [self.rd.en.eq(1), self.rd.addr.eq(read_addr)]
+        if read:
+            m.d.comb += self.rd.en.eq(1)
 
 
 def _job_ports(cfg, **extra):
@@ -160,8 +167,9 @@ class CompressedScanner(wiring.Component):
         repeat = Signal()
         rep_ready, rep_count = Signal(), Signal(aw + 1)
         p_limit = Mux(repeat, 1, rows)
+        m.d.comb += self.pos_rd.addr.eq(pos_base + p_next)     # (_Issue.address says why)
         with m.If(p_active & (p_next <= p_limit) & (bounds.level + p_inflight < 4)):
-            m.d.comb += [self.pos_rd.en.eq(1), self.pos_rd.addr.eq(pos_base + p_next)]
+            m.d.comb += self.pos_rd.en.eq(1)
             m.d.sync += [p_next.eq(p_next + 1), p_inflight.eq(1)]
         with m.Else():
             m.d.sync += p_inflight.eq(0)
@@ -189,6 +197,7 @@ class CompressedScanner(wiring.Component):
         q_start = bounds.r_data[:aw + 1]
         q_end = bounds.r_data[aw + 1:2 * aw + 2]
         q_last = bounds.r_data[-1]
+        issue.address(crd_base + cur_addr)
 
         with m.If(self.start & ~self.busy):
             m.d.sync += [
@@ -209,7 +218,7 @@ class CompressedScanner(wiring.Component):
                     m.d.comb += row_end.eq(1)
                 with m.Else():
                     is_last = cur_addr + (2 if self.mutant == "last_off_by_one" else 1) == cur_end
-                    issue.issue(read_addr=crd_base + cur_addr, mem_crd=True, mem_val=True,
+                    issue.issue(read=True, mem_crd=True, mem_val=True,
                                 data=1, has=1, stop=is_last, lvl=Mux(is_last & cur_last, level, 0))
                     m.d.sync += cur_addr.eq(cur_addr + 1)
                     m.d.comb += row_end.eq(is_last)
@@ -252,6 +261,7 @@ class DenseScanner(wiring.Component):
         r, c = Signal(aw + 1), Signal(aw + 1)
         row_addr = Signal(aw)
         finished, empty = Signal(), Signal()
+        issue.address(row_addr + c)
         with m.If(self.start & ~self.busy):
             m.d.sync += [base.eq(self.base), stride.eq(self.stride), rows.eq(self.rows),
                          cols.eq(self.cols), level.eq(self.level), r.eq(0), c.eq(0),
@@ -270,7 +280,7 @@ class DenseScanner(wiring.Component):
                 m.d.sync += [r.eq(r + 1), finished.eq(last_row)]
             with m.Else():
                 last_col = c + 1 == cols
-                issue.issue(read_addr=row_addr + c, mem_val=True, crd=c, data=1, has=1,
+                issue.issue(read=True, mem_val=True, crd=c, data=1, has=1,
                             stop=last_col, lvl=Mux(last_col & last_row, level, 0))
                 m.d.sync += c.eq(c + 1)
                 with m.If(last_col):
@@ -323,12 +333,13 @@ class BitmapScanner(wiring.Component):
         f_inflight = Signal()
         f_meta = Signal(2)                      # (last word, last row) of the word in flight
         f_nocols = Signal()
+        m.d.comb += self.bits_rd.addr.eq(f_addr)                # (_Issue.address says why)
         with m.If(f_active & (words.level + f_inflight < 2)):
             last_word = (f_word + 1 >= wpr)
             last_row = f_row + 1 == rows
             m.d.sync += [f_inflight.eq(1), f_meta.eq(Cat(last_word, last_row)),
                          f_nocols.eq(wpr == 0)]
-            m.d.comb += [self.bits_rd.en.eq(wpr != 0), self.bits_rd.addr.eq(f_addr)]
+            m.d.comb += self.bits_rd.en.eq(wpr != 0)
             m.d.sync += f_addr.eq(f_addr + (wpr != 0))
             with m.If(last_word):
                 m.d.sync += [f_word.eq(0), f_row.eq(f_row + 1), f_active.eq(~last_row)]
@@ -360,6 +371,7 @@ class BitmapScanner(wiring.Component):
                              cur_last_row.eq(words.r_data[B + 1]),
                              cur_base.eq(Mux(cur_last_word, 0, cur_base + B))]
 
+        issue.address(k)
         with m.If(self.start & ~self.busy):
             m.d.sync += [
                 bitmap_base.eq(self.bitmap_base), val_base.eq(self.val_base), rows.eq(self.rows),
@@ -379,7 +391,7 @@ class BitmapScanner(wiring.Component):
                 m.d.sync += [self.busy.eq(0), finished.eq(0), f_active.eq(0)]
             with m.Elif(cur_valid & (cur != 0)):
                 known_last = (rest == 0) & cur_last_word
-                issue.issue(read_addr=k, mem_val=True, crd=cur_base + low, data=1, has=1,
+                issue.issue(read=True, mem_val=True, crd=cur_base + low, data=1, has=1,
                             stop=known_last, lvl=Mux(known_last, lvl, 0))
                 m.d.sync += [k.eq(k + 1), cur.eq(rest)]
                 with m.If(rest == 0):
@@ -420,8 +432,9 @@ class Locator(wiring.Component):
         issue = _Issue(m, cfg, self.rd, self.out, operands=2)
         tok = self.inp.p
         m.d.comb += self.inp.ready.eq(issue.room)
+        issue.address(self.base + tok.crd)
         with m.If(self.inp.valid & issue.room):
-            issue.issue(read_addr=Mux(tok.data, self.base + tok.crd, 0), mem_val=tok.data,
+            issue.issue(read=True, mem_val=tok.data,
                         crd=tok.crd, val=[tok.val[0], 0], has=Mux(tok.data, 0b11, 0),
                         data=tok.data, stop=tok.stop, lvl=tok.lvl, done=tok.done)
         return m
@@ -448,12 +461,14 @@ class DenseWriter(wiring.Component):
         base = Signal(cfg.spm_addr_width)
         tok = self.inp.p
         m.d.comb += self.inp.ready.eq(self.busy)
+        # Address and data every cycle, only the enable decided (as _Issue.address).
+        m.d.comb += [self.wr.addr.eq(base + self.count),
+                     self.wr.data.eq(_entry(m, cfg, tok.crd, tok.val[0]))]
         with m.If(self.start):
             m.d.sync += [base.eq(self.base), self.count.eq(0), self.busy.eq(1)]
         with m.Elif(self.inp.valid & self.inp.ready):
             with m.If(tok.data):
-                m.d.comb += [self.wr.en.eq(1), self.wr.addr.eq(base + self.count),
-                             self.wr.data.eq(_entry(m, cfg, tok.crd, tok.val[0]))]
+                m.d.comb += self.wr.en.eq(1)
                 m.d.sync += self.count.eq(self.count + 1)
             with m.If(tok.done):
                 m.d.sync += self.busy.eq(0)
