@@ -457,8 +457,9 @@ def _join_spec(cfg, k, unit, mutant, union, helpers):
     # No deadlock: with both inputs offering and out ready, an input beat is accepted or a
     # token emitted within `patience` cycles, or the structure error stops the unit. The
     # bounds are tight (see the cover): the unioner moves every such cycle; the intersector
-    # may spend up to 2k - 2 cycles skipping through two full windows.
-    patience = 1 if union else 2 * k - 1
+    # may spend up to 2k - 1 cycles skipping through two full windows (both fill while its
+    # pending token waits for `ready`).
+    patience = 1 if union else 2 * k
     stuck = Signal(range(patience + 1))
     fair = dut.a.valid & dut.b.valid & out.ready & ~dut.error & ~rst
     with m.If(fair & ~(A.accept | B.accept | out_xfer)):
@@ -480,12 +481,13 @@ def _join_spec(cfg, k, unit, mutant, union, helpers):
     if not helpers:
         return m, h
     # helper: while stuck, both windows hold more than k (else one would accept) and drain by
-    # at least one token a cycle, starting from less than full: two full windows only
-    # happen while the unit is blocked on out (so it offers a token) or halted.
-    m.d.comb += [
-        Assert(dut.error | (stuck == 0) | (stuck + wa.count + wb.count <= 4 * k - 1)),
-        Assert(dut.error | (wa.count != 2 * k) | (wb.count != 2 * k) | out.valid),
-    ]
+    # at least one token a cycle, starting from at most full (the intersector: both windows
+    # fill while it waits for `ready`); for the unioner, from less than full: two full
+    # windows only happen while it is blocked on out (so it offers a token) or halted.
+    m.d.comb += Assert(dut.error | (stuck == 0)
+                       | (stuck + wa.count + wb.count <= 4 * k - (1 if union else 0)))
+    if union:
+        m.d.comb += Assert(dut.error | (wa.count != 2 * k) | (wb.count != 2 * k) | out.valid)
     # helper: each window holds a well-formed continuation of what its side consumed, up to
     # what was delivered.
     for X in (A, B):

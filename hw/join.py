@@ -114,8 +114,8 @@ class Intersector(wiring.Component):
     one match: non-matching runs are consumed ``k`` per cycle and the physical limit is one
     cycle per match. Empty output fibers get a stop token of their own; a non-empty output fiber's
     stop rides on its last match (held one cycle in a pending register until it is known to be
-    the last), so fiber boundaries cost no output cycle. Latency: 2 cycles from a window head to
-    ``out``.
+    the last), so fiber boundaries cost no output cycle. While that pending token waits for
+    ``out.ready`` the unit stalls. Latency: 2 cycles from a window head to ``out``.
     """
 
     #: ``skip_le``: the skip-ahead compares with ``<=`` (drops coordinates that match).
@@ -211,7 +211,11 @@ class Intersector(wiring.Component):
             self.out.valid.eq(pend_valid & (pend_final | creates)),
             self.out.p.eq(pend),
         ]
-        blocked = creates & pend_valid & ~self.out.ready
+        # A pending token the output refuses stalls the unit, skip-ahead too: what `go` waits
+        # for is then flip-flops and the window heads' flags, not the comparison and the stop
+        # logic behind it (on the ECP5 that chain, fanned out to every window register, was
+        # the lanes' critical path). The output only refuses when its consumer stalls.
+        blocked = pend_valid & ~self.out.ready
         halt = self.error | mismatch
         go = Signal()
         m.d.comb += go.eq(~blocked & ~halt)
