@@ -41,10 +41,19 @@ __all__ = ["HostBusSignature", "RegAccessSignature", "FaultSignature", "Register
 #: Bits of ``ERROR.CODE`` and of the hardware's ``error_code`` input.
 ERROR_CODE_WIDTH = 8
 
-#: With ``cfg.host_stage``: banks ``STAGE_GROUP * g`` to ``STAGE_GROUP * (g + 1) - 1`` share a
-#: register stage for the request's address and data (each bank has its own for the enables).
-STAGE_GROUP_BITS = 3
-STAGE_GROUP = 1 << STAGE_GROUP_BITS
+#: With ``cfg.host_stage``: groups of ``STAGE_GROUP`` banks (in :func:`lane_major` order) share
+#: a register stage for the request's address and data (each bank has its own for the enables).
+STAGE_GROUP = 8
+
+
+def lane_major(cfg):
+    """The banks in the order the host's per-group structures (the request stage, the
+    read-data mux) take them: each lane's operand bank ``i`` beside its vector bank
+    ``lanes + i``, then any further banks. Grouped by bank number instead, those structures
+    gather the operand banks in one place and the vector banks in another, and placement
+    stretches every lane between the two (the 24-lane ECP5 build's paths crossed the chip)."""
+    paired = [b for i in range(cfg.lanes) for b in (i, cfg.lanes + i) if b < cfg.spm_banks]
+    return paired + [b for b in range(cfg.spm_banks) if b not in paired]
 
 
 class HostBusSignature(wiring.Signature):
@@ -262,7 +271,7 @@ class HostPort(wiring.Component):
 
     With ``cfg.host_stage`` the ports present a request in the cycle after its acceptance:
     its enables from a register per bank, its address and data from a register per group of
-    :data:`STAGE_GROUP` banks; the integrating top then gives the banks to the host a cycle
+    :data:`STAGE_GROUP` banks (:func:`lane_major`); the integrating top then gives the banks to the host a cycle
     after ``idle`` rises and takes them a cycle after it falls.
     """
 
@@ -331,6 +340,8 @@ class HostPort(wiring.Component):
                     for p in range(parts - 1):
                         with m.Case(p):
                             m.d.sync += stage[DATA_WIDTH * p:DATA_WIDTH * (p + 1)].eq(bus.wdata)
+        order = lane_major(cfg)
+        position = Array(C(order.index(b), range(cfg.spm_banks)) for b in range(cfg.spm_banks))
         if cfg.host_stage:
             # The request's address and data registered once per group of STAGE_GROUP banks,
             # loaded for any request to the group: a load enable two LUT levels from the bus
@@ -339,10 +350,12 @@ class HostPort(wiring.Component):
             # own registered enable below says a request for it is there.
             bc_region = bus.addr[k:] == 2
             staged = []
+            group = Signal(range(-(-cfg.spm_banks // STAGE_GROUP)))
+            m.d.comb += group.eq(position[bank] // STAGE_GROUP)
             for g in range(-(-cfg.spm_banks // STAGE_GROUP)):
                 addr, data = (Signal.like(v, name=f"spm_g{g}_{n}_stage")
                               for v, n in ((word, "addr"), (wdata, "data")))
-                with m.If(bus.valid & (bc_region | (bank[STAGE_GROUP_BITS:] == g))):
+                with m.If(bus.valid & (bc_region | (group == g))):
                     m.d.sync += [addr.eq(word), data.eq(wdata)]
                 staged.append((addr, data))
         for b in range(cfg.spm_banks):
@@ -353,7 +366,7 @@ class HostPort(wiring.Component):
             addr, data = word, wdata
             rd_en, wr_en = spm_go & ~bus.we & sel, spm_go & bus.we & top_part & sel
             if cfg.host_stage:
-                addr, data = staged[b // STAGE_GROUP]
+                addr, data = staged[order.index(b) // STAGE_GROUP]
                 rd_q, wr_q = Signal(name=f"spm{b}_rd_stage"), Signal(name=f"spm{b}_wr_stage")
                 m.d.sync += [rd_q.eq(rd_en), wr_q.eq(wr_en)]
                 rd_en, wr_en = rd_q, wr_q
@@ -384,10 +397,10 @@ class HostPort(wiring.Component):
         m.d.sync += [ack.eq(accept), err.eq(bad | busy),
                      from_reg.eq(accept & reg_hit & ~bus.we),
                      from_spm.eq(spm_go & ~bus.we)]
-        level = [self.spm_rd[b].data for b in range(cfg.spm_banks)]
-        bank_r = Signal(range(cfg.spm_banks))
+        level = [self.spm_rd[b].data for b in order]
+        bank_r = Signal(range(cfg.spm_banks))          # the bank's place in `order`
         with m.If(spm_go):
-            m.d.sync += bank_r.eq(bank)
+            m.d.sync += bank_r.eq(position[bank])
         sel, bits = bank_r, (cfg.spm_banks - 1).bit_length()
         if cfg.host_stage:
             sel = _delay(m, sel, 1, "spm_sel_stage", reset_less=True)
