@@ -343,19 +343,23 @@ class HostPort(wiring.Component):
         order = lane_major(cfg)
         position = Array(C(order.index(b), range(cfg.spm_banks)) for b in range(cfg.spm_banks))
         if cfg.host_stage:
-            # The request's address and data registered once per group of STAGE_GROUP banks,
-            # loaded for any request to the group: a load enable two LUT levels from the bus
-            # and a copy per group that Yosys cannot merge. A superset of the accepted requests
-            # loads it, which is harmless: a bank only uses its group's stage in the cycle its
-            # own registered enable below says a request for it is there.
+            # The request's address and data registered once per group of STAGE_GROUP banks
+            # (lane-major), loaded for any request to a block of STAGE_GROUP / 2 bank numbers
+            # that holds one of the group's banks: a load enable two LUT levels from the bus's
+            # bank bits, different for each group, so Yosys cannot merge the copies. A superset
+            # of the accepted requests loads it, which is harmless: a bank only uses its
+            # group's stage in the cycle its own registered enable below says a request for it
+            # is there.
             bc_region = bus.addr[k:] == 2
             staged = []
-            group = Signal(range(-(-cfg.spm_banks // STAGE_GROUP)))
-            m.d.comb += group.eq(position[bank] // STAGE_GROUP)
+            block_bits = (STAGE_GROUP // 2).bit_length() - 1
             for g in range(-(-cfg.spm_banks // STAGE_GROUP)):
                 addr, data = (Signal.like(v, name=f"spm_g{g}_{n}_stage")
                               for v, n in ((word, "addr"), (wdata, "data")))
-                with m.If(bus.valid & (bc_region | (group == g))):
+                blocks = sorted({b >> block_bits
+                                 for b in order[g * STAGE_GROUP:(g + 1) * STAGE_GROUP]})
+                ours = Cat(*(bank[block_bits:] == x for x in blocks)).any()
+                with m.If(bus.valid & (bc_region | ours)):
                     m.d.sync += [addr.eq(word), data.eq(wdata)]
                 staged.append((addr, data))
         for b in range(cfg.spm_banks):
