@@ -271,8 +271,8 @@ class HostPort(wiring.Component):
 
     With ``cfg.host_stage`` the ports present a request in the cycle after its acceptance:
     its enables from a register per bank, its address and data from a register per group of
-    :data:`STAGE_GROUP` banks (:func:`lane_major`); the integrating top then gives the banks to the host a cycle
-    after ``idle`` rises and takes them a cycle after it falls.
+    :data:`STAGE_GROUP` banks (:func:`lane_major`); the integrating top then gives the banks to
+    the host a cycle after ``idle`` rises and takes them a cycle after it falls.
     """
 
     def __init__(self, cfg):
