@@ -352,9 +352,9 @@ def execute(words, cfg, lanes: LaneStub | None = None, watchdog: int | None = No
     With ``cfg.status_latency`` 1 the lane inputs a cycle sees are the previous cycle's (the
     sequencer registers them), a lane counting as busy in the cycle after its run pulse too:
     a ``wait`` ends, a lane error stops and ``progress`` restarts the count one cycle later.
-    With ``cfg.command_latency`` 1 a run pulse reaches the lanes a cycle later (``lanes`` sees
-    it in the next cycle), and the sequencer counts its lanes busy in the cycle after the pulse
-    (with ``status_latency`` 1 in the two cycles after it). With ``cfg.predict_jumps`` the
+    With ``cfg.command_latency`` n a run pulse reaches the lanes n cycles later (``lanes`` sees
+    it then), and the sequencer counts its lanes busy in the n cycles after the pulse (with
+    ``status_latency`` 1 in the n + 1 cycles after it). With ``cfg.predict_jumps`` the
     cycle after a ``djnz`` that falls through executes nothing (a lane error still stops in
     it).
     """

@@ -8,7 +8,7 @@ counters. While the sequencer runs, the lanes own the scratchpad ports and host 
 it are refused (BUSY); while it is idle, the host owns them (with ``cfg.host_stage``, whose
 host requests reach the banks a cycle after acceptance, the banks change hands a cycle after
 the sequencer starts or stops). With ``cfg.command_latency`` 1 the sequencer's commands pass
-a register stage per lane on their way.
+a register stage per lane on their way; with 2, a stage per group of lanes before that.
 
 Double buffering (``cfg.double_buffer``): the START write's ``CONTROL.HALF`` is latched for the
 run and sets the top address bit of every lane access, so a program planned for half-deep
@@ -52,6 +52,8 @@ __all__ = ["GATE_TAIL", "Accelerator"]
 #: Cycles the gated lane clock keeps running after the last reason to run (registered
 #: commands and counters settle in 2).
 GATE_TAIL = 8
+#: Lanes a command stage of ``command_latency`` 2 serves (its first stage: field and value).
+CMD_GROUP = 4
 
 
 class Accelerator(wiring.Component):
@@ -110,20 +112,39 @@ class Accelerator(wiring.Component):
         # from the sequencer to the lanes takes two cycles. The field and value load when the
         # word in execution names that lane (`cfg_load`, straight from the sequencer's
         # instruction register; the stage is only read with `cfg_we`, which implies it): a
-        # copy per lane, not one set Yosys merges and fans out, with a shallow enable.
+        # copy per lane, not one set Yosys merges and fans out, with a shallow enable. With
+        # command_latency 2 a stage per group of CMD_GROUP lanes comes before that (the field
+        # and value, loaded when the word names a lane of the group; `cfg_we`, `run` and
+        # `cfg_load` per lane): the broadcast net reaches lanes / CMD_GROUP registers, not
+        # every lane's.
         clear = seq.clear
-        if cfg.command_latency:
-            clear = Signal(name="clear_stage")
-            m.d.sync += clear.eq(seq.clear)
+        for k in range(cfg.command_latency):
+            clear_q = Signal(name=f"clear_stage{k}")
+            m.d.sync += clear_q.eq(clear)
+            clear = clear_q
+        groups = {}
+        if cfg.command_latency == 2:
+            for g in range(0, cfg.lanes, CMD_GROUP):
+                groups[g] = {k: Signal.like(getattr(seq, k), name=f"group{g}_{k}_stage")
+                             for k in ("cfg_field", "cfg_value")}
+                with m.If(seq.cfg_load[g:g + CMD_GROUP].any()):
+                    m.d.sync += [v.eq(getattr(seq, k)) for k, v in groups[g].items()]
         progress = 0
         for i, lane in enumerate(lanes):
             cmd = {"cfg_we": seq.cfg_we & ((seq.cfg_lane == i) | (seq.cfg_lane == ALL_LANES)),
                    "cfg_field": seq.cfg_field, "cfg_value": seq.cfg_value, "run": seq.run[i]}
+            load = seq.cfg_load[i]
+            if groups:
+                first = {k: Signal(name=f"lane{i}_{k}_stage0") for k in ("cfg_we", "run")}
+                load_q = Signal(name=f"lane{i}_cfg_load_stage0")
+                m.d.sync += [first[k].eq(cmd[k]) for k in first] + [load_q.eq(load)]
+                cmd = {**first, **groups[i - i % CMD_GROUP]}
+                load = load_q
             if cfg.command_latency:
                 staged = {k: Signal.like(getattr(lane, k), name=f"lane{i}_{k}_stage")
                           for k in cmd}
                 m.d.sync += [staged[k].eq(cmd[k]) for k in ("cfg_we", "run")]
-                with m.If(seq.cfg_load[i]):
+                with m.If(load):
                     m.d.sync += [staged[k].eq(cmd[k]) for k in ("cfg_field", "cfg_value")]
                 cmd = staged
             m.d.comb += [getattr(lane, k).eq(v) for k, v in cmd.items()]

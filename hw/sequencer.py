@@ -18,7 +18,7 @@ Lane fields are written over a broadcast bus (``cfg_we``, ``cfg_lane``, ``cfg_fi
 for ``watchdog`` cycles stops with ``WATCHDOG``; an address field beyond the bank stops with
 ``RANGE`` before any lane sees it. With ``status_latency`` 1 the lanes' status is registered
 before the sequencer sees it (one cycle later, as the golden model has it); with
-``command_latency`` 1 the lanes take the commands a cycle later (hw/accelerator.py). With
+``command_latency`` n the lanes take the commands n cycles later (hw/accelerator.py). With
 ``predict_jumps`` the fetch takes every ``djnz`` as taken, so the address after the next word
 is chosen by that word's jump flag alone (not by the register it counts, forwarded); a
 ``djnz`` that falls through then costs a cycle.
@@ -204,10 +204,17 @@ class Sequencer(wiring.Component):
             first_jumps = jumps(first, [fl[2] for fl in flags])
             sequential = Mux(idle, Mux(first_jumps, first.word, 1), npc + 1)
             m.d.comb += rp.addr.eq(Mux(~idle & jumps(rp.data, ones), rp.data.word, sequential))
-        complete = Signal()
+        # `advance`: the fetch moves on (`pc`, `ir`, `npc` and the memory's read enable) in
+        # every cycle but one of a `wait` on busy lanes: a few LUTs from registers, not the
+        # error and range checks of `complete`. A cycle that stops moves it too, harmlessly:
+        # IDLE loads all of it again (and the run's last `pc` is seen nowhere).
+        complete, advance = Signal(), Signal()
         jumped = Signal()
         next_pc = self.pc + 1
-        m.d.comb += rp.en.eq(complete)
+        # (idle: every cycle, below. One expression, not an IDLE case: Icarus runs no process
+        # at time 0, and a case's output would stay X until its inputs change.)
+        m.d.comb += [advance.eq(~(d.wait & (lane_busy & d.lanes).any())),
+                     rp.en.eq(idle | advance)]
 
         def fail(code):
             return [self.error.eq(1), self.error_code.eq(ERRORS[code]), self.busy.eq(0)]
@@ -230,14 +237,13 @@ class Sequencer(wiring.Component):
                 # The first two words are loaded every idle cycle (nothing reads them before
                 # `start`), so `start` enables only the state and the status flags: a few
                 # flip-flops beside the sequencer, not every register of it from the host side.
-                m.d.comb += rp.en.eq(1)
                 m.d.sync += [self.pc.eq(0), ir.eq(first), npc.eq(rp.addr), watch.eq(0)]
                 with m.If(self.start):
                     m.d.sync += [self.busy.eq(1), self.done.eq(0), self.error.eq(0),
                                  self.error_code.eq(0)]
                     m.next = "EXEC"
             with m.State("EXEC"):
-                with m.If(complete):
+                with m.If(advance):
                     m.d.sync += [self.pc.eq(npc), ir.eq(rp.data), npc.eq(rp.addr), watch.eq(0)]
                     with m.If(missed):
                         m.d.sync += [self.pc.eq(self.pc), ir.eq(0), ir.nop.eq(1)]

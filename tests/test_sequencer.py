@@ -25,10 +25,12 @@ RANDOM_PROGRAMS = 400
 TIMEOUT = 1000
 CODES = {v: k for k, v in ERRORS.items()}
 #: The sequencer's timing options (AccelConfig): as in the simulation presets, the lanes'
-#: status registered, and that with the fetch taking every djnz as taken (the ULX3S preset).
+#: status registered, that with the fetch taking every djnz as taken, and with the commands
+#: staged once (the ULX3S preset) or twice on their way to the lanes.
 VARIANTS = {"base": {}, "status": {"status_latency": 1},
             "pipelined": {"status_latency": 1, "predict_jumps": True},
-            "staged": {"status_latency": 1, "predict_jumps": True, "command_latency": 1}}
+            "staged": {"status_latency": 1, "predict_jumps": True, "command_latency": 1},
+            "two-stage": {"predict_jumps": True, "command_latency": 2}}
 
 
 def case(program, expect, watchdog=WD, busy=None, progress=None, error_after=None):
