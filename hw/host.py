@@ -28,6 +28,9 @@ Errors (``err`` in the response, and the code latched in ``ERROR`` with the addr
 Writes to read-only registers (and read-only fields) are accepted and ignored.
 """
 
+import functools
+import operator
+
 from amaranth.hdl import Array, C, Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -74,7 +77,8 @@ class HostBusSignature(wiring.Signature):
 
 class RegAccessSignature(wiring.Signature):
     """Port -> register bank, from the port's side. ``hit`` (combinational) says ``addr`` is a
-    register; ``en`` is only raised on a hit; ``rdata`` is valid the cycle after a read."""
+    register; ``en`` is only raised on a hit; ``rdata`` is valid ``reg_read_levels`` cycles
+    after a read."""
 
     def __init__(self, addr_width):
         super().__init__({
@@ -104,6 +108,14 @@ def reg_edges(cfg):
     effect, a pulse, a read's sample, a refused access latched in ``ERROR``): 1, or 2 with
     ``host_latency`` > 1."""
     return 1 + (cfg.host_latency > 1)
+
+
+def reg_read_levels(cfg):
+    """Registered levels of the register bank's read mux: 2 when the read latency leaves a
+    cycle after the bank's sample (``host_latency`` >= 3; each lane's counters are muxed and
+    registered by themselves first, so no cycle gathers every lane's counters across the chip
+    into one read register), else 1."""
+    return 2 if cfg.host_latency > reg_edges(cfg) else 1
 
 
 def _delay(m, value, cycles, name, reset_less=False):
@@ -203,14 +215,20 @@ class RegisterBank(wiring.Component):
             _delay(m, v, reg_edges(self.cfg) - 1, n, reset_less=True)
             for v, n in ((reg.we, "we"), (reg.addr, "addr"), (reg.wdata, "wdata"),
                          (self.fault.code, "fault_code"), (self.fault.addr, "fault_addr")))
-        value = Signal(DATA_WIDTH)
+        # The value read: one per lane's counters and one for the rest with two read levels
+        # (each 0 unless the address is its own, so the second level is an OR), else one.
+        def part(r):
+            return r.lane if reg_read_levels(self.cfg) == 2 and r.counter is not None else -1
+
+        values = {k: Signal(DATA_WIDTH, name=f"rvalue_{k + 1}")
+                  for k in sorted({part(r) for r in rmap})}
         write = en & we
         with m.Switch(addr):
             for r in rmap:
                 with m.Case(r.offset):
                     for f in r.fields:
                         key = (r.name, f.name)
-                        bits = value[f.lsb:f.lsb + f.width]
+                        bits = values[part(r)][f.lsb:f.lsb + f.width]
                         wbits = wdata[f.lsb:f.lsb + f.width]
                         if f.access == "const":
                             m.d.comb += bits.eq(f.reset)
@@ -231,8 +249,14 @@ class RegisterBank(wiring.Component):
                                              "has no hardware in RegisterBank")
                     if r.access == "wclr":
                         m.d.comb += clear_error.eq(write)
-        with m.If(en & ~we):
-            m.d.sync += reg.rdata.eq(value)
+        if len(values) == 1:
+            with m.If(en & ~we):
+                m.d.sync += reg.rdata.eq(values[-1])
+        else:
+            held = {k: Signal(DATA_WIDTH, name=f"rheld_{k + 1}") for k in values}
+            with m.If(en & ~we):
+                m.d.sync += [held[k].eq(v) for k, v in values.items()]
+            m.d.sync += reg.rdata.eq(functools.reduce(operator.or_, held.values()))
 
         # STATUS.DONE: set by the done strobe, cleared by START (which wins).
         with m.If(pulse_now[("CONTROL", "START")]):
@@ -394,8 +418,9 @@ class HostPort(wiring.Component):
 
         # Response, cfg.host_latency cycles after acceptance. The first edge is the banks'
         # own read (with cfg.host_stage the request's stage, and the read the second; the
-        # register bank's is edge `reg_edges`); each further one a registered level of the
-        # banks' read-data mux (everything else is only delayed).
+        # register bank samples at edge `reg_edges`, through `reg_read_levels` registered
+        # levels); each further one a registered level of the banks' read-data mux
+        # (everything else is only delayed).
         lat = cfg.host_latency
         ack, err, from_reg, from_spm = Signal(), Signal(), Signal(), Signal()
         m.d.sync += [ack.eq(accept), err.eq(bad | busy),
@@ -434,8 +459,8 @@ class HostPort(wiring.Component):
             _delay(m, v, lat - 1, n) for v, n in ((ack, "ack"), (err, "err"),
                                                   (from_reg, "from_reg"),
                                                   (from_spm, "from_spm")))
-        reg_rdata = _delay(m, self.reg.rdata, lat - reg_edges(cfg), "reg_rdata",
-                           reset_less=True)
+        reg_rdata = _delay(m, self.reg.rdata, lat - reg_edges(cfg) - reg_read_levels(cfg) + 1,
+                           "reg_rdata", reset_less=True)
         m.d.comb += [bus.ack.eq(ack), bus.err.eq(err),
                      bus.rdata.eq(Mux(from_reg, reg_rdata, Mux(from_spm, spm_rdata, 0)))]
         return m
