@@ -487,7 +487,8 @@ class CompressedWriter(wiring.Component):
     on ``entry_wr`` and pointers ``pos[0..rows]`` to ``pos_base`` on ``pos_wr`` (a different
     bank, so a row end never costs a cycle). Tokens whose value is zero are dropped when
     ``drop_zeros`` is set (a fiber whose values all cancel becomes an empty row); every stop,
-    at any level, ends a row. Ready from the cycle after ``start`` until DONE. ``rows`` and ``nnz`` count what was written.
+    at any level, ends a row. Ready from the cycle after ``start`` until DONE. ``rows`` and
+    ``nnz`` count what was written.
     With ``append`` set at ``start``, the job continues the previous one: ``rows`` and ``nnz``
     are kept and ``pos[0]`` is not written again (a matrix written by several jobs)."""
 

@@ -36,7 +36,8 @@ def scan_run(cfg, A, codec, pos_base=0, crd_base=None, gather=None, stall=0.0, l
     writes = {"load__0": csr_image(cfg, A, pos_base, crd_base)}
     run = {"writes": writes, "pulse": ["cs_start"], "stall": stall, "timeout": 50_000,
            "set": {"cs_pos_base": pos_base, "cs_crd_base": crd_base, "cs_rows": A.shape[0],
-                   "cs_level": level, "cs_repeat": 0, "gather": int(gather is not None), "loc_base": 0}}
+                   "cs_level": level, "cs_repeat": 0, "gather": int(gather is not None),
+                   "loc_base": 0}}
     if gather is None:
         run["outputs"] = {"scan": codec.done_mask(codec.single)}
     else:

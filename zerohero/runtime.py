@@ -15,9 +15,10 @@ with zero results dropped.
 Backends: ``"verilator"`` and ``"icarus"`` run the generated Verilog of
 :class:`zerohero.hw.accelerator.Accelerator` under the Verilog bus player
 (:meth:`zerohero.sim.harness.Built.play`: the host's writes, START, the wait for ``irq`` and
-the reads played from a script, clocked by a C++ loop on Verilator and by ``vvp`` on Icarus); ``"model"`` runs the golden model (no
-cycle figures); ``"board"`` executes the same :class:`Program` s on an FPGA board over its UART
-(:mod:`zerohero.board`; ``cycles`` is ``None`` there).
+the reads played from a script, clocked by a C++ loop on Verilator and by ``vvp`` on
+Icarus); ``"model"`` runs the golden model (no cycle figures); ``"board"`` executes the
+same :class:`Program` s on an FPGA board over its UART (:mod:`zerohero.board`; ``cycles`` is
+``None`` there).
 """
 
 from __future__ import annotations
