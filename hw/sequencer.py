@@ -24,6 +24,8 @@ is chosen by that word's jump flag alone (not by the register it counts, forward
 ``djnz`` that falls through then costs a cycle.
 """
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Array, C, Cat, Module, Mux, Signal
 from amaranth.lib import data
 from amaranth.lib import wiring
@@ -126,8 +128,19 @@ class Sequencer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        m.submodules.imem = imem = Memory(shape=self.decoded, depth=cfg.fw_depth, init=[])
-        wp, rp = imem.write_port(), imem.read_port()
+        # An asynchronous read and its data register written out (as the scratchpad's banks,
+        # hw/memory.py): synthesis merges them into the block RAM's registered read with its
+        # own clock enable, and ``no_rw_check`` leaves a read of the word being written
+        # undefined instead of emulating it in logic (flip-flops on every data bit, all on
+        # the read enable). Words are written only while idle, and the read that `start`
+        # uses comes at least a cycle after the host's last write.
+        m.submodules.imem = imem = Memory(shape=self.decoded, depth=cfg.fw_depth, init=[],
+                                          attrs={"no_rw_check": 1})
+        wp, read = imem.write_port(), imem.read_port(domain="comb")
+        rp = SimpleNamespace(addr=read.addr, en=Signal(name="imem_en"),
+                             data=Signal(self.decoded, name="imem_data", reset_less=True))
+        with m.If(rp.en):
+            m.d.sync += rp.data.eq(read.data)
         word_in = self.predecode(m, self.fw_wr.data)
         writing = self.fw_wr.en & ~self.busy
         m.d.comb += [wp.addr.eq(self.fw_wr.addr), wp.en.eq(writing), wp.data.eq(word_in)]
