@@ -220,7 +220,10 @@ class RegisterBank(wiring.Component):
         def part(r):
             return r.lane if reg_read_levels(self.cfg) == 2 and r.counter is not None else -1
 
-        values = {k: Signal(DATA_WIDTH, name=f"rvalue_{k + 1}")
+        # (A lane's only as wide as its counters: bits nothing drives would be a process
+        # without inputs, which Icarus never runs and Verilator warns about.)
+        values = {k: Signal(DATA_WIDTH if k < 0 else min(DATA_WIDTH, self.cfg.counter_width),
+                            name=f"rvalue_{k + 1}")
                   for k in sorted({part(r) for r in rmap})}
         write = en & we
         with m.Switch(addr):
@@ -253,7 +256,7 @@ class RegisterBank(wiring.Component):
             with m.If(en & ~we):
                 m.d.sync += reg.rdata.eq(values[-1])
         else:
-            held = {k: Signal(DATA_WIDTH, name=f"rheld_{k + 1}") for k in values}
+            held = {k: Signal.like(v, name=f"rheld_{k + 1}") for k, v in values.items()}
             with m.If(en & ~we):
                 m.d.sync += [held[k].eq(v) for k, v in values.items()]
             m.d.sync += reg.rdata.eq(functools.reduce(operator.or_, held.values()))
