@@ -217,17 +217,16 @@ class Sequencer(wiring.Component):
             first_jumps = jumps(first, [fl[2] for fl in flags])
             sequential = Mux(idle, Mux(first_jumps, first.word, 1), npc + 1)
             m.d.comb += rp.addr.eq(Mux(~idle & jumps(rp.data, ones), rp.data.word, sequential))
-        # `advance`: the fetch moves on (`pc`, `ir`, `npc` and the memory's read enable) in
-        # every cycle but one of a `wait` on busy lanes: a few LUTs from registers, not the
-        # error and range checks of `complete`. A cycle that stops moves it too, harmlessly:
-        # IDLE loads all of it again (and the run's last `pc` is seen nowhere).
-        complete, advance = Signal(), Signal()
+        # The fetch moves on (`pc`, `ir`, `npc` and the memory's read enable) when a word
+        # completes. (Tried: moving it on every cycle but a stalled `wait`, a shallower signal.
+        # Synthesis shared that stall tree with the stop and `cfg_we` logic and placement
+        # stretched it across the chip: 75 MHz ULX3S builds lost 1-11 MHz; see the README.)
+        complete = Signal()
         jumped = Signal()
         next_pc = self.pc + 1
         # (idle: every cycle, below. One expression, not an IDLE case: Icarus runs no process
         # at time 0, and a case's output would stay X until its inputs change.)
-        m.d.comb += [advance.eq(~(d.wait & (lane_busy & d.lanes).any())),
-                     rp.en.eq(idle | advance)]
+        m.d.comb += rp.en.eq(idle | complete)
 
         def fail(code):
             return [self.error.eq(1), self.error_code.eq(ERRORS[code]), self.busy.eq(0)]
@@ -256,7 +255,7 @@ class Sequencer(wiring.Component):
                                  self.error_code.eq(0)]
                     m.next = "EXEC"
             with m.State("EXEC"):
-                with m.If(advance):
+                with m.If(complete):
                     m.d.sync += [self.pc.eq(npc), ir.eq(rp.data), npc.eq(rp.addr), watch.eq(0)]
                     with m.If(missed):
                         m.d.sync += [self.pc.eq(self.pc), ir.eq(0), ir.nop.eq(1)]
