@@ -24,6 +24,8 @@ is chosen by that word's jump flag alone (not by the register it counts, forward
 ``djnz`` that falls through then costs a cycle.
 """
 
+import operator
+from functools import reduce
 from types import SimpleNamespace
 
 from amaranth.hdl import Array, C, Cat, Module, Mux, Signal
@@ -166,22 +168,35 @@ class Sequencer(wiring.Component):
         # The lanes' status: as it is, or (status_latency 1) the previous cycle's. The lanes
         # run in the last command_latency + status_latency cycles count as busy: their
         # `pending` is not in the status yet.
-        lane_busy, lane_error, progress = self.lane_busy, self.lane_error.any(), self.progress
+        lane_error, progress = self.lane_error.any(), self.progress
         if cfg.status_latency:
-            busy_q, error_q, progress_q = Signal(cfg.lanes), Signal(), Signal()
-            m.d.sync += [busy_q.eq(lane_busy), error_q.eq(lane_error), progress_q.eq(progress)]
-            lane_busy, lane_error, progress = busy_q, error_q, progress_q
+            error_q, progress_q = Signal(), Signal()
+            m.d.sync += [error_q.eq(lane_error), progress_q.eq(progress)]
+            lane_error, progress = error_q, progress_q
         # A run is kept as the word's lane mask and a flag, not as the `run` bits: command
         # latency's per-lane stage registers those, and Yosys would merge the two copies, which
         # put the stage's flip-flops beside the lanes on the path into the `wait` logic.
+        # `busy_next`: what the lanes' busy flags will be in the next cycle (the status this
+        # cycle, with status_latency 1, and the runs then in flight), registered as one flag
+        # per lane. A `wait` ANDs one flip-flop per lane with its lane mask: not the status,
+        # each run stage's flag and mask (four terms a lane at command_latency 2), whose OR
+        # tree into `complete` was the ULX3S builds' critical path.
         issued = Signal()
         mask, flag = d.lanes, issued
-        for k in range(cfg.command_latency + cfg.status_latency):
-            mask_q = Signal(cfg.lanes, name=f"ran_{k + 1}_lanes")
-            flag_q = Signal(name=f"ran_{k + 1}")
-            m.d.sync += [mask_q.eq(mask), flag_q.eq(flag)]
-            lane_busy = lane_busy | Mux(flag_q, mask_q, 0)
-            mask, flag = mask_q, flag_q
+        stages = cfg.command_latency + cfg.status_latency
+        busy_next = [self.lane_busy] if cfg.status_latency else []
+        for k in range(stages):
+            busy_next.append(Mux(flag, mask, 0))
+            if k + 1 < stages:
+                mask_q = Signal(cfg.lanes, name=f"ran_{k + 1}_lanes")
+                flag_q = Signal(name=f"ran_{k + 1}")
+                m.d.sync += [mask_q.eq(mask), flag_q.eq(flag)]
+                mask, flag = mask_q, flag_q
+        lane_busy = self.lane_busy
+        if stages:
+            busy_q = Signal(cfg.lanes)
+            m.d.sync += busy_q.eq(reduce(operator.or_, busy_next))
+            lane_busy = busy_q if cfg.status_latency else self.lane_busy | busy_q
 
         # What `ldi`/`addi`/`djnz` in `ir` write (mod 2**16, as the register keeps it).
         new_value = Signal(16)
