@@ -696,3 +696,53 @@ def test_lint_host_memory_test_configs(tmp_path, name):
     path = tmp_path / "host_memory.v"
     path.write_text(text)
     assert lint_file(path, description["module"]) == []
+
+
+@pytest.mark.parametrize("name", ["wide", "piped"])
+def test_write_refused_while_its_bank_is_taken_reaches_no_bank(name):
+    """Double buffering: a write that completes a word in a bank whose write port the
+    datapath takes (any bank of a broadcast group) is refused (``ready`` low) and enables no
+    bank's write port; otherwise exactly its banks' ports are enabled. A read while idle is
+    never refused. Every request, each single taken bank and none (Amaranth's simulator on
+    the port alone: the bank's own port gives the datapath priority, so an enable there would
+    be invisible in the full design)."""
+    from amaranth.sim import Simulator
+
+    from zerohero.hw.host import HostPort
+
+    cfg = CONFIGS[name]
+    rmap = RegisterMap(cfg)
+    port = HostPort(cfg)
+    banks, top = cfg.spm_banks, rmap.spm_word_parts - 1
+    requests = [(rmap.spm_addr(b, 1, p), {b}, p == top) for b in range(banks)
+                for p in (0, top)]
+    requests += [(rmap.bcast_addr(g, 2, p), set(rmap.bcast_banks(g)), p == top)
+                 for g in range(rmap.bcast_groups) for p in (0, top)]
+    failures = []
+
+    async def bench(ctx):
+        ctx.set(port.bus.valid, 1)
+        for idle in (0, 1):
+            ctx.set(port.idle, idle)
+            for taken in [None, *range(banks)]:
+                for b in range(banks):
+                    ctx.set(port.wr_taken[b], b == taken)
+                for we in (1, 0):
+                    for addr, targets, completes in requests:
+                        if not we and (not idle or addr >= rmap.bcast_base):
+                            continue                # refused as BUSY / a bad address
+                        ctx.set(port.bus.we, we)
+                        ctx.set(port.bus.addr, addr)
+                        refused = we and completes and not idle and taken in targets
+                        wr = {b for b in range(banks) if ctx.get(port.spm_wr[b].en)}
+                        rd = {b for b in range(banks) if ctx.get(port.spm_rd[b].en)}
+                        want_wr = targets if we and completes and not refused else set()
+                        want_rd = set() if we else targets
+                        got = (ctx.get(port.bus.ready), wr, rd)
+                        if got != (int(not refused), want_wr, want_rd):
+                            failures.append((idle, taken, we, hex(addr), got))
+
+    sim = Simulator(port)
+    sim.add_testbench(bench)
+    sim.run()
+    assert not failures, failures[:5]
