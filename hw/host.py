@@ -349,11 +349,11 @@ class HostPort(wiring.Component):
         # completes a word waits for its bank's write port (every bank of a broadcast group).
         spm_allowed = self.idle | bus.we if cfg.double_buffer else self.idle
         spm_go = accept & spm_hit & spm_allowed
-        group_taken = [Cat(*(self.wr_taken[b] for b in g)).any() for g in groups]
         if cfg.double_buffer:
             taken = Array(self.wr_taken)[bank] if cfg.spm_banks > 1 else self.wr_taken[0]
             if groups:
-                taken = Mux(bc_hit, Array(group_taken)[bank[0]], taken)
+                group_taken = Array(Cat(*(self.wr_taken[b] for b in g)).any() for g in groups)
+                taken = Mux(bc_hit, group_taken[bank[0]], taken)
             m.d.comb += bus.ready.eq(~(bus.valid & bus.we & spm_hit & top_part & ~self.idle
                                        & taken))
         else:
@@ -389,23 +389,13 @@ class HostPort(wiring.Component):
                 with m.If(bus.valid & (bc_region | ours)):
                     m.d.sync += [addr.eq(word), data.eq(wdata)]
                 staged.append((addr, data))
-        # A bank's enables are `spm_go` for the requests that select it, written out: a read
-        # is never refused, and a write that selects bank b is refused exactly when b's own
-        # write port (or its broadcast group's) is taken. So no bank's enable goes through
-        # `ready`, a mux of every bank's `wr_taken` by the bank field (on the ULX3S the path
-        # into the banks' enable stages was 6 LUT levels, then one net across the chip).
-        to_spm = bus.valid & spm_hit & spm_allowed
         for b in range(cfg.spm_banks):
             sel = ~bc_hit & (bank == b)
-            own_taken = self.wr_taken[b]
             for g, banks in enumerate(groups):
                 if b in banks:
                     sel |= bc_hit & (bank == g)
-                    own_taken = Mux(bc_hit, group_taken[g], own_taken)
-            refused = ~self.idle & own_taken if cfg.double_buffer else 0
             addr, data = word, wdata
-            rd_en = to_spm & ~bus.we & sel
-            wr_en = to_spm & bus.we & top_part & sel & ~refused
+            rd_en, wr_en = spm_go & ~bus.we & sel, spm_go & bus.we & top_part & sel
             if cfg.host_stage:
                 addr, data = staged[order.index(b) // STAGE_GROUP]
                 rd_q, wr_q = Signal(name=f"spm{b}_rd_stage"), Signal(name=f"spm{b}_wr_stage")
