@@ -76,9 +76,9 @@ def test_icebreaker_bitstream_fits_and_meets_timing(icebreaker_build):
     check_report(report, 30)
     assert status == (0 if report["timing_met"] else 1)
     if not report["timing_met"]:
-        # Measured 25.42 MHz (README "FPGA boards"; 21.2-22.5 MHz before the sequencer's
-        # instruction memory used the block RAM's read register): the Intersector's window
-        # loop is the critical path. Reported, not hidden: exit status 1.
+        # Measured 27.64 MHz (README "FPGA boards"; 23.29 MHz before the preset took
+        # predict_jumps): the Intersector's window loop is the critical path. Reported, not
+        # hidden: exit status 1.
         pytest.xfail(f"timing target missed: Fmax {report['fmax_mhz']} MHz < 30 MHz")
 
 
