@@ -124,12 +124,6 @@ class Accelerator(wiring.Component):
             clear = clear_q
         groups = {}
         if cfg.command_latency == 2:
-            # `cfg_we` (behind the sequencer's checks) goes through one register; each lane's
-            # stage ANDs it with the lane's registered `cfg_load`, which names the same lanes
-            # (`cfg_we` only comes with a word that loads). A copy per lane of `cfg_we` AND
-            # the lane's match drew the sequencer's check logic to the lanes on the ULX3S.
-            cfg_we_q = Signal(name="cfg_we_stage0")
-            m.d.sync += cfg_we_q.eq(seq.cfg_we)
             for g in range(0, cfg.lanes, CMD_GROUP):
                 groups[g] = {k: Signal.like(getattr(seq, k), name=f"group{g}_{k}_stage")
                              for k in ("cfg_field", "cfg_value")}
@@ -141,10 +135,10 @@ class Accelerator(wiring.Component):
                    "cfg_field": seq.cfg_field, "cfg_value": seq.cfg_value, "run": seq.run[i]}
             load = seq.cfg_load[i]
             if groups:
-                run_q = Signal(name=f"lane{i}_run_stage0")
+                first = {k: Signal(name=f"lane{i}_{k}_stage0") for k in ("cfg_we", "run")}
                 load_q = Signal(name=f"lane{i}_cfg_load_stage0")
-                m.d.sync += [run_q.eq(cmd["run"]), load_q.eq(load)]
-                cmd = {"cfg_we": cfg_we_q & load_q, "run": run_q, **groups[i - i % CMD_GROUP]}
+                m.d.sync += [first[k].eq(cmd[k]) for k in first] + [load_q.eq(load)]
+                cmd = {**first, **groups[i - i % CMD_GROUP]}
                 load = load_q
             if cfg.command_latency:
                 staged = {k: Signal.like(getattr(lane, k), name=f"lane{i}_{k}_stage")
