@@ -11,8 +11,8 @@ writes the bitstream and ``report.json`` into ``build/fpga/<board>/`` and return
 runs at: the board's target unless another clock was asked for), ``target_mhz``,
 ``timing_met`` (Fmax >= clock: the bitstream is safe to run), ``target_met`` (Fmax >= target),
 ``lut``, ``ff`` (Yosys cell counts), ``lc`` (logic cells: ICESTORM_LC / TRELLIS_COMB, used
-and available), ``bram``, ``dsp`` (nextpnr), ``router`` (nextpnr's), ``bitstream``,
-``build_s``.
+and available), ``bram``, ``dsp`` (nextpnr), ``router`` (nextpnr's), ``critical_path`` (see
+:func:`critical_path`), ``bitstream``, ``build_s``.
 
 :func:`pll_params` finds the PLL setting for a clock (the fastest the PLL makes at or below
 it, within the datasheet's ranges); :func:`flash_board` refuses a bitstream whose build missed
@@ -268,19 +268,39 @@ def build_board(name: str, config: str | AccelConfig | None = None, seed: int = 
     else:
         lut, ff = _cells(stat, "LUT4", "TRELLIS_FF")
         lc, bram, dsp = util["TRELLIS_COMB"], util["DP16KD"], util["MULT18X18D"]
-    clocks = [v for k, v in pnr["fmax"].items()]
     # The design clock: the constrained clock with the highest target (the PLL output).
-    main = max(clocks, key=lambda c: c["constraint"])
+    clock, main = max(pnr["fmax"].items(), key=lambda kv: kv[1]["constraint"])
     report = {
         "board": spec.name, "config": cfg.name, "lanes": cfg.lanes,
         "fmax_mhz": round(main["achieved"], 2), "clock_mhz": round(top.clock_mhz, 3),
         "target_mhz": spec.target_mhz, "timing_met": main["achieved"] >= top.clock_mhz,
         "target_met": main["achieved"] >= spec.target_mhz,
         "lut": lut, "ff": ff, "lc": lc, "bram": bram, "dsp": dsp, "router": router,
+        "critical_path": critical_path(pnr, clock),
         "bitstream": str(out / spec.bitstream), "build_s": round(time.monotonic() - t0, 1),
     }
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def critical_path(pnr: dict, clock: str) -> dict | None:
+    """The critical path of ``clock`` (its name in nextpnr's ``fmax``) from nextpnr's report:
+    ``start`` (the net its source register drives), ``end`` (the cell it ends at, as nextpnr
+    names it after packing), ``ns`` (its delay, which sets Fmax), ``routing_ns`` and
+    ``logic_levels`` (LUTs and carry cells on it). None if the report has no such path."""
+    for path in pnr.get("critical_paths", []):
+        steps = path["path"]
+        if path["from"] == path["to"] == f"posedge {clock}" and steps:
+            nets = [st["net"] for st in steps if st["type"] == "routing"]
+            return {
+                "start": nets[0] if nets else steps[0]["from"]["cell"],
+                "end": steps[-1]["to"]["cell"],
+                "ns": round(sum(st["delay"] for st in steps), 2),
+                "routing_ns": round(sum(st["delay"] for st in steps
+                                        if st["type"] == "routing"), 2),
+                "logic_levels": sum(st["type"] == "logic" for st in steps),
+            }
+    return None
 
 
 def _tool_error(out: Path) -> str:

@@ -54,6 +54,16 @@ def check_report(report, clock_mhz):
     assert Path(report["bitstream"]).stat().st_size == 104090
     assert report["timing_met"] == (report["fmax_mhz"] >= clock_mhz)
     assert report["target_met"] == (report["fmax_mhz"] >= 30)
+    check_critical_path(report)
+
+
+def check_critical_path(report):
+    """The critical path is the one that sets Fmax (nextpnr reports both), names where it
+    starts and ends, and is part routing, part logic."""
+    path = report["critical_path"]
+    assert abs(1000 / path["ns"] - report["fmax_mhz"]) < 0.01 * report["fmax_mhz"], report
+    assert path["start"] and path["end"], path
+    assert 0 < path["routing_ns"] < path["ns"] and path["logic_levels"] >= 1, path
 
 
 def flash(*args, capsys):
@@ -238,5 +248,6 @@ def test_ulx3s_flow_routes_a_bitstream_that_meets_timing():
     # built for 75, 70.57 without predict_jumps): a build that misses 40 MHz is a regression.
     assert report["timing_met"] and report["fmax_mhz"] >= 40, report
     assert report["target_met"] == (report["fmax_mhz"] >= 75)
+    check_critical_path(report)
     head = Path(report["bitstream"]).read_bytes()[:64]
     assert head.startswith(b"\xff\x00Part: LFE5U-85F") and b"\xff\xff\xbd\xb3" in head

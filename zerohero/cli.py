@@ -154,6 +154,10 @@ def cmd_build(args):
               f"cells, {report['bram']['used']}/{report['bram']['available']} BRAM, "
               f"{report['dsp']['used']}/{report['dsp']['available']} DSP; "
               f"wrote {report['bitstream']} in {report['build_s']} s")
+        path = report["critical_path"]
+        if path:
+            print(f"critical path: {path['start']} -> {path['end']}, {path['ns']} ns "
+                  f"({path['routing_ns']} ns routing, {path['logic_levels']} logic levels)")
     if not report["timing_met"]:
         print(f"zerohero: error: timing not met on {report['board']}: Fmax "
               f"{report['fmax_mhz']} MHz < clock {report['clock_mhz']:g} MHz", file=sys.stderr)
