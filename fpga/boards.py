@@ -60,6 +60,7 @@ class Board:
     flash: tuple            # command; "{bitstream}" is replaced
     bitstream: str          # file name in the build folder
     router: str = "router1"  # nextpnr's router for this board's preset
+    synth_opts: str = ""     # options of Yosys's synth_<family>
 
     def make_platform(self):
         module, cls = self.platform.split(":")
@@ -77,7 +78,7 @@ BOARDS = {
     # iCE40UP5K, 12 MHz oscillator; 30 MHz = SB_PLL40 DIVR 0, DIVF 79, DIVQ 5.
     "icebreaker": Board("icebreaker", "amaranth_boards.icebreaker:ICEBreakerPlatform",
                         "icebreaker", "ice40", 12.0, 30.0,
-                        ("iceprog", "{bitstream}"), "zerohero.bin"),
+                        ("iceprog", "{bitstream}"), "zerohero.bin", synth_opts="-dsp"),
     # ECP5-85F, 25 MHz oscillator; 75 MHz = EHXPLLL CLKI_DIV 1, CLKFB_DIV 3, CLKOP_DIV 8.
     "ulx3s": Board("ulx3s", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ulx3s-85f", "ecp5",
                    25.0, 75.0, ("openFPGALoader", "-b", "ulx3s", "-m", "{bitstream}"),
@@ -251,9 +252,8 @@ def build_board(name: str, config: str | AccelConfig | None = None, seed: int = 
         "nextpnr_opts": f"--report report-pnr.json --timing-allow-fail --seed {seed} "
                         f"--router {router}",
         "script_after_synth": "tee -q -o zerohero.stat.json stat -json",
+        "synth_opts": spec.synth_opts,
     }
-    if spec.family == "ice40":
-        overrides["synth_opts"] = "-dsp"
     plan = platform.prepare(top, name="zerohero", **overrides)
     try:
         plan.execute_local(str(out), env=tool_env())
