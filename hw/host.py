@@ -225,22 +225,36 @@ class RegisterBank(wiring.Component):
         values = {k: Signal(DATA_WIDTH if k < 0 else min(DATA_WIDTH, self.cfg.counter_width),
                             name=f"rvalue_{k + 1}")
                   for k in sorted({part(r) for r in rmap})}
-        write = en & we
+        # Writes: one strobe per writable register, decoded from the port's request and
+        # registered with it (so with two edges the decode is in the first cycle, not in
+        # front of the registers and ERROR's latch: the ECP5 critical path before).
+        writable = [r for r in rmap if r.access == "wclr" or
+                    any(f.access in ("rw", "pulse") for f in r.fields)]
+        for r in writable:
+            w = _delay(m, reg.en & reg.we & (reg.addr == r.offset), reg_edges(self.cfg) - 1,
+                       f"{r.name.lower()}_we")
+            for f in r.fields:
+                key, wbits = (r.name, f.name), wdata[f.lsb:f.lsb + f.width]
+                if f.access == "pulse":
+                    m.d.comb += pulse_now[key].eq(w & wbits[0])
+                elif f.access == "rw":
+                    with m.If(w):
+                        m.d.sync += storage[key].eq(wbits)
+            if r.access == "wclr":
+                m.d.comb += clear_error.eq(w)
+        # Reads: the value of the register addressed.
         with m.Switch(addr):
             for r in rmap:
                 with m.Case(r.offset):
                     for f in r.fields:
                         key = (r.name, f.name)
                         bits = values[part(r)][f.lsb:f.lsb + f.width]
-                        wbits = wdata[f.lsb:f.lsb + f.width]
                         if f.access == "const":
                             m.d.comb += bits.eq(f.reset)
                         elif f.access == "pulse":
-                            m.d.comb += pulse_now[key].eq(write & wbits[0])
+                            pass                        # reads as 0
                         elif f.access == "rw":
                             m.d.comb += bits.eq(storage[key])
-                            with m.If(write):
-                                m.d.sync += storage[key].eq(wbits)
                         elif r.counter is not None:
                             counter = getattr(self, f"lane_{r.counter}")[r.lane]
                             lo = DATA_WIDTH * r.part
@@ -250,8 +264,6 @@ class RegisterBank(wiring.Component):
                         else:
                             raise ValueError(f"register field {r.name}.{f.name} ({f.access}) "
                                              "has no hardware in RegisterBank")
-                    if r.access == "wclr":
-                        m.d.comb += clear_error.eq(write)
         if len(values) == 1:
             with m.If(en & ~we):
                 m.d.sync += reg.rdata.eq(values[-1])
@@ -389,13 +401,20 @@ class HostPort(wiring.Component):
                 with m.If(bus.valid & (bc_region | ours)):
                     m.d.sync += [addr.eq(word), data.eq(wdata)]
                 staged.append((addr, data))
+        # A bank's enables: its own number in the scratchpad region (or its group's in the
+        # broadcast region) implies the range checks of spm_hit / bc_hit (the depth is a power
+        # of two, so `bank` is the offset's top bits), so they leave those compares' carry
+        # chains out (on the ECP5 they were on the critical path to the banks).
+        bc_write = (bus.addr[k:] == 2) & bus.we if groups else C(0, 1)
+        bank_go = accept & (bus.addr[k:] == 1) & part_ok & spm_allowed
+        bc_go = accept & bc_write & part_ok & spm_allowed
         for b in range(cfg.spm_banks):
-            sel = ~bc_hit & (bank == b)
+            sel = bank_go & (bank == b)
             for g, banks in enumerate(groups):
                 if b in banks:
-                    sel |= bc_hit & (bank == g)
+                    sel |= bc_go & (bank == g)
             addr, data = word, wdata
-            rd_en, wr_en = spm_go & ~bus.we & sel, spm_go & bus.we & top_part & sel
+            rd_en, wr_en = ~bus.we & sel, bus.we & top_part & sel
             if cfg.host_stage:
                 addr, data = staged[order.index(b) // STAGE_GROUP]
                 rd_q, wr_q = Signal(name=f"spm{b}_rd_stage"), Signal(name=f"spm{b}_wr_stage")

@@ -177,10 +177,9 @@ class Sequencer(wiring.Component):
         # latency's per-lane stage registers those, and Yosys would merge the two copies, which
         # put the stage's flip-flops beside the lanes on the path into the `wait` logic.
         # `busy_next`: what the lanes' busy flags will be in the next cycle (the status this
-        # cycle, with status_latency 1, and the runs then in flight), registered as one flag
-        # per lane. A `wait` ANDs one flip-flop per lane with its lane mask: not the status,
-        # each run stage's flag and mask (four terms a lane at command_latency 2), whose OR
-        # tree into `complete` was the ULX3S builds' critical path.
+        # cycle, with status_latency 1, and the runs then in flight). A `wait` reads them
+        # registered, not the status and each run stage's flag and mask (four terms a lane at
+        # command_latency 2), whose OR tree into `complete` was the ULX3S builds' critical path.
         issued = Signal()
         mask, flag = d.lanes, issued
         stages = cfg.command_latency + cfg.status_latency
@@ -192,11 +191,28 @@ class Sequencer(wiring.Component):
                 flag_q = Signal(name=f"ran_{k + 1}")
                 m.d.sync += [mask_q.eq(mask), flag_q.eq(flag)]
                 mask, flag = mask_q, flag_q
-        lane_busy = self.lane_busy
-        if stages:
-            busy_q = Signal(cfg.lanes)
-            m.d.sync += busy_q.eq(reduce(operator.or_, busy_next))
-            lane_busy = busy_q if cfg.status_latency else self.lane_busy | busy_q
+        # `lanes_idle`: the lanes a `wait` in `ir` names are idle. With status_latency 1 all of
+        # `busy_next` is known a cycle ahead, so the AND-OR over the lanes is registered: one
+        # per word `ir` may hold next (the word it holds, the read data, word 0), chosen by
+        # where `ir` was loaded from (`ir_src`). The gather from every lane then ends at these
+        # flip-flops, not at the fetch's enables through `complete` (the ULX3S critical path of
+        # most builds before). Otherwise the runs in flight are registered, one flag a lane.
+        ir_src = Signal(2)                      # 0: kept, 1: the read data, 2: word 0
+        if cfg.status_latency:
+            busy_n, ahead = reduce(operator.or_, busy_next), []
+            for name, lanes in (("kept", d.lanes), ("read", rp.data.lanes),
+                                ("first", first.lanes)):
+                q = Signal(name=f"lanes_idle_{name}", init=1)
+                m.d.sync += q.eq((busy_n & lanes) == 0)
+                ahead.append(q)
+            lanes_idle = Array(ahead)[ir_src]
+        else:
+            lane_busy = self.lane_busy
+            if stages:
+                busy_q = Signal(cfg.lanes)
+                m.d.sync += busy_q.eq(reduce(operator.or_, busy_next))
+                lane_busy = lane_busy | busy_q
+            lanes_idle = (lane_busy & d.lanes) == 0
 
         # What `ldi`/`addi`/`djnz` in `ir` write (mod 2**16, as the register keeps it).
         new_value = Signal(16)
@@ -264,12 +280,14 @@ class Sequencer(wiring.Component):
                 # The first two words are loaded every idle cycle (nothing reads them before
                 # `start`), so `start` enables only the state and the status flags: a few
                 # flip-flops beside the sequencer, not every register of it from the host side.
-                m.d.sync += [self.pc.eq(0), ir.eq(first), npc.eq(rp.addr), watch.eq(0)]
+                m.d.sync += [self.pc.eq(0), ir.eq(first), ir_src.eq(2), npc.eq(rp.addr),
+                             watch.eq(0)]
                 with m.If(self.start):
                     m.d.sync += [self.busy.eq(1), self.done.eq(0), self.error.eq(0),
                                  self.error_code.eq(0)]
                     m.next = "EXEC"
             with m.State("EXEC"):
+                m.d.sync += ir_src.eq(complete)
                 with m.If(complete):
                     m.d.sync += [self.pc.eq(npc), ir.eq(rp.data), npc.eq(rp.addr), watch.eq(0)]
                     with m.If(missed):
@@ -308,7 +326,7 @@ class Sequencer(wiring.Component):
                     with m.If(d.run):
                         m.d.comb += [self.run.eq(d.lanes), issued.eq(1), complete.eq(1)]
                     with m.If(d.wait):
-                        with m.If((lane_busy & d.lanes) == 0):
+                        with m.If(lanes_idle):
                             m.d.comb += complete.eq(1)
                         with m.Else():
                             m.d.sync += watch.eq(Mux(progress, 0, watch + 1))
