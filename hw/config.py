@@ -222,11 +222,11 @@ PRESETS = {
     # slots) with router2 only, at 45.6-49.2 MHz against 54.0-61.3 for 24 (README "ULX3S");
     # the sequencer's status and fetch options cut its paths at 2-32 lanes, the command and
     # host stages (command_latency, host_stage) the long nets to the lanes and banks (24
-    # lanes 61.06 / 65.87 MHz at 75 with seeds 1 / 2, 66.74 built for 50; the second
-    # command stage, per group of 4 lanes, takes the `cfg` broadcast out of the failing
-    # paths; 32 lanes route at 50 MHz only). Window 2 with
-    # 32-bit counters measured 89156 of 83640 LUT4 slots (106%) for 32 lanes: window 1,
-    # 16-bit counters.
+    # lanes 63.05-69.32 MHz at 75 over seeds 1-4 with the sequencer's `wait` registered
+    # ahead, 58.72 built for 50; the second command stage, per group of 4 lanes, takes the
+    # `cfg` broadcast out of the failing paths; 32 lanes route at 50 MHz only). Window 2
+    # with 32-bit counters measured 89156 of 83640 LUT4 slots (106%) for 32 lanes: window
+    # 1, 16-bit counters.
     "ulx3s-85f": AccelConfig(name="ulx3s-85f", lanes=24, window=1, spm_banks=48,
                              spm_depth=512, value_width=8, acc_width=20, coord_width=12,
                              counter_width=16, sparse_out=False, double_buffer=False,
