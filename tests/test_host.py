@@ -29,13 +29,17 @@ MASK32 = 0xFFFF_FFFF
 #: each bank (host_stage; 5 lanes and 11 banks, so its groups of 8 banks in lane-major order,
 #: 0 5 1 6 2 7 3 8 and 4 9 10, are not those of bank numbers), read latency 2 (so the read-data
 #: mux is one combinational level), the wide words, no double buffering (host_stage excludes
-#: it). piped and staged take the banks in lane-major order (hw/host.py, lane_major).
+#: it). staged-piped: the same with read latency 3 (the ULX3S preset's read path: the stage,
+#: then one registered level of the mux over groups of 4 banks).
+#: piped and the staged ones take the banks in lane-major order (hw/host.py, lane_major).
 CONFIGS = {
     "narrow": unit_config(lanes=2, spm_banks=3, counter_width=16, double_buffer=False),
     "wide": unit_config(lanes=3, spm_banks=7, acc_width=64, counter_width=40),
     "piped": unit_config(lanes=3, spm_banks=9, acc_width=64, counter_width=40, host_latency=3),
     "staged": unit_config(lanes=5, spm_banks=11, acc_width=64, counter_width=40, host_latency=2,
                           host_stage=True, double_buffer=False),
+    "staged-piped": unit_config(lanes=5, spm_banks=11, acc_width=64, counter_width=40,
+                                host_latency=3, host_stage=True, double_buffer=False),
 }
 
 
