@@ -224,7 +224,7 @@ PRESETS = {
     # host stages (command_latency, host_stage) the long nets to the lanes and banks (24
     # lanes 63.05-69.32 MHz at 75 over seeds 1-4 with the sequencer's `wait` registered
     # ahead, 58.72 built for 50; the second command stage, per group of 4 lanes, takes the
-    # `cfg` broadcast out of the failing paths; 32 lanes meet 50 MHz only). Window 2
+    # `cfg` broadcast out of the failing paths; 32 lanes 55.11 MHz built for 50). Window 2
     # with 32-bit counters measured 89156 of 83640 LUT4 slots (106%) for 32 lanes: window
     # 1, 16-bit counters.
     "ulx3s-85f": AccelConfig(name="ulx3s-85f", lanes=24, window=1, spm_banks=48,
