@@ -350,11 +350,13 @@ class HostPort(wiring.Component):
         part, word, bank = off[:pb], off[pb:pb + aw], off[pb + aw:]
         part_ok = (part < parts) if parts < stride else 1
         # Broadcast (write-only): the same offsets, `bank` naming the group of banks written.
+        in_spm = (bus.addr[k:] == 1) & part_ok
         if rmap.bcast_groups:
-            bc_hit = (bus.addr[k:] == 2) & (off < rmap.bcast_size) & part_ok & bus.we
+            in_bc = (bus.addr[k:] == 2) & part_ok & bus.we
+            bc_hit = in_bc & (off < rmap.bcast_size)
         else:
-            bc_hit = C(0, 1)
-        spm_hit = ((bus.addr[k:] == 1) & (off < rmap.spm_size) & part_ok) | bc_hit
+            in_bc = bc_hit = C(0, 1)
+        spm_hit = (in_spm & (off < rmap.spm_size)) | bc_hit
         top_part = part == parts - 1
         groups = [rmap.bcast_banks(g) for g in range(rmap.bcast_groups)]
         # While the datapath runs only writes are let through (double buffering), and one that
@@ -405,9 +407,8 @@ class HostPort(wiring.Component):
         # broadcast region) implies the range checks of spm_hit / bc_hit (the depth is a power
         # of two, so `bank` is the offset's top bits), so they leave those compares' carry
         # chains out (on the ECP5 they were on the critical path to the banks).
-        bc_write = (bus.addr[k:] == 2) & bus.we if groups else C(0, 1)
-        bank_go = accept & (bus.addr[k:] == 1) & part_ok & spm_allowed
-        bc_go = accept & bc_write & part_ok & spm_allowed
+        bank_go = accept & in_spm & spm_allowed
+        bc_go = accept & in_bc & spm_allowed
         for b in range(cfg.spm_banks):
             sel = bank_go & (bank == b)
             for g, banks in enumerate(groups):
