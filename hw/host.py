@@ -463,8 +463,17 @@ class HostPort(wiring.Component):
             groups = [level[i:i + (1 << step)] for i in range(0, len(level), 1 << step)]
             level = [Signal(len(g[0]), name=f"spm_rdata_{s + 1}_{i}", reset_less=True)
                      for i, g in enumerate(groups)]
-            for reg, g in zip(level, groups):
-                m.d.sync += reg.eq(Array(g)[sel[:step]] if len(g) > 1 else g[0])
+            for i, (reg, g) in enumerate(zip(level, groups)):
+                pick = sel[:step]
+                if s == 0 and cfg.host_stage and len(groups) > 1:
+                    # With the stage, each first-level group has its own copy of the select's
+                    # low bits, loaded only for a read of that group (so Yosys keeps the
+                    # copies apart): one select register fanned out to every bank's data
+                    # was the ULX3S critical path (placed far from most of its banks).
+                    pick = Signal(step, name=f"spm_sel_stage_{i}", reset_less=True)
+                    with m.If(bank_r[step:] == i):
+                        m.d.sync += pick.eq(bank_r[:step])
+                m.d.sync += reg.eq(Array(g)[pick] if len(g) > 1 else g[0])
             sel = _delay(m, sel[step:], 1, f"spm_sel_{s + 1}", reset_less=True)
             bits -= step
         data = Array(level)[sel] if len(level) > 1 else level[0]
