@@ -8,8 +8,7 @@ counters. While the sequencer runs, the lanes own the scratchpad ports and host 
 it are refused (BUSY); while it is idle, the host owns them (with ``cfg.host_stage``, whose
 host requests reach the banks a cycle after acceptance, the banks change hands a cycle after
 the sequencer starts or stops). With ``cfg.command_latency`` 1 the sequencer's commands pass
-a register stage per lane on their way; with 2, a stage per group of lanes before that; with
-3, one stage of all of them beside the sequencer before those.
+a register stage per lane on their way; with 2, a stage per group of lanes before that.
 
 Double buffering (``cfg.double_buffer``): the START write's ``CONTROL.HALF`` is latched for the
 run and sets the top address bit of every lane access, so a program planned for half-deep
@@ -35,8 +34,6 @@ Bank ownership follows :mod:`zerohero.hw.memory`: lane ``i`` streams from operan
 takes the lane's results; a compressed output's ``pos`` goes to the operand bank's write port.
 """
 
-from types import SimpleNamespace
-
 from amaranth.hdl import Cat, ClockSignal, DomainRenamer, Module, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -57,8 +54,6 @@ __all__ = ["GATE_TAIL", "Accelerator"]
 GATE_TAIL = 8
 #: Lanes a command stage of ``command_latency`` 2 serves (its first stage: field and value).
 CMD_GROUP = 4
-#: The sequencer's command outputs (``command_latency`` 3 registers them all beside it first).
-COMMANDS = ("cfg_we", "cfg_lane", "cfg_field", "cfg_value", "cfg_load", "run")
 
 
 class Accelerator(wiring.Component):
@@ -122,31 +117,23 @@ class Accelerator(wiring.Component):
         # and value, loaded when the word names a lane of the group; `cfg_we`, `run` and
         # `cfg_load` per lane): the broadcast net reaches lanes / CMD_GROUP registers, not
         # every lane's.
-        # With command_latency 3 every command signal is registered once more first, in one
-        # stage beside the sequencer: its logic then drives only those flip-flops, and is not
-        # pulled apart by placement towards the group and lane stages it would feed.
         clear = seq.clear
         for k in range(cfg.command_latency):
             clear_q = Signal(name=f"clear_stage{k}")
             m.d.sync += clear_q.eq(clear)
             clear = clear_q
-        bus = SimpleNamespace(**{k: getattr(seq, k) for k in COMMANDS})
-        if cfg.command_latency == 3:
-            for k in COMMANDS:
-                setattr(bus, k, Signal.like(getattr(seq, k), name=f"seq_{k}_stage"))
-                m.d.sync += getattr(bus, k).eq(getattr(seq, k))
         groups = {}
-        if cfg.command_latency >= 2:
+        if cfg.command_latency == 2:
             for g in range(0, cfg.lanes, CMD_GROUP):
-                groups[g] = {k: Signal.like(getattr(bus, k), name=f"group{g}_{k}_stage")
+                groups[g] = {k: Signal.like(getattr(seq, k), name=f"group{g}_{k}_stage")
                              for k in ("cfg_field", "cfg_value")}
-                with m.If(bus.cfg_load[g:g + CMD_GROUP].any()):
-                    m.d.sync += [v.eq(getattr(bus, k)) for k, v in groups[g].items()]
+                with m.If(seq.cfg_load[g:g + CMD_GROUP].any()):
+                    m.d.sync += [v.eq(getattr(seq, k)) for k, v in groups[g].items()]
         progress = 0
         for i, lane in enumerate(lanes):
-            cmd = {"cfg_we": bus.cfg_we & ((bus.cfg_lane == i) | (bus.cfg_lane == ALL_LANES)),
-                   "cfg_field": bus.cfg_field, "cfg_value": bus.cfg_value, "run": bus.run[i]}
-            load = bus.cfg_load[i]
+            cmd = {"cfg_we": seq.cfg_we & ((seq.cfg_lane == i) | (seq.cfg_lane == ALL_LANES)),
+                   "cfg_field": seq.cfg_field, "cfg_value": seq.cfg_value, "run": seq.run[i]}
+            load = seq.cfg_load[i]
             if groups:
                 first = {k: Signal(name=f"lane{i}_{k}_stage0") for k in ("cfg_we", "run")}
                 load_q = Signal(name=f"lane{i}_cfg_load_stage0")

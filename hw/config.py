@@ -116,9 +116,7 @@ class AccelConfig(SignedRanges):
     #: middle of the chip to its edge; every lane starts a job a cycle later, so a ``wait``
     #: completes a cycle later (:func:`zerohero.firmware.isa.execute` models it). 2: a stage
     #: per group of lanes before that one, so the broadcast reaches a few group registers
-    #: (hw/accelerator.py); jobs start two cycles later. 3: one stage of every command signal
-    #: beside the sequencer before those two, so its logic drives only local flip-flops; jobs
-    #: start three cycles later.
+    #: (hw/accelerator.py); jobs start two cycles later.
     command_latency: int = 0
 
     def __post_init__(self):
@@ -158,7 +156,7 @@ class AccelConfig(SignedRanges):
             need(self.host_latency >= 2, "host_latency", "at least 2 with host_stage")
             need(not self.double_buffer, "double_buffer", "False with host_stage")
         need(self.status_latency in (0, 1), "status_latency", "0 or 1")
-        need(self.command_latency in (0, 1, 2, 3), "command_latency", "0, 1, 2 or 3")
+        need(self.command_latency in (0, 1, 2), "command_latency", "0, 1 or 2")
         need(16 <= self.fw_depth <= 65536 and self.fw_depth & (self.fw_depth - 1) == 0,
              "fw_depth", "a power of two between 16 and 65536")
 

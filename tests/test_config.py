@@ -24,7 +24,7 @@ def test_presets_are_valid_and_named():
     ("spm_depth", 1000, "AccelConfig.spm_depth must be a power of two of at least 16, not 1000"),
     ("max_level", 4, "AccelConfig.max_level must be between 0 and 3, not 4"),
     ("clock_gating", 1, "AccelConfig.clock_gating must be True or False, not 1"),
-    ("command_latency", 4, "AccelConfig.command_latency must be 0, 1, 2 or 3, not 4"),
+    ("command_latency", 3, "AccelConfig.command_latency must be 0, 1 or 2, not 3"),
     ("host_stage", True, "AccelConfig.host_latency must be at least 2 with host_stage, not 1"),
 ])
 def test_invalid_parameters_name_field_and_value(field, value, message):

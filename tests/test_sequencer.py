@@ -26,24 +26,17 @@ TIMEOUT = 1000
 CODES = {v: k for k, v in ERRORS.items()}
 #: The sequencer's timing options (AccelConfig): as in the simulation presets, the lanes'
 #: status registered, that with the fetch taking every djnz as taken, and with the commands
-#: staged once, twice or three times (the ULX3S preset) on their way to the lanes.
+#: staged once (the ULX3S preset) or twice on their way to the lanes.
 VARIANTS = {"base": {}, "status": {"status_latency": 1},
             "pipelined": {"status_latency": 1, "predict_jumps": True},
             "staged": {"status_latency": 1, "predict_jumps": True, "command_latency": 1},
-            "two-stage": {"predict_jumps": True, "command_latency": 2},
-            "three-stage": {"status_latency": 1, "predict_jumps": True, "command_latency": 3}}
-
-
-def from_latency(n, before, after):
-    """The outcomes of a case whose boundary moves with the lanes' latency as the sequencer
-    sees it (status_latency + command_latency: 0 to 4 in VARIANTS): ``before`` below ``n``,
-    ``after`` from ``n`` on."""
-    return tuple(before if latency < n else after for latency in range(5))
+            "two-stage": {"predict_jumps": True, "command_latency": 2}}
 
 
 def case(program, expect, watchdog=WD, busy=None, progress=None, error_after=None):
     """A run spec: ``program`` is assembly text or a list of words; ``expect`` the outcome,
-    or its outcomes by latency (:func:`from_latency`)."""
+    or a triple where the boundary moves with the lanes' latency as the sequencer sees it:
+    the outcomes with status_latency + command_latency 0, 1 and 2 (see VARIANTS)."""
     words = assemble(program, LANES) if isinstance(program, str) else list(program)
     return {"words": words, "watchdog": watchdog, "busy": busy or [0] * LANES,
             "progress": progress or [0] * LANES, "error_after": error_after or [None] * LANES,
@@ -139,23 +132,22 @@ def _directed():
                                 error_after=[None, None, 3])
     # The error in cycle 2 (the halt's), seen there or (registered) in cycle 3; with the
     # command stage the lane takes the run in cycle 1, so error_after 1 is the halt's cycle.
-    c["unit-at-halt"] = case("run 0\nnop\nhalt", from_latency(1, "UNIT", "done"),
+    c["unit-at-halt"] = case("run 0\nnop\nhalt", ("UNIT", "done", "done"),
                              error_after=[2, None, None])
-    c["unit-before-halt"] = case("run 0\nnop\nhalt", from_latency(2, "UNIT", "done"),
+    c["unit-before-halt"] = case("run 0\nnop\nhalt", ("UNIT", "UNIT", "done"),
                                  error_after=[1, None, None])
-    c["unit-two-before-halt"] = case("run 0\nnop\nnop\nhalt", from_latency(3, "UNIT", "done"),
+    c["unit-two-before-halt"] = case("run 0\nnop\nnop\nhalt", "UNIT",
                                      error_after=[1, None, None])
     c["unit-after-halt"] = case("run 0\nnop\nhalt", "done", error_after=[3, None, None])
     # WATCHDOG: run in cycle 0, the lane busy in cycles 1..N, the wait from cycle 1 trips in
     # cycle 1 + WD if still busy then. Registered, the wait sees the lane busy in 1..N + 1
-    # (in 1 after the run pulse, then the status of the cycle before), one cycle longer; each
-    # command stage adds a cycle more (with one, the lane is busy in 2..N + 1).
+    # (in 1 after the run pulse, then the status of the cycle before), one cycle longer; with
+    # the command stage too (the lane busy in 2..N + 1), two cycles longer.
     c["watchdog-stuck"] = case("run 0\nwait 0\nhalt", "WATCHDOG", busy=[None, 0, 0])
-    c["watchdog-busy-wd-2"] = case("run 0\nwait 0\nhalt", from_latency(3, "done", "WATCHDOG"),
-                                   busy=[WD - 2, 0, 0])
-    c["watchdog-busy-wd-1"] = case("run 0\nwait 0\nhalt", from_latency(2, "done", "WATCHDOG"),
+    c["watchdog-busy-wd-2"] = case("run 0\nwait 0\nhalt", "done", busy=[WD - 2, 0, 0])
+    c["watchdog-busy-wd-1"] = case("run 0\nwait 0\nhalt", ("done", "done", "WATCHDOG"),
                                    busy=[WD - 1, 0, 0])
-    c["watchdog-busy-wd"] = case("run 0\nwait 0\nhalt", from_latency(1, "done", "WATCHDOG"),
+    c["watchdog-busy-wd"] = case("run 0\nwait 0\nhalt", ("done", "WATCHDOG", "WATCHDOG"),
                                  busy=[WD, 0, 0])
     c["watchdog-busy-wd+1"] = case("run 0\nwait 0\nhalt", "WATCHDOG", busy=[WD + 1, 0, 0])
     c["watchdog-barrier"] = case("run *\nwait *\nhalt", "WATCHDOG", busy=[2, None, 5],
@@ -163,13 +155,11 @@ def _directed():
     c["watchdog-progress"] = case("run 0\nwait 0\nhalt", "done", busy=[5 * WD, 0, 0],
                                   progress=[10, 0, 0])
     c["watchdog-progress-every-wd"] = case("run 0\nwait 0\nhalt",
-                                           from_latency(1, "done", "WATCHDOG"),
+                                           ("done", "WATCHDOG", "WATCHDOG"),
                                            busy=[3 * WD, 0, 0], progress=[WD, 0, 0])
-    c["watchdog-progress-every-wd-1"] = case("run 0\nwait 0\nhalt",
-                                             from_latency(2, "done", "WATCHDOG"),
+    c["watchdog-progress-every-wd-1"] = case("run 0\nwait 0\nhalt", ("done", "done", "WATCHDOG"),
                                              busy=[3 * WD, 0, 0], progress=[WD - 1, 0, 0])
-    c["watchdog-progress-every-wd-2"] = case("run 0\nwait 0\nhalt",
-                                             from_latency(3, "done", "WATCHDOG"),
+    c["watchdog-progress-every-wd-2"] = case("run 0\nwait 0\nhalt", "done",
                                              busy=[3 * WD, 0, 0], progress=[WD - 2, 0, 0])
     c["watchdog-progress-too-rare"] = case("run 0\nwait 0\nhalt", "WATCHDOG",
                                            busy=[3 * WD, 0, 0], progress=[WD + 1, 0, 0])
@@ -180,7 +170,7 @@ def _directed():
     c["watchdog-zero"] = case("run 0\nwait 0\nhalt", "WATCHDOG", watchdog=0, busy=[1, 0, 0])
     # A lane that is never busy (the stub only: a run makes a lane pending for a cycle at
     # least) still counts as busy in the cycle after its run pulse when registered.
-    c["watchdog-zero-idle"] = case("run 0\nwait 0\nhalt", from_latency(1, "done", "WATCHDOG"),
+    c["watchdog-zero-idle"] = case("run 0\nwait 0\nhalt", ("done", "WATCHDOG", "WATCHDOG"),
                                    watchdog=0)
     return c
 
