@@ -216,18 +216,16 @@ PRESETS = {
                               spm_depth=512, value_width=8, acc_width=20, coord_width=12,
                               counter_width=16, fw_depth=64, sparse_out=False,
                               double_buffer=False, clock_gating=False, predict_jumps=True),
-    # ECP5-85F (ULX3S): 24 lanes of int8 MACs (MULT18X18D); 32-bit words so a 512-deep bank
-    # copy is one DP16KD (48 banks x 2 read ports = 96 of 208). With the host's read path
-    # pipelined (host_latency 2) 24 lanes route with router1 and 32 lanes (72% of the LUT4
-    # slots) with router2 only, at 45.6-49.2 MHz against 54.0-61.3 for 24 (README "ULX3S");
-    # the sequencer's status and fetch options cut its paths at 2-32 lanes, the command and
-    # host stages (command_latency, host_stage) the long nets to the lanes and banks (24
-    # lanes 63.05-69.32 MHz at 75 over seeds 1-4 with the sequencer's `wait` registered
-    # ahead, 58.72 built for 50; the second command stage, per group of 4 lanes, takes the
-    # `cfg` broadcast out of the failing paths; 32 lanes 55.11 MHz built for 50). Window 2
-    # with 32-bit counters measured 89156 of 83640 LUT4 slots (106%) for 32 lanes: window
-    # 1, 16-bit counters.
-    "ulx3s-85f": AccelConfig(name="ulx3s-85f", lanes=24, window=1, spm_banks=48,
+    # ECP5-85F (ULX3S): 32 lanes of int8 MACs (MULT18X18D); 32-bit words so a 512-deep bank
+    # copy is one DP16KD (64 banks x 2 read ports = 128 of 208). The sequencer's status and
+    # fetch options cut its paths, the command and host stages (command_latency, host_stage)
+    # the long nets to the lanes and banks, and a select register per group of the host's
+    # read-data mux its fan-out to every bank (README "ULX3S"). Measured 2026-12-05: 32 lanes
+    # (73 % of the LUT4 slots, router2 only) meet timing built for 50 MHz, the clock to
+    # flash; at 75 MHz neither 32 nor 24 lanes do (24 lanes: 63.05-69.32 MHz over seeds 1-4,
+    # so 8 lanes more cost no clock the board could run). Window 2 with 32-bit counters
+    # measured 89156 of 83640 LUT4 slots (106%) for 32 lanes: window 1, 16-bit counters.
+    "ulx3s-85f": AccelConfig(name="ulx3s-85f", lanes=32, window=1, spm_banks=64,
                              spm_depth=512, value_width=8, acc_width=20, coord_width=12,
                              counter_width=16, sparse_out=False, double_buffer=False,
                              clock_gating=False, host_latency=3, host_stage=True,

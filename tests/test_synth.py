@@ -2,7 +2,7 @@
 sequencer's instruction memory) map to block RAM, on iCE40 and on ECP5.
 
 The presets budget one hard multiplier per lane (icebreaker: one SB_MAC16 per lane; ulx3s-85f:
-24 of the 156 MULT18X18D for 24 lanes) and keep the scratchpad in EBR / DP16KD. These convert a
+32 of the 156 MULT18X18D for 32 lanes) and keep the scratchpad in EBR / DP16KD. These convert a
 unit to Verilog and run the venv's Yosys (YoWASP) on it, then read the cell counts from
 ``stat -json``.
 """
