@@ -4,7 +4,7 @@
 #   make verilog CONFIG=sim-small [TOP=core]
 #   make lint    verilator --lint-only on every preset's Verilog
 #   make formal  prove every unit with SymbiYosys (BMC + k-induction; mutants must fail)
-#   make bitstream BOARD=icebreaker|ulx3s [MHZ=20] [ROUTER=router1|router2]   bitstream + report
+#   make bitstream BOARD=icebreaker|ulx3s [MHZ=20] [ROUTER=router1|router2] [SEED=N]   bitstream + report
 #   make flash BOARD=icebreaker|ulx3s       program the board (iceprog / openFPGALoader)
 
 PYTHON  ?= python3
@@ -58,7 +58,7 @@ formal: setup
 BOARD ?= icebreaker
 .PHONY: bitstream flash
 bitstream: setup
-	$(PY) -m zerohero build $(BOARD) $(if $(MHZ),--mhz $(MHZ)) $(if $(ROUTER),--router $(ROUTER))
+	$(PY) -m zerohero build $(BOARD) $(if $(MHZ),--mhz $(MHZ)) $(if $(ROUTER),--router $(ROUTER)) $(if $(SEED),--seed $(SEED))
 
 flash:
 	$(PY) -m zerohero flash $(BOARD)

@@ -257,7 +257,8 @@ def build_parser():
     bd.add_argument("--mhz", type=float, help="design clock: the fastest the PLL makes at or "
                     "below it (default: the board's target, "
                     + ", ".join(f"{b.name} {b.target_mhz:g}" for b in BOARDS.values()) + ")")
-    bd.add_argument("--seed", type=int, default=1, help="nextpnr seed (default 1)")
+    bd.add_argument("--seed", type=int, help="nextpnr seed (default: the board's, "
+                    + ", ".join(f"{b.name} {b.seed}" for b in BOARDS.values()) + ")")
     bd.add_argument("--router", choices=ROUTERS, help="nextpnr router (default: the board's, "
                     + ", ".join(f"{b.name} {b.router}" for b in BOARDS.values()) + ")")
     bd.add_argument("--json", action="store_true", help="print the report as JSON")
