@@ -86,8 +86,8 @@ BOARDS = {
                    25.0, 75.0, ("openFPGALoader", "-b", "ulx3s", "-m", "{bitstream}"),
                    "zerohero.bit", "router2",
                    # A placement weighted harder to timing (defaults: weight 10, exponent 2):
-                   # 71.61 / 72.87 / 76.51 / 76.38 MHz over seeds 1-4 at 75 MHz, against
-                   # 67.51 / 69.44 / 68.44 (seeds 1-3; fpga/TIMING.md): seed 3 meets 75 MHz.
+                   # seeds 1-3 71.61 / 72.87 / 76.51 MHz at 75 MHz against 67.51 / 69.44 /
+                   # 68.44, seeds 4-6 76.38 / 67.24 / 71.39 (fpga/TIMING.md): seed 3 meets 75.
                    placer_opts="--placer-heap-timingweight 50 --placer-heap-critexp 6", seed=3),
 }
 
