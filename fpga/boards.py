@@ -233,9 +233,9 @@ def build_board(name: str, config: str | AccelConfig | None = None,
                 seed: int | None = None, mhz: float | None = None, progress=print,
                 router: str | None = None) -> dict:
     """Synthesize, place, route and pack board ``name`` for a ``mhz`` clock (default: the
-    board's target) with nextpnr's ``router`` and ``seed`` (default: the board's); the report
-def build_board(name: str, config: str | AccelConfig | None = None, seed: int | None = None,
-    cannot make the clock."""
+    board's target) with nextpnr's ``router`` and ``seed`` (default: the board's) and the
+    board's placer options; the report (see the module doc). :class:`FPGAError` if a tool fails
+    (e.g. the design does not fit) or the PLL cannot make the clock."""
     spec = board(name)
     router = router or spec.router
     seed = spec.seed if seed is None else seed
