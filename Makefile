@@ -4,7 +4,7 @@
 #   make verilog CONFIG=sim-small [TOP=core]
 #   make lint    verilator --lint-only on every preset's Verilog
 #   make formal  prove every unit with SymbiYosys (BMC + k-induction; mutants must fail)
-#   make bitstream BOARD=icebreaker|ulx3s [MHZ=20] [ROUTER=router1|router2] [SEED=N]   bitstream + report
+#   make bitstream BOARD=icebreaker|ulx3s [MHZ=27] [ROUTER=router1|router2] [SEED=N]   bitstream + report
 #   make flash BOARD=icebreaker|ulx3s       program the board (iceprog / openFPGALoader)
 
 PYTHON  ?= python3

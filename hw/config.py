@@ -221,9 +221,10 @@ PRESETS = {
     # fetch options cut its paths, the command and host stages (command_latency, host_stage)
     # the long nets to the lanes and banks, and a select register per group of the host's
     # read-data mux its fan-out to every bank (README "ULX3S"). Measured 2026-12-05: 32 lanes
-    # (73 % of the LUT4 slots, router2 only) meet timing built for 50 MHz, the clock to
-    # flash; at 75 MHz neither 32 nor 24 lanes do (24 lanes: 63.05-69.32 MHz over seeds 1-4,
-    # so 8 lanes more cost no clock the board could run). Window 2 with 32-bit counters
+    # (73 % of the LUT4 slots, router2 only) meet 75 MHz with the board's placer options and
+    # seed (76.51 MHz; seeds 1-6 67.24-76.51, fpga/boards.py); with nextpnr's default
+    # placement neither 32 nor 24 lanes did (24 lanes: 63.05-69.32 MHz over seeds 1-4, 32
+    # lanes 67.51-69.44 over seeds 1-3). Window 2 with 32-bit counters
     # measured 89156 of 83640 LUT4 slots (106%) for 32 lanes: window 1, 16-bit counters.
     "ulx3s-85f": AccelConfig(name="ulx3s-85f", lanes=32, window=1, spm_banks=64,
                              spm_depth=512, value_width=8, acc_width=20, coord_width=12,
