@@ -366,7 +366,23 @@ def flash_board(name: str, force: bool = False) -> str:
         raise FPGAError(f"{cmd[0]} not found: install it (apt-get install {package})")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
-        lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
         raise FPGAError(f"{cmd[0]} failed (exit {proc.returncode}): "
-                        f"{lines[-1] if lines else 'no output'}")
+                        f"{_flash_error(proc.stderr, proc.stdout)}")
     return proc.stdout + proc.stderr
+
+
+#: What a flashing tool's error line says (iceprog: "Can't find iCE FTDI USB device ...",
+#: openFPGALoader: "unable to open ftdi device: -3 (device not found)").
+_ERROR_LINE = re.compile(r"not found|can't find|cannot find|unable|no device|error|fail", re.I)
+
+
+def _flash_error(stderr: str, stdout: str) -> str:
+    """The line of a failed tool's output that says why: the first that reads as an error
+    (stderr before stdout), else the last line of stderr, else of stdout. The last line alone
+    is not it: iceprog ends with "ABORT.", and openFPGALoader's stdout ("write to ram") would
+    follow its error."""
+    err, out = ([ln.strip() for ln in text.splitlines() if ln.strip()] for text in (stderr, stdout))
+    for line in err + out:
+        if _ERROR_LINE.search(line):
+            return line
+    return (err or out or ["no output"])[-1]

@@ -8,6 +8,8 @@ one (README "FPGA boards"); the full ULX3S preset is ``make bitstream BOARD=ulx3
 for the suite)."""
 
 import json
+import os
+import shlex
 import shutil
 from pathlib import Path
 
@@ -225,6 +227,46 @@ def test_a_failed_build_names_its_own_error_not_an_earlier_builds(tmp_path, monk
     with pytest.raises(boards.FPGAError) as e:
         boards.build_board("icebreaker", progress=lambda _: None)
     assert str(e.value) == "icebreaker build failed: ERROR: no valid mapping found for memory m"
+
+
+#: What iceprog and openFPGALoader (Debian's fpga-icestorm and openfpgaloader) printed here
+#: with no board attached: (stdout, stderr, exit status).
+NO_BOARD = {
+    "iceprog": ("", "init..\nCan't find iCE FTDI USB device (vendor_id 0x0403, device_id "
+                "0x6010 or 0x6014).\nABORT.\n", 2),
+    "openFPGALoader": ("write to ram\n", "unable to open ftdi device: -3 (device not found)\n"
+                       "JTAG init failed with: unable to open ftdi device\n", 1),
+}
+
+
+@pytest.mark.parametrize("name", ["icebreaker", "ulx3s"])
+def test_flash_with_no_board_reports_the_tools_device_not_found(name, tmp_path, monkeypatch,
+                                                                 capsys):
+    """The error is the tool's own line that says why, not its last line ("ABORT.", or
+    openFPGALoader's stdout after its error). The tools are not installed by the project (a
+    board needs one anyway), so a script on PATH replays their recorded output; a finished
+    build with timing met is written where flash looks for it."""
+    from zerohero.fpga import boards
+
+    spec = boards.board(name)
+    monkeypatch.setattr(boards, "BUILD_ROOT", tmp_path / "builds")
+    out = boards.build_dir(spec, preset(spec.config))
+    out.mkdir(parents=True)
+    (out / spec.bitstream).write_bytes(b"\xff" * 16)
+    (out / "report.json").write_text(json.dumps({"timing_met": True}))
+    stdout, stderr, status = NO_BOARD[spec.flash[0]]
+    tool = tmp_path / "bin" / spec.flash[0]
+    tool.parent.mkdir()
+    tool.write_text(f"#!/bin/sh\nprintf %s {shlex.quote(stdout)}\n"
+                    f"printf %s {shlex.quote(stderr)} >&2\nexit {status}\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tool.parent}{os.pathsep}{os.environ['PATH']}")
+    assert main(["flash", name]) == 2
+    why = {"iceprog": "Can't find iCE FTDI USB device (vendor_id 0x0403, device_id 0x6010 or "
+                      "0x6014).",
+           "openFPGALoader": "unable to open ftdi device: -3 (device not found)"}
+    assert capsys.readouterr().err.strip() == (
+        f"zerohero: error: {spec.flash[0]} failed (exit {status}): {why[spec.flash[0]]}")
 
 
 def test_ulx3s_flow_routes_a_bitstream_that_meets_timing():
