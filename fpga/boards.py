@@ -77,8 +77,7 @@ class Board:
 ROUTERS = ("router1", "router2")
 
 BOARDS = {
-    # iCE40UP5K, 12 MHz oscillator; 30 MHz = SB_PLL40 DIVR 0, DIVF 79, DIVQ 5 (the flash
-    # build's 27 MHz, which this preset meets: DIVF 71).
+    # iCE40UP5K, 12 MHz oscillator; 30 MHz = SB_PLL40 DIVR 0, DIVF 79, DIVQ 5 (27 MHz: DIVF 71).
     "icebreaker": Board("icebreaker", "amaranth_boards.icebreaker:ICEBreakerPlatform",
                         "icebreaker", "ice40", 12.0, 30.0,
                         ("iceprog", "{bitstream}"), "zerohero.bin", synth_opts="-dsp"),
