@@ -230,12 +230,14 @@ def test_a_failed_build_names_its_own_error_not_an_earlier_builds(tmp_path, monk
 
 
 #: What iceprog and openFPGALoader (Debian's fpga-icestorm and openfpgaloader) printed here
-#: with no board attached: (stdout, stderr, exit status).
+#: with no board attached, (stdout, stderr, exit status), and the line that says why.
 NO_BOARD = {
-    "iceprog": ("", "init..\nCan't find iCE FTDI USB device (vendor_id 0x0403, device_id "
-                "0x6010 or 0x6014).\nABORT.\n", 2),
-    "openFPGALoader": ("write to ram\n", "unable to open ftdi device: -3 (device not found)\n"
-                       "JTAG init failed with: unable to open ftdi device\n", 1),
+    "iceprog": (("", "init..\nCan't find iCE FTDI USB device (vendor_id 0x0403, device_id "
+                 "0x6010 or 0x6014).\nABORT.\n", 2),
+                "Can't find iCE FTDI USB device (vendor_id 0x0403, device_id 0x6010 or 0x6014)."),
+    "openFPGALoader": (("write to ram\n", "unable to open ftdi device: -3 (device not found)\n"
+                        "JTAG init failed with: unable to open ftdi device\n", 1),
+                       "unable to open ftdi device: -3 (device not found)"),
 }
 
 
@@ -254,7 +256,7 @@ def test_flash_with_no_board_reports_the_tools_device_not_found(name, tmp_path, 
     out.mkdir(parents=True)
     (out / spec.bitstream).write_bytes(b"\xff" * 16)
     (out / "report.json").write_text(json.dumps({"timing_met": True}))
-    stdout, stderr, status = NO_BOARD[spec.flash[0]]
+    (stdout, stderr, status), why = NO_BOARD[spec.flash[0]]
     tool = tmp_path / "bin" / spec.flash[0]
     tool.parent.mkdir()
     tool.write_text(f"#!/bin/sh\nprintf %s {shlex.quote(stdout)}\n"
@@ -262,11 +264,8 @@ def test_flash_with_no_board_reports_the_tools_device_not_found(name, tmp_path, 
     tool.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tool.parent}{os.pathsep}{os.environ['PATH']}")
     assert main(["flash", name]) == 2
-    why = {"iceprog": "Can't find iCE FTDI USB device (vendor_id 0x0403, device_id 0x6010 or "
-                      "0x6014).",
-           "openFPGALoader": "unable to open ftdi device: -3 (device not found)"}
     assert capsys.readouterr().err.strip() == (
-        f"zerohero: error: {spec.flash[0]} failed (exit {status}): {why[spec.flash[0]]}")
+        f"zerohero: error: {spec.flash[0]} failed (exit {status}): {why}")
 
 
 def test_ulx3s_flow_routes_a_bitstream_that_meets_timing():
