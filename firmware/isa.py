@@ -1,61 +1,10 @@
-"""The sequencer's instruction set, its assembler and its disassembler.
+"""The sequencer's assembler, its disassembler and its golden model.
 
-One instruction is a 32-bit word::
-
-    31    28 27        20 19  16 15                 0
-    | op   |  a (lane)   | f   |  imm (16 bits)     |
-
-``a`` is a lane (0..255) or a register (r0..r7); ``f`` a lane field or a register; ``imm`` an
-unsigned 16-bit immediate (a jump target, a value, or a register index in its low bits).
-
-========  ==================  ======================================================
-mnemonic  operands            effect
-========  ==================  ======================================================
-nop                           nothing
-halt                          stop; STATUS.done
-ldi       rD, imm             rD = imm
-addi      rD, imm             rD = rD + imm (mod 2**16; imm may be written negative)
-djnz      rD, label           rD = rD - 1; jump to label if rD != 0
-jmp       label               jump
-cfg       lane, FIELD, imm    lane's FIELD = imm (lane ``*`` = every lane)
-cfgr      lane, FIELD, rS     lane's FIELD = rS (lane ``*`` = every lane)
-run       lane                start the lane's configured job (``*`` = every lane)
-wait      lane                wait until the lane is idle (``*`` = every lane: a barrier)
-clrc                          clear the performance counters
-========  ==================  ======================================================
-
-Lane fields (what a job does; addresses are word addresses within the lane's banks):
-
-==========  ============================================================================
-field       meaning
-==========  ============================================================================
-A_MODE      0: compressed rows (pos/crd in the operand bank), 1: dense rows
-A_POS       compressed: ``pos`` base; dense: base of row 0
-A_CRD       compressed: entries base; dense: row stride
-A_ROWS      rows of the job
-A_COLS      dense: columns per row
-B_MODE      0: gather ``x[crd]`` from the vector bank, 1: intersect with one sparse fiber
-            (``pos[0..1]`` at B_POS) met by every row, 2: intersect row ``r`` with fiber
-            ``r`` of a CSR in the vector bank, 3: union of row ``r`` with fiber ``r``
-B_POS       gather: vector base; join: the fibers' ``pos`` base
-B_CRD       join: the fibers' entries base
-OUT_BASE    dense output: where the results go (vector bank); compressed: the entries
-RELU        1: fused ReLU on results
-OUT_MODE    bit 0: 0 dense writer (one result per data token, at OUT_BASE + n), 1
-            compressed writer (zero results dropped, entries at OUT_BASE of the vector
-            bank, ``pos`` at OUT_POS of the operand bank); bit 1: append (the compressed
-            writer continues the rows and entries of its previous job, ``pos[0]`` is not
-            rewritten)
-OUT_POS     compressed output: where ``pos`` goes (operand bank)
-MAC_MODE    0: one dot product per fiber, 1: elementwise product per pair, 2:
-            elementwise sum per pair (absent operands read 0)
-==========  ============================================================================
-
-Errors halt the sequencer with a code in the ERROR register: ``ILLEGAL`` (unknown opcode or
-field, register or lane out of range), ``RANGE`` (an address field beyond the bank),
-``UNIT`` (a lane's intersector reported a structure error), ``WATCHDOG`` (a ``wait`` saw no
-progress for the watchdog's cycle count). A jump target beyond the instruction memory and
-running off its end are ``ILLEGAL`` too.
+The instruction set itself (word layout, opcodes and their effects, lane fields, error codes)
+is specified in :mod:`zerohero.spec.isa`. Assembly syntax: one instruction a line, operands
+as in the spec's table, ``;`` starts a comment, ``label:`` names the next word's address,
+lanes are numbers or ``*`` (every lane), fields are their names (``A_ROWS``), registers
+``r0`` .. ``r7``.
 
 The assembler also reads back what the disassembler prints: a leading ``addr:`` (checked
 against the word's address), numeric jump targets and ``.word value`` for raw words.
@@ -68,30 +17,10 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["OPCODES", "FIELDS", "ERRORS", "ALL_LANES", "REGISTERS", "assemble",
-           "disassemble", "encode", "decode", "AsmError", "LaneStub", "Execution", "execute"]
+from zerohero.spec.isa import (ADDRESS_FIELDS, ALL_LANES, COUNT_FIELDS, FIELDS, OPCODES,
+                               REGISTERS, decode, encode)
 
-OPCODES = {"nop": 0, "halt": 1, "ldi": 2, "addi": 3, "djnz": 4, "jmp": 5, "cfg": 6,
-           "cfgr": 7, "run": 8, "wait": 9, "clrc": 10}
-FIELDS = {"A_MODE": 0, "A_POS": 1, "A_CRD": 2, "A_ROWS": 3, "A_COLS": 4, "B_MODE": 5,
-          "B_POS": 6, "B_CRD": 7, "OUT_BASE": 8, "RELU": 9, "OUT_MODE": 10, "OUT_POS": 11,
-          "MAC_MODE": 12}
-#: Fields holding scratchpad addresses or counts, checked against the bank depth.
-ADDRESS_FIELDS = ("A_POS", "A_CRD", "A_ROWS", "A_COLS", "B_POS", "B_CRD", "OUT_BASE", "OUT_POS")
-#: Of those, the counts: up to the bank depth (the others are addresses, below it).
-COUNT_FIELDS = ("A_ROWS", "A_COLS")
-#: Sequencer error codes, as ERROR.CODE reads them (1 and 2 are the host port's BAD_ADDR, BUSY).
-ERRORS = {"NONE": 0, "ILLEGAL": 3, "RANGE": 4, "UNIT": 5, "WATCHDOG": 6}
-#: What each sequencer error means (the register map documents them from here).
-ERROR_DOCS = {
-    "ILLEGAL": "unknown opcode or field, bad register or lane, jump target outside the "
-               "program, or running off its end",
-    "RANGE": "a lane field set to an address beyond the bank",
-    "UNIT": "a lane's intersector reported a stream structure error",
-    "WATCHDOG": "a wait saw no lane progress for watchdog_cycles",
-}
-ALL_LANES = 255
-REGISTERS = 8
+__all__ = ["assemble", "disassemble", "AsmError", "LaneStub", "Execution", "execute"]
 
 _OPERANDS = {
     "nop": (), "halt": (), "clrc": (),
@@ -103,15 +32,6 @@ _OPERANDS = {
 
 class AsmError(ValueError):
     pass
-
-
-def encode(op: int, a: int = 0, f: int = 0, imm: int = 0) -> int:
-    return (op << 28) | (a << 20) | (f << 16) | (imm & 0xFFFF)
-
-
-def decode(word: int) -> tuple[int, int, int, int]:
-    """``(op, a, f, imm)`` of an instruction word."""
-    return word >> 28 & 0xF, word >> 20 & 0xFF, word >> 16 & 0xF, word & 0xFFFF
 
 
 def _number(text, where):

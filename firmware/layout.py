@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zerohero.hw.memory import pack_entry
+from zerohero.spec.memory import pack_entry
 
 __all__ = ["csr_image", "dense_image", "bitmap_image", "check_fits"]
 
@@ -44,7 +44,7 @@ def bitmap_image(cfg, B, bitmap_base: int, val_base: int) -> list[list[int]]:
     """``[[addr, word], ...]`` of a Bitmap operand: ``ceil(cols / 32)`` presence words per row
     at ``bitmap_base`` (bit b of word w = column 32 w + b) and the values, row after row, as
     entries at ``val_base``."""
-    from zerohero.hw.scan import BITMAP_BITS
+    from zerohero.spec.memory import BITMAP_BITS
 
     rows, cols = B.shape
     wpr = -(-cols // BITMAP_BITS)

@@ -21,9 +21,9 @@ from typing import Callable
 
 import numpy as np
 
-from zerohero.hw.config import COUNTER_NAMES
-from zerohero.hw.memory import pack_entry, unpack_entry
-from zerohero.hw.regs import RegisterMap
+from zerohero.spec.config import COUNTER_NAMES
+from zerohero.spec.memory import pack_entry, unpack_entry
+from zerohero.spec.regmap import RegisterMap
 
 from .isa import assemble
 

@@ -33,10 +33,10 @@ import dataclasses
 import numpy as np
 import scipy.sparse
 
-from zerohero.hw.config import COUNTER_NAMES
-from zerohero.hw.memory import pack_entry, unpack_entry
-from zerohero.hw.regs import RegisterMap
-from zerohero.sim import model
+from zerohero.spec.config import COUNTER_NAMES
+from zerohero.spec.memory import pack_entry, unpack_entry
+from zerohero.spec.regmap import RegisterMap
+from zerohero import model
 
 from .scheduler import (JOB_CYCLES, CapacityError, Program, _fits, _words, balance_rows,
                         lane_setup, load_firmware, plan_rowwise)

@@ -1,6 +1,6 @@
 """Board tops, bitstream builds and flashing (the only place that calls ``platform.request``).
 
-:class:`BoardTop` wraps the board-agnostic :class:`zerohero.hw.uart.UartTop` for a board of
+:class:`BoardTop` wraps the board-agnostic :class:`zerohero.hw.uart_bridge.UartTop` for a board of
 :data:`BOARDS`: a PLL makes the design clock (``target_mhz``) from the board's oscillator, the
 UART pins go to the bridge (115200 baud, 8N1) and the first LEDs show busy / irq / NAK.
 
@@ -36,8 +36,8 @@ from amaranth.build import ResourceError
 from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
 from amaranth.lib.cdc import ResetSynchronizer
 
-from zerohero.board import DEFAULT_BAUD
-from zerohero.hw.config import AccelConfig, preset
+from zerohero.spec.link import DEFAULT_BAUD
+from zerohero.spec.config import AccelConfig, preset
 
 __all__ = ["BOARDS", "Board", "BoardTop", "board", "build_board", "flash_board", "FPGAError",
            "BUILD_ROOT"]
@@ -160,7 +160,7 @@ class BoardTop(Elaboratable):
     """PLL + reset + :class:`UartTop` on a board's pins."""
 
     def __init__(self, spec: Board, cfg, mhz: float | None = None, baud: int = DEFAULT_BAUD):
-        from zerohero.hw.uart import UartTop
+        from zerohero.hw.uart_bridge import UartTop
 
         self.spec = spec
         self.pll, self.clock_mhz = spec.pll(mhz)
@@ -207,7 +207,7 @@ class BoardTop(Elaboratable):
         return m
 
 
-def tool_env() -> dict:
+def fpga_tool_env() -> dict:
     """Environment pointing Amaranth at the YoWASP tools of this interpreter's venv."""
     env = dict(os.environ)
     bindir = str(Path(sys.executable).parent)
@@ -264,7 +264,7 @@ def build_board(name: str, config: str | AccelConfig | None = None,
     }
     plan = platform.prepare(top, name="zerohero", **overrides)
     try:
-        plan.execute_local(str(out), env=tool_env())
+        plan.execute_local(str(out), env=fpga_tool_env())
     except subprocess.CalledProcessError:
         raise FPGAError(f"{spec.name} build failed: {_tool_error(out)}") from None
     pnr = json.loads((out / "report-pnr.json").read_text())

@@ -2,7 +2,7 @@
 
 Scratchpad + ``lanes`` x :class:`Lane` + :class:`Sequencer` + register bank + host port. The
 host writes operands into the scratchpad and a program into the sequencer's instruction
-memory through ``bus`` (:mod:`zerohero.hw.regs` has the map), writes CONTROL.START and waits
+memory through ``bus`` (:mod:`zerohero.spec.regmap` has the map), writes CONTROL.START and waits
 for ``irq`` (high while STATUS.DONE or an error is pending); then it reads results and
 counters. While the sequencer runs, the lanes own the scratchpad ports and host accesses to
 it are refused (BUSY); while it is idle, the host owns them (with ``cfg.host_stage``, whose
@@ -38,9 +38,9 @@ from amaranth.hdl import Cat, ClockSignal, DomainRenamer, Module, ResetSignal, S
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from zerohero.firmware.isa import ALL_LANES
+from zerohero.spec.isa import ALL_LANES
 
-from .config import COUNTER_NAMES
+from zerohero.spec.config import COUNTER_NAMES
 from .gating import add_domain, gated_clock, own_copy
 from .host import HostBusSignature, HostPort, RegisterBank
 from .lane import Lane

@@ -13,7 +13,7 @@ Conventions shared by every harness:
 * **Stream protocol** (amaranth.lib.stream): on every output stream the unit never offers
   ``valid`` in reset, and once it raises ``valid`` with a payload, ``valid`` and the payload
   hold until ``ready``. The same is *assumed* of the environment on every input stream.
-* **Token protocol** (:mod:`zerohero.sim.tokens`): input streams are assumed well-formed
+* **Token protocol** (:mod:`zerohero.spec.tokens`): input streams are assumed well-formed
   (each token is exactly one of data / bare stop / done; coordinates strictly increase within
   a fiber; a bare stop or done never closes an open fiber; a beat holds 1..k tokens); the
   joiners' output streams are asserted well-formed.
@@ -58,7 +58,7 @@ from amaranth.hdl import (Array, Assert, Assume, Cat, Cover, Fragment, Module, M
 from amaranth.lib import data
 from amaranth.lib.fifo import SyncFIFO
 
-from .config import AccelConfig
+from zerohero.spec.config import AccelConfig
 from .join import Intersector, TokenWindow, Unioner
 from .pe import MACLane
 from .memory import EntryLayout

@@ -1,6 +1,6 @@
 """Host access: the memory-mapped bus port, the register bank, and a test top.
 
-The address and register maps come from :class:`zerohero.hw.regs.RegisterMap` (no Amaranth
+The address and register maps come from :class:`zerohero.spec.regmap.RegisterMap` (no Amaranth
 there, so host code imports it too); this module only turns that map into hardware.
 
 Bus protocol (:class:`HostBusSignature`, 32-bit word addresses, 32-bit data): the host raises
@@ -36,7 +36,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .memory import ReadPortSignature, Scratchpad, WritePortSignature
-from .regs import (ADDR_WIDTH, COUNTER_NAMES, DATA_WIDTH, ERR_BAD_ADDR, ERR_BUSY, RegisterMap)
+from zerohero.spec.regmap import (ADDR_WIDTH, COUNTER_NAMES, DATA_WIDTH, ERR_BAD_ADDR, ERR_BUSY, RegisterMap)
 
 __all__ = ["HostBusSignature", "RegAccessSignature", "FaultSignature", "RegisterBank",
            "HostPort", "HostMemory", "ERROR_CODE_WIDTH", "reg_edges"]

@@ -23,7 +23,7 @@ from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from zerohero.firmware.isa import FIELDS
+from zerohero.spec.isa import FIELDS
 
 from .gating import add_gated_domain, own_copy
 from .join import Intersector, Unioner

@@ -28,8 +28,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["EntryLayout", "ReadPortSignature", "WritePortSignature", "Scratchpad",
-           "pack_entry", "unpack_entry", "READ_PORTS"]
+__all__ = ["EntryLayout", "ReadPortSignature", "WritePortSignature", "Scratchpad", "READ_PORTS"]
 
 READ_PORTS = 2
 
@@ -39,23 +38,6 @@ class EntryLayout(data.StructLayout):
 
     def __init__(self, cfg):
         super().__init__({"crd": unsigned(cfg.coord_width), "val": signed(cfg.acc_width)})
-
-
-def pack_entry(cfg, crd: int, val: int) -> int:
-    """The scratchpad word of entry ``(crd, val)`` (``val`` checked against acc_width)."""
-    if not 0 <= crd <= cfg.coord_max:
-        raise ValueError(f"coordinate {crd} does not fit {cfg.coord_width} bits")
-    if not cfg.acc_min <= val <= cfg.acc_max:
-        raise ValueError(f"value {val} does not fit signed {cfg.acc_width} bits")
-    return int(crd) | ((int(val) & ((1 << cfg.acc_width) - 1)) << cfg.coord_width)
-
-
-def unpack_entry(cfg, word: int):
-    crd = word & cfg.coord_max
-    val = (word >> cfg.coord_width) & ((1 << cfg.acc_width) - 1)
-    if val >> (cfg.acc_width - 1):
-        val -= 1 << cfg.acc_width
-    return crd, val
 
 
 class ReadPortSignature(wiring.Signature):

@@ -4,7 +4,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import COUNTER_NAMES
+from zerohero.spec.config import COUNTER_NAMES
 from .protocol import TokenLayout, token_stream
 
 __all__ = ["MACLane", "PEArray", "counter_names"]

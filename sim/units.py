@@ -7,7 +7,7 @@ import random
 from zerohero.hw.protocol import BeatLayout, TokenLayout, pack, unpack
 
 from .harness import beats, field_token, token_fields
-from .tokens import Token, encode_fibers
+from zerohero.spec.tokens import Token, encode_fibers
 
 __all__ = ["StreamCodec", "random_fibers", "fiber_pair_cases"]
 

@@ -1,10 +1,16 @@
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from zerohero.hw.config import AccelConfig
+from zerohero.spec.config import AccelConfig
 from zerohero.sim.harness import SIMULATORS
+
+# cocotb testbenches that drive host code (they sit above every layer, so not in zerohero.sim)
+# are found by the simulator's Python through sys.path (cocotb's runner passes it on).
+sys.path.insert(0, str(Path(__file__).parent / "tb"))
 
 # Icarus runs the same tests on smaller cases (it is ~500x slower than Verilator).
 SCALE = {"verilator": 1.0, "icarus": 0.25}

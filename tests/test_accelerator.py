@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 from conftest import acc_config, rand
 
-from zerohero.firmware.isa import ERRORS, assemble
+from zerohero.firmware.isa import assemble
+from zerohero.spec.isa import ERRORS
 from zerohero.firmware.scheduler import Program, plan_rowwise
-from zerohero.hw.regs import RegisterMap
-from zerohero.runtime import Accelerator
-from zerohero.sim import model
+from zerohero.spec.regmap import RegisterMap
+from zerohero.runtime import Runtime
+from zerohero import model
 from zerohero.sim.harness import ROOT
 
 DATA = ROOT / "data" / "suitesparse"
@@ -34,7 +35,7 @@ def check(acc, kernel, A, B, relu=False):
 @pytest.mark.cocotb
 def test_every_kernel_on_random_and_edge_operands(sim):
     cfg = acc_config()
-    acc = Accelerator(cfg, sim)
+    acc = Runtime(cfg, sim)
     rng = np.random.default_rng(1)
     A = rand(rng, (14, 30), 0.3, cfg)
     A[3] = 0                                    # empty row
@@ -67,7 +68,7 @@ def test_every_kernel_on_random_and_edge_operands(sim):
 @pytest.mark.cocotb
 def test_real_matrices_and_saturation(sim):
     cfg = acc_config(overflow="saturate")
-    acc = Accelerator(cfg, sim)
+    acc = Runtime(cfg, sim)
     rng = np.random.default_rng(2)
     karate = model.load_mtx(DATA / "karate.mtx", values="pattern")
     check(acc, "spmv", karate, rand(rng, 34, 1.0, cfg))
@@ -80,7 +81,7 @@ def test_real_matrices_and_saturation(sim):
 @pytest.mark.cocotb
 def test_largest_operand_that_fits(sim):
     cfg = acc_config()
-    acc = Accelerator(cfg, sim, double_buffer=False)    # full-depth tiles (counted below)
+    acc = Runtime(cfg, sim, double_buffer=False)    # full-depth tiles (counted below)
     rng = np.random.default_rng(3)
     # 2 lanes x 10 rows of 24 nonzeros + 5 more on row 0: pos 11 + 245 entries = 256 words.
     A = np.zeros((20, 200), dtype=np.int64)
@@ -117,7 +118,7 @@ def test_clock_gating_is_cycle_for_cycle_the_same_machine(sim):
              # Several tiles each, without and with double buffering.
              ("spmv", rand(rng, (rows, 200), 0.3, cfg), rand(rng, 200, 1.0, cfg), both),
              ("spgemm", rand(rng, (rows, 60), 0.2, cfg), rand(rng, (60, 50), 0.2, cfg), both)]
-    builds = {(gating, double): Accelerator(acc_config(clock_gating=gating), sim,
+    builds = {(gating, double): Runtime(acc_config(clock_gating=gating), sim,
                                             double_buffer=double)
               for gating in (True, False) for double in both}
     for kernel, a, b, modes in cases:
@@ -149,7 +150,7 @@ def test_host_read_latency_only_delays_the_responses(sim, host_stage):
     # Without double buffering (whose loads stall on the lanes' write ports, and so move
     # with the run's start), every other figure is the same.
     staged = {"host_stage": True, "double_buffer": False} if host_stage else {}
-    slow, ref = (Accelerator(acc_config(host_latency=lat, **more), sim, double_buffer=False)
+    slow, ref = (Runtime(acc_config(host_latency=lat, **more), sim, double_buffer=False)
                  for lat, more in ((3, staged), (1, {})))
     later = {"cycles": 1, "read_cycles": 2}
     for kernel, a, b in cases:
@@ -161,7 +162,7 @@ def test_host_read_latency_only_delays_the_responses(sim, host_stage):
     assert st["tiles"] > 1
     if not host_stage:
         # With it: the host writes the next tile while the lanes run.
-        st = check(Accelerator(acc_config(host_latency=3), sim), *cases[-1])
+        st = check(Runtime(acc_config(host_latency=3), sim), *cases[-1])
         assert st["tiles"] > 1 and st["hidden_cycles"] > 0
 
 
@@ -220,9 +221,9 @@ def test_pipelined_sequencer_only_delays_the_run(sim, command_latency):
     A = rand(rng, (14, 30), 0.3, cfg)
     cases = [("spmv", A, rand(rng, 30, 1.0, cfg), 1), ("spmm", A, rand(rng, (30, 3), 0.7, cfg), 3),
              ("spmv", rand(rng, (8 * cfg.lanes, 200), 0.3, cfg), rand(rng, 200, 1.0, cfg), 1)]
-    slow = Accelerator(cfg.replace(status_latency=1, predict_jumps=True,
+    slow = Runtime(cfg.replace(status_latency=1, predict_jumps=True,
                                    command_latency=command_latency), sim)
-    ref = Accelerator(cfg, sim)
+    ref = Runtime(cfg, sim)
     for kernel, a, b, waits in cases:
         st, rst = check(slow, kernel, a, b), check(ref, kernel, a, b)
         for key in rst:
@@ -235,7 +236,7 @@ def test_pipelined_sequencer_only_delays_the_run(sim, command_latency):
 
 def test_bad_operands_are_rejected_before_running():
     cfg = acc_config()
-    acc = Accelerator(cfg, "verilator")        # nothing is built: every call fails first
+    acc = Runtime(cfg, "verilator")        # nothing is built: every call fails first
     with pytest.raises(ValueError, match="spmv: A has 4 columns but the second operand has 5"):
         acc.spmv(np.ones((3, 4), dtype=np.int64), np.ones(5, dtype=np.int64))
     with pytest.raises(ValueError, match="does not fit signed 8-bit"):
@@ -245,7 +246,7 @@ def test_bad_operands_are_rejected_before_running():
     with pytest.raises(ValueError, match="x must be 1-D"):
         acc.spmv(np.ones((2, 2), dtype=np.int64), np.ones((2, 2), dtype=np.int64))
     with pytest.raises(ValueError, match="unknown backend 'gpu'"):
-        Accelerator(cfg, "gpu")
+        Runtime(cfg, "gpu")
     assert acc._built is None
 
 
@@ -263,7 +264,7 @@ def firmware_job(cfg, source):
 @pytest.mark.cocotb
 def test_firmware_errors_halt_with_a_code(sim):
     cfg = acc_config()
-    acc = Accelerator(cfg, sim)
+    acc = Runtime(cfg, sim)
     rmap = RegisterMap(cfg)
     status = {f.name: f for f in rmap["STATUS"].fields}
     cases = {
@@ -284,7 +285,7 @@ def test_largest_operands_that_fit_each_preset(name):
     """At every preset's capacity the scheduler plans the job; one word more is refused with
     a clear error before anything runs (the RTL runs above use a small configuration)."""
     from zerohero.firmware.scheduler import plan_rowwise
-    from zerohero.hw.config import preset
+    from zerohero.spec.config import preset
 
     cfg = preset(name)
     n = cfg.spm_depth - 2                       # one row per lane: pos (2 words) + n entries

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from zerohero.cli import main
-from zerohero.hw.config import PRESETS
+from zerohero.spec.config import PRESETS
 from zerohero.hw.top import TOPS
 
 

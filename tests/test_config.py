@@ -1,6 +1,6 @@
 import pytest
 
-from zerohero.hw.config import PRESETS, AccelConfig, preset
+from zerohero.spec.config import PRESETS, AccelConfig, preset
 
 
 def test_presets_are_valid_and_named():
@@ -44,12 +44,3 @@ def test_unknown_preset_and_fields():
         preset("nope")
     with pytest.raises(ValueError, match=r"unknown AccelConfig field\(s\) \['lane'\]"):
         AccelConfig.from_dict({"lane": 4})
-
-
-def test_config_and_golden_model_import_without_amaranth():
-    import subprocess
-    import sys
-
-    code = ("import sys; import zerohero.hw.config, zerohero.sim.model, zerohero.sim.tokens; "
-            "sys.exit('amaranth' in sys.modules)")
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from zerohero.cli import main
-from zerohero.hw.config import preset
+from zerohero.spec.config import preset
 
 UP5K = {"lc": 5280, "bram": 30, "dsp": 8}
 ECP5_85F = {"lc": 83640, "bram": 208, "dsp": 156}
@@ -117,7 +117,7 @@ def test_icebreaker_at_a_lower_clock_meets_timing(icebreaker_build, capsys):
     assert_no_board(flash(capsys=capsys))
     # A run on the board converts cycles into timeouts with the clock it was built for.
     from zerohero.fpga.boards import BOARDS
-    from zerohero.run import backend_options
+    from zerohero.run_command import backend_options
 
     assert backend_options(BOARDS["icebreaker"], "/dev/ttyUSB1") == {
         "port": "/dev/ttyUSB1", "clock_hz": 27e6}

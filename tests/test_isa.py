@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zerohero.firmware.isa import (ALL_LANES, FIELDS, OPCODES, REGISTERS, AsmError, LaneStub,
-                                   assemble, decode, disassemble, encode, execute)
+from zerohero.firmware.isa import AsmError, LaneStub, assemble, disassemble, execute
+from zerohero.spec.isa import ALL_LANES, FIELDS, OPCODES, REGISTERS, decode, encode
 from zerohero.firmware.scheduler import PROGRAMS
-from zerohero.hw.config import AccelConfig
+from zerohero.spec.config import AccelConfig
 
 LANES = 3
 

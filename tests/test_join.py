@@ -6,7 +6,7 @@ import pytest
 from conftest import SCALE, unit_config
 
 from zerohero.sim.harness import build, first_mismatch
-from zerohero.sim.model.streams import intersect_tokens, union_tokens
+from zerohero.model.streams import intersect_tokens, union_tokens
 from zerohero.sim.units import StreamCodec, fiber_pair_cases
 
 GOLDEN = {"intersector": intersect_tokens, "unioner": union_tokens}

@@ -1,4 +1,4 @@
-"""Tests of zerohero.sim.model.formats: validation messages, conversions, Matrix Market input."""
+"""Tests of zerohero.model.formats: validation messages, conversions, Matrix Market input."""
 
 import re
 import subprocess
@@ -12,7 +12,7 @@ import scipy.sparse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zerohero.sim.model import (
+from zerohero.model import (
     COO, CSC, CSR, NM, Bitmap, Dense, SparseVector, from_dense, from_scipy, load_mtx, to_format,
 )
 
@@ -208,13 +208,6 @@ def test_from_scipy_sorts_unsorted_indices():
     for kind in (scipy.sparse.lil_matrix, scipy.sparse.dok_array, scipy.sparse.coo_matrix,
                  scipy.sparse.bsr_array, scipy.sparse.dia_matrix):
         assert from_scipy(kind(sp.toarray()), "csc") == from_dense(sp.toarray(), "csc")
-
-
-def test_model_imports_without_amaranth():
-    code = ("import sys; sys.modules['amaranth'] = None\n"
-            "import zerohero.sim.model\n"
-            "assert not [m for m in sys.modules if m.startswith('amaranth') and sys.modules[m]]\n")
-    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 # Bad input: every constructor error, with its message ------------------------------------

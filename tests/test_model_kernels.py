@@ -1,4 +1,4 @@
-"""Tests of zerohero.sim.model.kernels against NumPy/SciPy and hand-computed overflow cases."""
+"""Tests of zerohero.model.kernels against NumPy/SciPy and hand-computed overflow cases."""
 
 import re
 from pathlib import Path
@@ -10,8 +10,8 @@ import scipy.sparse
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from zerohero.hw.config import AccelConfig, preset
-from zerohero.sim.model import (
+from zerohero.spec.config import AccelConfig, preset
+from zerohero.model import (
     COO, CSR, IntSemantics, SparseVector, ewadd, ewmul, from_dense, gemm, gemv, load_mtx, relu,
     spgemm, spmm, spmspv, spmv, to_format,
 )

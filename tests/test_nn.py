@@ -11,8 +11,8 @@ from conftest import acc_config, unit_config
 import zerohero
 from zerohero import nn
 from zerohero.cli import main
-from zerohero.hw.config import preset
-from zerohero.runtime import Accelerator
+from zerohero.spec.config import preset
+from zerohero.runtime import Runtime
 
 
 def random_mlp(sizes, seed=0, bias=0.1):
@@ -227,7 +227,7 @@ def test_model_backend_runs_the_golden_inference():
     X = np.random.default_rng(1).random((12, 12))
     net = random_mlp((12, 8, 4), seed=2)
     c = nn.compile_network(net, cfg, 0.5, finetune_epochs=0, calibration=X)
-    [(got, st)] = nn.run_network(Accelerator(cfg, "model"), [(c, "spmm")], X)
+    [(got, st)] = nn.run_network(Runtime(cfg, "model"), [(c, "spmm")], X)
     assert np.array_equal(got, nn.golden_infer(c, X))
     assert st["programs"] == 2 * ((len(X) + c.max_batch() - 1) // c.max_batch())
 
@@ -241,7 +241,7 @@ def test_tiny_network_bit_exact_on_rtl(sim):
     net = random_mlp((12, 8, 4), seed=4)
     sparse = nn.compile_network(net, cfg, 0.6, finetune_epochs=0, calibration=X)
     dense = nn.compile_network(net, cfg, 0.0, calibration=X)
-    acc = Accelerator(cfg, sim)
+    acc = Runtime(cfg, sim)
     (got_s, st_s), (got_d, st_d) = nn.run_network(acc, [(sparse, "spmm"), (dense, "gemm")],
                                                   X[:2])
     assert np.array_equal(got_s, nn.golden_infer(sparse, X[:2]))
@@ -298,7 +298,7 @@ def test_a_layer_that_does_not_fit_the_scratchpad_is_named_before_running():
     net = random_mlp((64, 128, 10))
     small = preset("sim-small").replace(name="small-banks", spm_depth=256)
     c = nn.compile_network(net, small, calibration=np.ones((2, 64)))
-    acc = Accelerator(small, "verilator")                   # nothing is built: it fails first
+    acc = Runtime(small, "verilator")                   # nothing is built: it fails first
     # 16 rows of 64 weights + 1 bias per lane: 17 pointers + 1040 entries (sparse), 1040 (dense)
     with pytest.raises(ValueError, match=r"^layer 0 \(sparse\): spmm: lane 0's rows of A needs "
                        r"1057 words but a bank holds 256"):

@@ -6,9 +6,9 @@ import pytest
 from conftest import SCALE, unit_config
 
 from zerohero.sim.harness import build, first_mismatch
-from zerohero.sim.model.kernels import IntSemantics
-from zerohero.sim.model.streams import counts, intersect_tokens, mac_tokens, union_tokens
-from zerohero.sim.tokens import encode_fibers
+from zerohero.model.kernels import IntSemantics
+from zerohero.model.streams import counts, intersect_tokens, mac_tokens, union_tokens
+from zerohero.spec.tokens import encode_fibers
 from zerohero.sim.units import StreamCodec, random_fibers
 
 

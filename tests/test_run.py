@@ -11,10 +11,10 @@ import pytest
 import scipy.io
 import scipy.sparse
 
-from zerohero import run as zrun
+from zerohero import run_command as zrun
 from zerohero.cli import main
-from zerohero.hw.config import preset
-from zerohero.sim import model
+from zerohero.spec.config import preset
+from zerohero import model
 from zerohero.sim.harness import ROOT
 
 DATA = ROOT / "data" / "suitesparse"
@@ -250,12 +250,12 @@ def test_failed_check_exits_1(capsys, monkeypatch):
 
 
 def test_simulation_failure_exits_1(capsys, monkeypatch):
-    from zerohero.runtime import Accelerator
+    from zerohero.runtime import Runtime
 
     def fail(self, A, B, relu=False):
         raise RuntimeError("spmv: no completion within 100 cycles\nmore detail")
 
-    monkeypatch.setattr(Accelerator, "spmv", fail)
+    monkeypatch.setattr(Runtime, "spmv", fail)
     status, r, err = run(capsys, "spmv", "--sim", "model", "--random", "6x6")
     assert status == 1 and r is None
     assert err.strip() == ("zerohero: error: model run failed: spmv: no completion within "

@@ -7,8 +7,8 @@ from conftest import SCALE, unit_config
 from zerohero.firmware.layout import bitmap_image, csr_image, dense_image
 from zerohero.sim.fixtures import ScanBench
 from zerohero.sim.harness import ROOT, build, first_mismatch
-from zerohero.sim.model import from_dense, load_mtx
-from zerohero.sim.tokens import data, encode_fibers, matrix_row_tokens
+from zerohero.model import from_dense, load_mtx
+from zerohero.spec.tokens import data, encode_fibers, matrix_row_tokens
 from zerohero.sim.units import StreamCodec
 
 DATA = ROOT / "data" / "suitesparse"

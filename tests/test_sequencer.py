@@ -13,9 +13,9 @@ import random
 import pytest
 from conftest import SCALE, unit_config
 
-from zerohero.firmware.isa import (ADDRESS_FIELDS, ALL_LANES, COUNT_FIELDS, ERRORS, FIELDS,
-                                   OPCODES, REGISTERS, LaneStub, assemble, disassemble, encode,
-                                   execute)
+from zerohero.firmware.isa import LaneStub, assemble, disassemble, execute
+from zerohero.spec.isa import (ADDRESS_FIELDS, ALL_LANES, COUNT_FIELDS, ERRORS, FIELDS, OPCODES,
+                               REGISTERS, encode)
 from zerohero.hw.sequencer import Sequencer, range_flags
 from zerohero.sim.harness import build, first_mismatch
 

@@ -10,8 +10,8 @@ import scipy.sparse
 from conftest import SCALE, acc_config, rand
 
 from zerohero.cli import main
-from zerohero.runtime import Accelerator
-from zerohero.sim import model
+from zerohero.runtime import Runtime
+from zerohero import model
 from zerohero.sim.harness import ROOT
 
 DATA = ROOT / "data" / "suitesparse"
@@ -44,7 +44,7 @@ def check(acc, kernel, A, B, relu=False):
 @pytest.mark.cocotb
 def test_sparse_kernels_random_and_edge_cases(sim):
     cfg = acc_config()
-    acc = Accelerator(cfg, sim)
+    acc = Runtime(cfg, sim)
     rng = np.random.default_rng(5)
     s = SCALE[sim]
     rows, cols = max(4, int(16 * s)), max(5, int(20 * s))
@@ -84,7 +84,7 @@ def test_sparse_kernels_random_and_edge_cases(sim):
 def test_sparse_kernels_real_matrix():
     """karate (34 x 34, quantized to 8 bits): A @ A, A .* A^T, A + A^T on Verilator."""
     cfg = acc_config()
-    acc = Accelerator(cfg, "verilator")
+    acc = Runtime(cfg, "verilator")
     A = model.load_mtx(DATA / "karate.mtx", values="quantize", value_width=8).to_scipy()
     At = scipy.sparse.csr_array(A.T)
     check(acc, "spgemm", A, A)
@@ -94,7 +94,7 @@ def test_sparse_kernels_real_matrix():
 
 
 def test_saturating_spgemm_on_the_model_backend():
-    sat = Accelerator(acc_config(overflow="saturate"), "model")
+    sat = Runtime(acc_config(overflow="saturate"), "model")
     big = np.full((2, 8), 127)
     C, _ = sat.spgemm(big, big.T.copy())
     assert (C.toarray() == 32767).all()
@@ -103,7 +103,7 @@ def test_saturating_spgemm_on_the_model_backend():
 @pytest.mark.cocotb
 def test_saturating_spgemm_on_verilator():
     cfg = acc_config(overflow="saturate")
-    acc = Accelerator(cfg, "verilator")
+    acc = Runtime(cfg, "verilator")
     rng = np.random.default_rng(8)
     big = np.full((3, 8), cfg.value_max)
     big[1] = cfg.value_min
@@ -112,7 +112,7 @@ def test_saturating_spgemm_on_verilator():
 
 
 def test_bad_sparse_operands_are_rejected_before_running():
-    acc = Accelerator(acc_config(), "verilator")
+    acc = Runtime(acc_config(), "verilator")
     with pytest.raises(ValueError, match="spgemm: A has 4 columns but the second operand has 5"):
         acc.spgemm(np.ones((3, 4), dtype=np.int64), np.ones((5, 2), dtype=np.int64))
     with pytest.raises(ValueError, match=r"ewadd: A has shape \(3, 4\) but B has shape \(3, 5\)"):
@@ -132,7 +132,7 @@ def test_bad_sparse_operands_are_rejected_before_running():
 def test_sparse_reference_equals_the_golden_model(sem, kernel):
     """The CLI's independent NumPy reference (model backend) agrees with the golden model,
     overflow included."""
-    from zerohero import run as zrun
+    from zerohero import run_command as zrun
 
     rng = np.random.default_rng(7)
     for trial in range(4):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from zerohero.hw.config import preset
+from zerohero.spec.config import preset
 from zerohero.hw.memory import Scratchpad
 from zerohero.hw.pe import MACLane
 from zerohero.hw.sequencer import Sequencer

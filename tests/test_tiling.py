@@ -8,9 +8,9 @@ from conftest import acc_config, rand
 
 from zerohero.bench import small_banks_config
 from zerohero.firmware.sparse import plan_double_buffered, plan_tiles
-from zerohero.hw.regs import RegisterMap
-from zerohero.runtime import Accelerator
-from zerohero.sim import model
+from zerohero.spec.regmap import RegisterMap
+from zerohero.runtime import Runtime
+from zerohero import model
 from zerohero.sim.harness import ROOT
 
 DATA = ROOT / "data" / "suitesparse"
@@ -31,7 +31,7 @@ def assert_partition(tiles, rows, what):
 def test_tiled_kernels_stitch_exactly(sim):
     """Full-depth tiles run one after the other (the double-buffered ones: below)."""
     cfg = acc_config()
-    acc = Accelerator(cfg, sim, double_buffer=False)
+    acc = Runtime(cfg, sim, double_buffer=False)
     rng = np.random.default_rng(9)
     small = sim == "icarus"
     # SpMV: 200 columns do not fit half a 256-word bank: inner (column) tiles whose partial
@@ -92,7 +92,7 @@ def test_double_buffering_hides_loads_and_stays_exact(sim):
     want = model.spmv(model.to_format(A, "csr"), x, model.IntSemantics.from_config(cfg))
     runs = {}
     for double in (False, True, None):
-        acc = Accelerator(cfg, sim, double_buffer=double)
+        acc = Runtime(cfg, sim, double_buffer=double)
         y, st = acc.spmv(A, x)
         assert np.array_equal(y, want), f"double_buffer={double}"
         runs[double] = st
@@ -114,7 +114,7 @@ def test_double_buffering_hides_loads_and_stays_exact(sim):
                         model.IntSemantics.from_config(cfg)).to_scipy()
     runs = {}
     for double in (False, True, None):
-        C, runs[double] = Accelerator(cfg, sim, double_buffer=double).spgemm(A3, B3)
+        C, runs[double] = Runtime(cfg, sim, double_buffer=double).spgemm(A3, B3)
         assert (C != want).nnz == 0 and C.nnz == want.nnz, f"double_buffer={double}"
     assert runs[True]["tiles"] > 1 and runs[True]["hidden_cycles"] > 0
     assert_auto_chose_the_faster(runs)
@@ -135,7 +135,7 @@ def test_double_buffering_needs_the_config():
     with pytest.raises(ValueError, match="without double buffering"):
         plan_double_buffered(cfg, "spmv", model.to_format(np.ones((4, 4), np.int64), "csr"),
                              np.ones(4, np.int64))
-    assert not Accelerator(cfg, "model", double_buffer=True).double_buffer
+    assert not Runtime(cfg, "model", double_buffer=True).double_buffer
     assert "HALF" not in {f.name for f in RegisterMap(cfg)["CONTROL"].fields}
 
 
@@ -144,7 +144,7 @@ def test_largest_suitesparse_matrix_tiled_on_small_banks():
     """bcsstk13 (2003 x 2003, 83883 stored entries), the largest matrix of
     data/suitesparse, on 8 lanes of 256-word banks: 76 tiles in one Verilator run,
     bit-exact."""
-    acc = Accelerator(small_banks_config(), "verilator")
+    acc = Runtime(small_banks_config(), "verilator")
     A = model.load_mtx(DATA / "bcsstk13.mtx", values="quantize", value_width=16)
     x = np.random.default_rng(0).integers(-100, 101, A.shape[1])
     y, st = acc.spmv(A, x)
@@ -159,7 +159,7 @@ def test_largest_suitesparse_matrix_tiled_on_small_banks():
 
 def test_saturating_inner_tiles_only_when_exact():
     cfg = acc_config(overflow="saturate")
-    acc = Accelerator(cfg, "verilator")
+    acc = Runtime(cfg, "verilator")
     A = np.full((20, 200), cfg.value_max)      # 10 rows a lane: does not fit, tiled
     with pytest.raises(ValueError, match="tiling along the inner dimension.*acc_max 32767"):
         acc.spmv(A, np.full(200, cfg.value_max))
@@ -171,7 +171,7 @@ def test_saturating_inner_tiles_only_when_exact():
 
 
 def test_unrepresentable_inputs_are_refused():
-    acc = Accelerator(acc_config(), "verilator")
+    acc = Runtime(acc_config(), "verilator")
     with pytest.raises(ValueError, match="coordinates have 8 bits"):
         acc.spmv(np.ones((2, 300), dtype=np.int64), np.ones(300, dtype=np.int64))
     with pytest.raises(ValueError, match="does not fit signed 8-bit"):

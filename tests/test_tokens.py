@@ -3,9 +3,9 @@
 import pytest
 
 from zerohero.firmware.scheduler import balance_rows
-from zerohero.sim.model.streams import intersect_tokens, mac_tokens, union_tokens
-from zerohero.sim.model import IntSemantics
-from zerohero.sim.tokens import DONE, check_stream, data, decode_fibers, encode_fibers, stop
+from zerohero.model.streams import intersect_tokens, mac_tokens, union_tokens
+from zerohero.model import IntSemantics
+from zerohero.spec.tokens import DONE, check_stream, data, decode_fibers, encode_fibers, stop
 
 
 def test_stop_rides_on_last_data_token_and_empty_fibers_stand_alone():

@@ -1,5 +1,5 @@
 """The UART host link: frame encoding (pure Python) and the full path host code -> bit-level
-UART pins -> :class:`zerohero.hw.uart.SimUartTop` (bridge + accelerator) under cocotb, checked
+UART pins -> :class:`zerohero.hw.uart_bridge.SimUartTop` (bridge + accelerator) under cocotb, checked
 against the golden model; faults (bit errors, truncated frames, a missing board) must be
 rejected and reported, never applied."""
 
@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 
 from zerohero import link
-from zerohero.hw.config import preset
-from zerohero.hw.uart import SIM_CLOCKS_PER_BIT, SimUartTop
-from zerohero.sim import model
+from zerohero.spec import link as frames
+from zerohero.spec.config import preset
+from zerohero.hw.uart_bridge import SIM_CLOCKS_PER_BIT, SimUartTop
+from zerohero import model
 from zerohero.sim.harness import build
 
 CFG = preset("icebreaker")
 PERIOD_S = 10e-9
-GAP_S = link.GAP_TIMEOUT_BYTES * 10 * SIM_CLOCKS_PER_BIT * PERIOD_S
+GAP_S = frames.GAP_TIMEOUT_BYTES * 10 * SIM_CLOCKS_PER_BIT * PERIOD_S
 BASE = {"config": CFG.to_dict(), "clocks_per_bit": SIM_CLOCKS_PER_BIT,
         # Longest answer: 16 words (69 bytes) or a NAK after the gap timeout.
         "timeout_s": GAP_S + 100 * 10 * SIM_CLOCKS_PER_BIT * PERIOD_S, "quiet_s": 2 * GAP_S}
@@ -26,17 +27,17 @@ def test_crc8_check_value():
 
 
 def test_request_and_response_encoding():
-    frame = link.encode_request(link.CMD_WRITE, 7, 0x1234, [0xDEADBEEF, 1])
+    frame = link.encode_request(frames.CMD_WRITE, 7, 0x1234, [0xDEADBEEF, 1])
     assert frame[:8] == bytes([0x5A, 1, 7, 2, 0x34, 0x12, 0, 0])
     assert frame[8:12] == bytes([0xEF, 0xBE, 0xAD, 0xDE])
     assert link.crc8(frame[1:]) == 0                  # the CRC closes the frame
-    body = bytes([link.OK, 9, 1, 1, 2, 3, 4])
+    body = bytes([frames.OK, 9, 1, 1, 2, 3, 4])
     assert link.decode_response(bytes([0xA5]) + body + bytes([link.crc8(body)])) == \
-        (link.OK, 9, [0x04030201])
+        (frames.OK, 9, [0x04030201])
     with pytest.raises(link.LinkError, match="CRC mismatch"):
         link.decode_response(bytes([0xA5]) + body + bytes([link.crc8(body) ^ 1]))
     with pytest.raises(ValueError, match="1 to 16 words, not 17"):
-        link.encode_request(link.CMD_READ, 0, 0, count=17)
+        link.encode_request(frames.CMD_READ, 0, 0, count=17)
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ def test_spmv_over_the_uart(verilator_board, latency):
     A, x = operands()
     cfg = CFG.replace(host_latency=latency)
     board = verilator_board if cfg == CFG else build(cfg, SimUartTop, "verilator")
-    out = board.run("zerohero.sim.tb.uart", {**BASE, "config": cfg.to_dict(), "mode": "kernel",
+    out = board.run("tb_board_link", {**BASE, "config": cfg.to_dict(), "mode": "kernel",
                                              "kernel": "spmv", "A": A.tolist(),
                                              "B": x.tolist()})
     np.testing.assert_array_equal(np.array(out["result"]), golden_spmv(A, x))
@@ -81,7 +82,7 @@ def test_spmv_over_a_noisy_uart(verilator_board):
     """Every 5th frame the host sends has one bit flipped: each is NAKed (or unanswered) and
     retried, and the result is still exact."""
     A, x = operands(seed=4)
-    out = verilator_board.run("zerohero.sim.tb.uart",
+    out = verilator_board.run("tb_board_link",
                         {**BASE, "mode": "kernel", "kernel": "spmv", "A": A.tolist(),
                          "B": x.tolist(), "fault_every": 5, "seed": 2})
     np.testing.assert_array_equal(np.array(out["result"]), golden_spmv(A, x))
@@ -93,7 +94,7 @@ def test_spmv_over_a_noisy_uart(verilator_board):
 
 @pytest.mark.cocotb
 def test_faults_are_rejected_and_reported(board_sim):
-    out = board_sim.run("zerohero.sim.tb.uart", {**BASE, "mode": "faults"})
+    out = board_sim.run("tb_board_link", {**BASE, "mode": "faults"})
     expect = {
         "data_bit": "NAK_CRC", "crc_bit": "NAK_CRC", "addr_bit": "NAK_CRC",
         "sync_lost": "no response", "count_larger": "NAK_TIMEOUT", "count_zero": "NAK_FRAME",
@@ -101,7 +102,7 @@ def test_faults_are_rejected_and_reported(board_sim):
     }
     # The bridge hunts for the next sync byte: the lost-sync frame goes unanswered only if none
     # of its later bytes is 0x5A (the testbench seeds the link's SEQ so that holds).
-    assert link.SYNC_REQUEST not in bytes.fromhex(out["checks"]["sync_lost"]["sent"])
+    assert frames.SYNC_REQUEST not in bytes.fromhex(out["checks"]["sync_lost"]["sent"])
     for name, want in expect.items():
         check = out["checks"][name]
         reason = want if want == "no response" else f"board answered {want}"
@@ -110,7 +111,7 @@ def test_faults_are_rejected_and_reported(board_sim):
         assert check["after"] == 0x12345678, (name, "a rejected frame was applied")
     assert out["retried_value"] == 0xCAFEF00D
     assert out["retry_stats"]["retries"] == 2
-    assert out["bus_error"]["status"] == link.BUS_ERROR
+    assert out["bus_error"]["status"] == frames.BUS_ERROR
     assert out["bus_error"]["retries"] == 2                 # not retried
     assert out["lost"].startswith("board not responding on sim after 3 tries")
     assert out["framing_errors"] == 0

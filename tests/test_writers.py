@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from conftest import SCALE, unit_config
 
-from zerohero.hw.memory import pack_entry
+from zerohero.spec.memory import pack_entry
 from zerohero.hw.scan import CompressedWriter, DenseWriter
 from zerohero.sim.harness import build
-from zerohero.sim.model.streams import split_fibers
-from zerohero.sim.tokens import encode_fibers
+from zerohero.model.streams import split_fibers
+from zerohero.spec.tokens import encode_fibers
 from zerohero.sim.units import StreamCodec
 
 

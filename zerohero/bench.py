@@ -6,10 +6,10 @@ import math
 import random
 from pathlib import Path
 
-from zerohero.hw.config import preset
+from zerohero.spec.config import preset
 from zerohero.sim.harness import build
-from zerohero.sim.model.streams import intersect_tokens
-from zerohero.sim.tokens import encode_fibers
+from zerohero.model.streams import intersect_tokens
+from zerohero.spec.tokens import encode_fibers
 from zerohero.sim.units import StreamCodec
 
 __all__ = ["bench_intersect", "BENCHES", "table"]
@@ -75,7 +75,7 @@ def _rows_matrix(rng, lengths, rows, cols=1024, empty=0.0):
     """A CSR operand whose row lengths are drawn from ``lengths`` (a list to sample)."""
     import numpy as np
 
-    from zerohero.sim.model import from_dense
+    from zerohero.model import from_dense
 
     dense = np.zeros((rows, cols), dtype=np.int64)
     for r in range(rows):
@@ -103,8 +103,8 @@ def bench_scan(sim: str = "verilator", rows: int = 256):
 
     from zerohero.firmware.layout import csr_image
     from zerohero.sim.fixtures import ScanBench
-    from zerohero.sim.model import load_mtx
-    from zerohero.sim.tokens import matrix_row_tokens
+    from zerohero.model import load_mtx
+    from zerohero.spec.tokens import matrix_row_tokens
 
     # sim-small's datapath; deeper banks only so that each job holds a few thousand nonzeros.
     cfg = preset("sim-small").replace(spm_banks=3, lanes=1, spm_depth=32768)
@@ -152,7 +152,7 @@ def power_law_matrix(rng, rows, cols, density, alpha=1.5):
     a few long rows and many short ones, like real graphs."""
     import numpy as np
 
-    from zerohero.sim.model import from_dense
+    from zerohero.model import from_dense
 
     raw = rng.pareto(alpha, rows) + 1
     lengths = np.minimum(cols, np.maximum(1, np.round(raw / raw.sum() * density * rows * cols)))
@@ -168,10 +168,10 @@ def bench_spmv(sim: str = "verilator", size: int = 512,
     same matrix in dense mode (GEMV: every coordinate streamed, zeros still not multiplied)."""
     import numpy as np
 
-    from zerohero.runtime import Accelerator
-    from zerohero.sim import model
+    from zerohero.runtime import Runtime
+    from zerohero import model
 
-    acc = Accelerator("sim-small", sim)
+    acc = Runtime("sim-small", sim)
     rng = np.random.default_rng(12)
     cases = []
     for d in densities:
@@ -227,7 +227,7 @@ def table(records: list[dict]) -> str:
 
 def _sparse_case_record(acc, kernel, name, A, B):
     """Run one sparse-output kernel, check it against the golden model, one table row."""
-    from zerohero.sim import model
+    from zerohero import model
 
     if kernel == "ewmul":
         C, st = acc.ewmul(A, B)
@@ -257,11 +257,11 @@ def bench_spgemm(sim: str = "verilator", config: str = "sim-small"):
     ideal (``ceil(useful MACs / lanes)``) and against the dataflow's stream bound."""
     import numpy as np
 
-    from zerohero.runtime import Accelerator
-    from zerohero.sim import model
+    from zerohero.runtime import Runtime
+    from zerohero import model
     from zerohero.sim.harness import ROOT
 
-    acc = Accelerator(config, sim)
+    acc = Runtime(config, sim)
     rng = np.random.default_rng(21)
     data = ROOT / "data" / "suitesparse"
 
@@ -288,7 +288,7 @@ def bench_spgemm(sim: str = "verilator", config: str = "sim-small"):
 def small_banks_config():
     """sim-small with 256-word banks (8 lanes): small enough that real matrices need tiling,
     wide enough (16-bit values) for them and for lane balancing to matter."""
-    from zerohero.hw.config import preset
+    from zerohero.spec.config import preset
 
     return preset("sim-small").replace(name="small-banks", spm_depth=256)
 
@@ -299,11 +299,11 @@ def _tiled_records(cfg, sim, kernel, name, A, B, want):
     loaded while the one before runs (``double-buffered``), and the runtime's default, which
     runs whichever it estimates faster (``default`` marks the row it picked). ``want(result)``
     checks each result against the golden model."""
-    from zerohero.runtime import Accelerator
+    from zerohero.runtime import Runtime
 
     records, totals = [], {}
     for mode in (False, True, None):
-        result, st = getattr(Accelerator(cfg, sim, double_buffer=mode), kernel)(A, B)
+        result, st = getattr(Runtime(cfg, sim, double_buffer=mode), kernel)(A, B)
         if not want(result):
             raise RuntimeError(f"tiled {kernel} result wrong on {name} (double_buffer={mode})")
         total = st["cycles"] + st["load_cycles"] + st["read_cycles"] - st["hidden_cycles"]
@@ -334,7 +334,7 @@ def bench_spmv_tiled(sim: str = "verilator"):
     load + read - hidden."""
     import numpy as np
 
-    from zerohero.sim import model
+    from zerohero import model
     from zerohero.sim.harness import ROOT
 
     cfg = small_banks_config()
@@ -361,7 +361,7 @@ def bench_spgemm_tiled(sim: str = "verilator"):
     :func:`bench_spmv_tiled`."""
     import numpy as np
 
-    from zerohero.sim import model
+    from zerohero import model
 
     cfg = preset("sim-small")
     rng = np.random.default_rng(2)

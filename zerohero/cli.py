@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from zerohero.hw.config import PRESETS, preset
+from zerohero.spec.config import PRESETS, preset
 
 __all__ = ["main", "LINT_WAIVERS"]
 
@@ -47,9 +47,9 @@ def cmd_verilog(args):
 
 def lint_file(path: Path, top: str) -> list[str]:
     """Warnings of ``verilator --lint-only -Wall`` beyond :data:`LINT_WAIVERS`."""
-    from zerohero.sim.harness import tool_env
+    from zerohero.sim.harness import use_pinned_verilator
 
-    tool_env()
+    use_pinned_verilator()
     cmd = ["verilator", "--lint-only", "-Wall", f"--top-module", top, str(path)]
     cmd += [f"-Wno-{w}" for w in LINT_WAIVERS]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -104,7 +104,7 @@ def cmd_bench(args):
 
 
 def cmd_regmap(args):
-    from zerohero.hw.regs import RegisterMap
+    from zerohero.spec.regmap import RegisterMap
 
     rmap = RegisterMap(preset(args.config))
     if not (args.json or args.header):
@@ -119,7 +119,7 @@ def cmd_regmap(args):
 
 
 def cmd_run(args):
-    from zerohero.run import run_command
+    from zerohero.run_command import run_command
 
     status = run_command(args)
     if status:
@@ -207,7 +207,7 @@ def build_parser():
     b.add_argument("--json", action="store_true", help="print JSON records")
     b.set_defaults(func=cmd_bench)
 
-    from zerohero.run import DEFAULT_B_COLS, DEFAULT_DENSITY, DEFAULT_MAX_VALUE, KERNELS
+    from zerohero.run_command import DEFAULT_B_COLS, DEFAULT_DENSITY, DEFAULT_MAX_VALUE, KERNELS
 
     r = sub.add_parser("run", help="one kernel on a backend, checked; prints the stats",
                        description="Run one kernel on the simulated accelerator (or the golden "

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zerohero.sim import model
+from zerohero import model
 from zerohero.sim.harness import ROOT
 
 DATA = ROOT / "data" / "suitesparse"
@@ -61,10 +61,10 @@ DENSE_MODE = {"spmv": "gemv", "spmspv": "gemv", "spmm": "gemm"}
 
 def run_demo(sim: str = "verilator", config: str = "sim-small", seed: int = 1, out=None):
     from zerohero.hw.top import dumps, generate
-    from zerohero.runtime import Accelerator
+    from zerohero.runtime import Runtime
 
     out = out or sys.stdout
-    acc = Accelerator(config, sim)
+    acc = Runtime(config, sim)
     cfg = acc.cfg
     print(f"zerohero demo: the '{cfg.name}' accelerator ({cfg.lanes} lanes, {cfg.value_width}-bit "
           f"values, {cfg.acc_width}-bit {cfg.overflow} accumulators, {cfg.spm_banks} banks of "

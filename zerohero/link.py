@@ -1,29 +1,7 @@
-"""The UART host link: frame format, CRC and the retrying transport (no Amaranth here).
+"""The host's side of the UART link: frames (:mod:`zerohero.spec.link`) with retries.
 
 One implementation serves the real board (a pyserial port) and the simulated board top (a
-cocotb bit-level port with the same ``write`` / ``read`` / ``reset_input_buffer`` methods);
-:mod:`zerohero.hw.uart` builds the board side from the constants below.
-
-Frame format (bytes; words are 32-bit little-endian; bus addresses are word addresses of
-:mod:`zerohero.hw.regs`)::
-
-    request   0x5A  CMD  SEQ  COUNT  ADDR[4]  DATA[4 * COUNT] (WRITE only)  CRC
-    response  0xA5  STATUS  SEQ  COUNT  DATA[4 * COUNT]                     CRC
-
-* ``CMD``: ``WRITE`` (1) writes ``COUNT`` words to ``ADDR, ADDR + 1, ...``; ``READ`` (2) reads
-  ``COUNT`` words from there; ``STATUS`` (3, ``COUNT`` = 1, ``ADDR`` ignored) returns one word:
-  bit 0 ``irq`` (done or error pending), bit 1 ``busy``. ``1 <= COUNT <= MAX_WORDS``.
-* ``SEQ``: chosen by the host, echoed in the response (stale responses are recognised).
-* ``CRC``: CRC-8 (polynomial 0x07, initial value 0, no reflection, no final XOR) over every
-  byte after the sync byte, up to the CRC itself.
-* ``STATUS`` of the response: ``OK`` (0); ``NAK_CRC`` (1): CRC mismatch or a byte without its
-  stop bit; ``NAK_TIMEOUT`` (2): the line went idle for ``GAP_TIMEOUT_BYTES`` byte times inside
-  a frame (truncated); ``NAK_FRAME`` (3): unknown ``CMD`` or ``COUNT`` out of range (the rest
-  is discarded until the line is idle for the same time); ``BUS_ERROR`` (4): the frame was
-  executed but a bus access was refused (the ``ERROR`` register says why). A NAKed frame is
-  never applied: the board buffers a ``WRITE``'s words and writes them only after the CRC
-  matched. A NAK's ``COUNT`` is 0; a READ's response carries ``COUNT`` words also on
-  ``BUS_ERROR``; a WRITE's response has none.
+cocotb bit-level port with the same ``write`` / ``read`` / ``reset_input_buffer`` methods).
 
 The host retries a frame that was NAKed, or whose response was missing or corrupted, up to
 ``tries`` times, then raises :class:`BoardTimeout` ("board not responding on PORT after N
@@ -36,33 +14,21 @@ from __future__ import annotations
 import random
 import time
 
-__all__ = ["SYNC_REQUEST", "SYNC_RESPONSE", "CMD_WRITE", "CMD_READ", "CMD_STATUS", "MAX_WORDS",
-           "OK", "NAK_CRC", "NAK_TIMEOUT", "NAK_FRAME", "BUS_ERROR", "STATUS_NAMES",
-           "GAP_TIMEOUT_BYTES", "crc8", "encode_request", "decode_response", "BoardLink",
-           "BoardTimeout", "LinkError", "HEADER_BYTES"]
+from amaranth.lib.crc import Algorithm
 
-SYNC_REQUEST = 0x5A
-SYNC_RESPONSE = 0xA5
-CMD_WRITE, CMD_READ, CMD_STATUS = 1, 2, 3
-#: Words per frame (the board buffers a frame's words before applying them).
-MAX_WORDS = 16
-OK, NAK_CRC, NAK_TIMEOUT, NAK_FRAME, BUS_ERROR = range(5)
-STATUS_NAMES = {OK: "OK", NAK_CRC: "NAK_CRC", NAK_TIMEOUT: "NAK_TIMEOUT",
-                NAK_FRAME: "NAK_FRAME", BUS_ERROR: "BUS_ERROR"}
-#: Idle byte times inside a frame after which the board drops it as truncated.
-GAP_TIMEOUT_BYTES = 64
-#: Bytes of a request before its data: sync, cmd, seq, count, addr[4].
-HEADER_BYTES = 8
-CRC_POLY = 0x07
+from zerohero.spec.link import (BUS_ERROR, CMD_READ, CMD_STATUS, CMD_WRITE, CRC, MAX_WORDS,
+                                NAK_CRC, NAK_FRAME, NAK_TIMEOUT, OK, STATUS_NAMES, SYNC_REQUEST,
+                                SYNC_RESPONSE)
+
+__all__ = ["crc8", "encode_request", "decode_response", "BoardLink", "BoardTimeout",
+           "LinkError", "runs"]
+
+_CRC = Algorithm(**CRC)(data_width=8)
 
 
-def crc8(data: bytes, crc: int = 0) -> int:
-    """CRC-8/SMBUS: polynomial x^8 + x^2 + x + 1, MSB first, init 0, no final XOR."""
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = ((crc << 1) ^ CRC_POLY) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
-    return crc
+def crc8(data: bytes) -> int:
+    """The frame CRC (:data:`zerohero.spec.link.CRC`) of ``data``."""
+    return _CRC.compute(data)
 
 
 def encode_request(cmd: int, seq: int, addr: int, words=(), count: int | None = None) -> bytes:

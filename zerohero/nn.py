@@ -39,8 +39,8 @@ Compilation (:func:`compile_network`, also ``zerohero.compile``)
    the integer logits.
 
 :func:`golden_infer` is that inference on the golden model's naive kernels
-(:func:`zerohero.sim.model.spmm` with ``IntSemantics`` of the configuration);
-:func:`run_network` runs the same layers through :class:`zerohero.runtime.Accelerator` and the
+(:func:`zerohero.model.spmm` with ``IntSemantics`` of the configuration);
+:func:`run_network` runs the same layers through :class:`zerohero.runtime.Runtime` and the
 same host requantization, so RTL and golden are compared bit-exactly. The dense baseline is the
 unpruned quantized network run with the ``gemm`` kernel (dense mode: every coordinate of ``A``
 streamed) on the same hardware.
@@ -55,8 +55,8 @@ from pathlib import Path
 
 import numpy as np
 
-from zerohero.hw.config import AccelConfig, preset
-from zerohero.sim import model
+from zerohero.spec.config import AccelConfig, preset
+from zerohero import model
 
 __all__ = [
     "MLP", "load_digits_split", "train", "prune", "finetune", "parse_pattern",
@@ -480,7 +480,7 @@ def check_fits(acc, nets, images):
 
 
 def run_network(acc, nets, X, progress=None):
-    """Run compiled networks on a :class:`~zerohero.runtime.Accelerator`, ``nets`` a list of
+    """Run compiled networks on a :class:`~zerohero.runtime.Runtime`, ``nets`` a list of
     ``(CompiledNetwork, kernel)`` with kernel ``"spmm"`` (sparse) or ``"gemm"`` (dense mode).
 
     Every layer is one SpMM/GEMM per batch of images (as many as fit the vector banks), with
@@ -522,12 +522,12 @@ def evaluate(float_model: MLP, sparse: CompiledNetwork, dense: CompiledNetwork, 
     """The report of one compiled network: accuracies on every image of ``X`` (golden model),
     cycles from the backend on the first ``rtl_images`` images, bit-exactness.
     ``backend_options``: the board backend's (``port``, ...)."""
-    from zerohero.runtime import Accelerator
+    from zerohero.runtime import Runtime
 
     cfg = sparse.cfg
     progress = progress or (lambda message: None)
     n = len(X) if backend == "model" else min(rtl_images, len(X))
-    acc = Accelerator(cfg, backend, progress=progress, **backend_options)
+    acc = Runtime(cfg, backend, progress=progress, **backend_options)
     check_fits(acc, [(sparse, "spmm"), (dense, "gemm")], n)
     progress(f"golden model: {len(X)} images, float / quantized dense / quantized sparse")
     gold_sparse = golden_infer(sparse, X)
@@ -572,7 +572,7 @@ def evaluate(float_model: MLP, sparse: CompiledNetwork, dense: CompiledNetwork, 
 
 def add_parser(sub, func):
     """The ``nn`` verb and its options (called from :mod:`zerohero.cli`)."""
-    from zerohero.hw.config import PRESETS
+    from zerohero.spec.config import PRESETS
 
     p = sub.add_parser("nn", help="neural networks: train, prune, quantize, compile, run",
                        description="Digits MLP (or --model FILE.npz) pruned, quantized and run "
@@ -636,7 +636,7 @@ def nn_command(args) -> int:
     import json
     import sys
 
-    from zerohero.run import backend_options, resolve_board
+    from zerohero.run_command import backend_options, resolve_board
 
     progress = (lambda m: None) if args.quiet else (
         lambda m: print(f"[nn] {m}", file=sys.stderr, flush=True))

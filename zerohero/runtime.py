@@ -1,6 +1,6 @@
 """The host runtime: one API for every backend.
 
-``Accelerator(config, backend)`` has one method per kernel. Each takes NumPy arrays or
+``Runtime(config, backend)`` has one method per kernel. Each takes NumPy arrays or
 scipy.sparse matrices (or the golden model's formats), checks them against the configuration
 (shape, widths, coordinate range, scratchpad capacity) before anything runs, and returns
 ``(result, stats)``: the result as NumPy (dense) and ``stats`` a dict with ``cycles``,
@@ -17,7 +17,7 @@ Backends: ``"verilator"`` and ``"icarus"`` run the generated Verilog of
 (:meth:`zerohero.sim.harness.Built.play`: the host's writes, START, the wait for ``irq`` and
 the reads played from a script, clocked by a C++ loop on Verilator and by ``vvp`` on
 Icarus); ``"model"`` runs the golden model (no cycle figures); ``"board"`` executes the
-same :class:`Program` s on an FPGA board over its UART (:mod:`zerohero.board`; ``cycles`` is
+same :class:`Program` s on an FPGA board over its UART (:mod:`zerohero.board_backend`; ``cycles`` is
 ``None`` there).
 """
 
@@ -30,16 +30,16 @@ import scipy.sparse
 
 from zerohero.firmware.scheduler import useful_macs
 from zerohero.firmware.sparse import estimated_cycles, plan_double_buffered, plan_tiles, stitch
-from zerohero.hw.config import AccelConfig, preset
-from zerohero.hw.regs import RegisterMap
-from zerohero.sim import model
+from zerohero.spec.config import AccelConfig, preset
+from zerohero.spec.regmap import RegisterMap
+from zerohero import model
 
-__all__ = ["Accelerator", "BACKENDS"]
+__all__ = ["Runtime", "BACKENDS"]
 
 BACKENDS = ("verilator", "icarus", "model", "board")
 
 
-class Accelerator:
+class Runtime:
     def __init__(self, config: AccelConfig | str = "sim-small", backend: str = "verilator",
                  progress=None, port=None, double_buffer: bool | None = None, **board_options):
         """``progress``: optional callable taking one line of text, called at the slow
@@ -50,7 +50,7 @@ class Accelerator:
         with fewer estimated cycles end to end (:func:`estimated_cycles`: the overlap pays
         for compute-heavy tiles such as SpGEMM's, not for bus-bound SpMV; README "Double
         buffering"). ``backend="board"`` runs on an FPGA board over its UART
-        (:mod:`zerohero.board`): ``port`` is the serial device (or an open port object);
+        (:mod:`zerohero.board_backend`): ``port`` is the serial device (or an open port object);
         ``board_options`` go to ``BoardRunner``."""
         self.progress = progress or (lambda message: None)
         self.cfg = preset(config) if isinstance(config, str) else config
@@ -63,7 +63,7 @@ class Accelerator:
         self._built = None
         self.last_run = None
         if backend == "board":
-            from zerohero.board import BoardRunner
+            from zerohero.board_backend import BoardRunner
 
             if port is None:
                 raise ValueError("backend 'board' needs port= (a serial device such as "

@@ -31,7 +31,8 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from zerohero.firmware.isa import ALL_LANES, LaneStub
+from zerohero.firmware.isa import LaneStub
+from zerohero.spec.isa import ALL_LANES
 
 
 async def _reset(dut):

@@ -1,4 +1,4 @@
-"""The ``board`` backend of :class:`zerohero.runtime.Accelerator`: :class:`Program` s over the
+"""The ``board`` backend of :class:`zerohero.runtime.Runtime`: :class:`Program` s over the
 UART link (:mod:`zerohero.link`) of a board top built by :mod:`zerohero.fpga.boards`.
 
 Per program: the operand and firmware writes (consecutive addresses share frames), the START
@@ -12,10 +12,9 @@ import re
 import time
 
 from zerohero.link import BoardLink, runs
+from zerohero.spec.link import DEFAULT_BAUD
 
-__all__ = ["BoardRunner", "open_serial", "DEFAULT_BAUD", "BoardError"]
-
-DEFAULT_BAUD = 115200
+__all__ = ["BoardRunner", "open_serial", "BoardError"]
 
 
 class BoardError(OSError):

@@ -43,7 +43,7 @@ Check
 -----
 ``check`` is ``"pass"`` when the backend's result equals a reference exactly, element by element:
 
-- ``verilator``/``icarus``: the bit-exact golden model (:mod:`zerohero.sim.model` kernels with
+- ``verilator``/``icarus``: the bit-exact golden model (:mod:`zerohero.model` kernels with
   ``IntSemantics.from_config``);
 - ``model`` (the golden model itself): an independent NumPy/SciPy computation of the same
   integer semantics: the int64 product summed modulo ``2**64`` and wrapped to ``acc_width``
@@ -70,8 +70,8 @@ import numpy as np
 import scipy.io
 import scipy.sparse
 
-from zerohero.hw.config import preset
-from zerohero.sim import model
+from zerohero.spec.config import preset
+from zerohero import model
 
 __all__ = ["run_command", "KERNELS", "numpy_reference", "quantize"]
 
@@ -113,7 +113,7 @@ def resolve_board(name, port):
 
 
 def backend_options(board, port) -> dict:
-    """``Accelerator`` keyword arguments of the board backend (none for a simulator): the
+    """``Runtime`` keyword arguments of the board backend (none for a simulator): the
     clock of the board's last build (its target if there is none) converts cycles into
     timeouts."""
     if not board:
@@ -493,7 +493,7 @@ def run_command(args) -> int:
     """Run ``zerohero run`` for parsed ``args``; returns the exit status (0 pass, 1 fail).
 
     Bad input raises :class:`RunError` (a ``ValueError``) for the CLI's one-line report."""
-    from zerohero.runtime import Accelerator
+    from zerohero.runtime import Runtime
 
     started = time.perf_counter()
     quiet = getattr(args, "quiet", False)
@@ -542,7 +542,7 @@ def run_command(args) -> int:
 
     work = (a.sparse.nnz if a.sparse is not None else _entries(a.shape)) * (
         1 if kernel in VECTOR_B or kernel in SPARSE_B else int(np.shape(B)[1]))
-    acc = Accelerator(cfg, backend, progress=progress, double_buffer=args.double_buffer,
+    acc = Runtime(cfg, backend, progress=progress, double_buffer=args.double_buffer,
                       **backend_options(board, args.port))
     if backend == "model" and work > LONG_WORK:
         progress(f"computing {kernel} with the golden model...")

@@ -14,7 +14,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from zerohero import link
+from zerohero.spec import link
 
 from .accelerator import Accelerator
 from .host import HostBusSignature
@@ -33,12 +33,12 @@ def _check_cpb(clocks_per_bit):
 
 
 def crc8_next(crc, byte):
-    """The CRC-8 of :func:`zerohero.link.crc8` after one more byte (combinational)."""
+    """The CRC-8 of :data:`zerohero.spec.link.CRC` after one more byte (combinational)."""
     bits = [crc[i] ^ byte[i] for i in range(8)]
     for _ in range(8):
         msb = bits[7]
         shifted = [Const(0, 1)] + bits[:7]
-        bits = [shifted[i] ^ msb if (link.CRC_POLY >> i) & 1 else shifted[i] for i in range(8)]
+        bits = [shifted[i] ^ msb if (link.CRC["polynomial"] >> i) & 1 else shifted[i] for i in range(8)]
     return Cat(*bits)
 
 

@@ -1,12 +1,12 @@
 """Golden model of the streaming units at the token level (naive on purpose).
 
-Each function takes and returns lists of :class:`zerohero.sim.tokens.Token` and follows the
+Each function takes and returns lists of :class:`zerohero.spec.tokens.Token` and follows the
 protocol of that module; the hardware must produce exactly these tokens, in this order.
 """
 
 from __future__ import annotations
 
-from ..tokens import DONE, check_stream, data, stop
+from zerohero.spec.tokens import DONE, check_stream, data, stop
 
 __all__ = ["split_fibers", "intersect_tokens", "union_tokens", "mac_tokens", "counts"]
 

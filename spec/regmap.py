@@ -29,9 +29,9 @@ import json
 import zlib
 from dataclasses import asdict, dataclass
 
-from zerohero.firmware.isa import ERROR_DOCS, ERRORS
+from zerohero.spec.isa import ERROR_DOCS, ERRORS
 
-from .config import COUNTER_NAMES, AccelConfig
+from zerohero.spec.config import COUNTER_NAMES, AccelConfig
 
 __all__ = ["RegisterMap", "Register", "Field", "DATA_WIDTH", "ADDR_WIDTH", "REGMAP_VERSION",
            "ID_MAGIC", "COUNTER_NAMES", "ERROR_CODES", "ERR_NONE", "ERR_BAD_ADDR", "ERR_BUSY",

@@ -1,10 +1,10 @@
-"""cocotb testbench of the simulated board top (:class:`zerohero.hw.uart.SimUartTop`): the host
-code of :mod:`zerohero.link` / :mod:`zerohero.board` drives the ``rx``/``tx`` pins bit by bit.
+"""cocotb testbench of the simulated board top (:class:`zerohero.hw.uart_bridge.SimUartTop`): the host
+code of :mod:`zerohero.link` / :mod:`zerohero.board_backend` drives the ``rx``/``tx`` pins bit by bit.
 
 Spec (JSON in ``ZH_SPEC``): ``config`` (AccelConfig dict), ``clocks_per_bit``, ``timeout_s``
 (host read timeout, simulated seconds) and ``mode``:
 
-* ``"kernel"``: ``Accelerator(config, backend="board", port=<the pins>)`` runs ``kernel`` on
+* ``"kernel"``: ``Runtime(config, backend="board", port=<the pins>)`` runs ``kernel`` on
   dense ``A`` and ``B`` (``relu``); with ``fault_every = k`` every k-th frame the host sends has
   one random bit flipped (seeded). Result: ``result``, the link ``stats``.
 * ``"faults"``: one-try frames with single faults (each check records what the board answered
@@ -22,9 +22,10 @@ from cocotb.triggers import RisingEdge
 from cocotb.utils import get_sim_time
 
 from zerohero import link
-from zerohero.hw.config import AccelConfig
-from zerohero.hw.regs import RegisterMap
-from zerohero.sim.uart import SimSerial, UartPins, bridge
+from zerohero.spec import link as frames
+from zerohero.spec.config import AccelConfig
+from zerohero.spec.regmap import RegisterMap
+from zerohero.sim.serial_pins import SimSerial, UartPins, bridge
 
 PERIOD_NS = 10
 
@@ -38,7 +39,7 @@ def flip(frame: bytes, byte: int, bit: int) -> bytes:
 def run_kernel(spec, port):
     import numpy as np
 
-    from zerohero.runtime import Accelerator
+    from zerohero.runtime import Runtime
 
     cfg = AccelConfig.from_dict(spec["config"])
     every = spec.get("fault_every")
@@ -47,7 +48,7 @@ def run_kernel(spec, port):
         port.faults = lambda n, frame: (flip(frame, rng.randrange(1, len(frame)),
                                              rng.randrange(8)) if n % every == every - 1
                                         else frame)
-    acc = Accelerator(cfg, "board", port=port, clock_hz=1e9 / PERIOD_NS, min_wait=0.02,
+    acc = Runtime(cfg, "board", port=port, clock_hz=1e9 / PERIOD_NS, min_wait=0.02,
                       clock=lambda: get_sim_time(unit="ns") * 1e-9,
                       link_options={"quiet": spec["quiet_s"], "sleep": port.sleep, "seed": 1})
     A, B = np.array(spec["A"]), np.array(spec["B"])
@@ -66,9 +67,9 @@ def run_faults(spec, port):
                          seed=0)
     out = {"checks": {}}
     one.write(addr, [0x12345678])
-    good = link.encode_request(link.CMD_WRITE, 0, addr, [0xCAFEF00D])
+    good = link.encode_request(frames.CMD_WRITE, 0, addr, [0xCAFEF00D])
     cases = {                                   # name -> how the one try is damaged
-        "data_bit": lambda f: flip(f, link.HEADER_BYTES + 1, 3),
+        "data_bit": lambda f: flip(f, frames.HEADER_BYTES + 1, 3),
         "crc_bit": lambda f: flip(f, len(f) - 1, 0),
         "addr_bit": lambda f: flip(f, 5, 2),
         "sync_lost": lambda f: flip(f, 0, 7),
@@ -83,7 +84,7 @@ def run_faults(spec, port):
         sent = []
         port.faults = lambda n, f, damage=damage, sent=sent: sent.append(damage(f)) or sent[-1]
         try:
-            one.transact(link.CMD_WRITE, addr, [0xCAFEF00D])
+            one.transact(frames.CMD_WRITE, addr, [0xCAFEF00D])
             answer = "applied"
         except link.BoardTimeout as e:
             answer = str(e)
@@ -106,7 +107,7 @@ def run_faults(spec, port):
 
     # A read of a hole in the register map: executed, answered BUS_ERROR, not retried.
     hole = max(r.offset for r in rmap) + 1
-    status, words = retry.transact(link.CMD_READ, hole, count=1)
+    status, words = retry.transact(frames.CMD_READ, hole, count=1)
     out["bus_error"] = {"status": status, "words": words, "frames": retry.stats["frames"],
                         "retries": retry.stats["retries"]}
 

@@ -1,4 +1,4 @@
-"""zerohero.sim.model: the bit-exact golden model (NumPy/SciPy only, no Amaranth).
+"""zerohero.model: the bit-exact golden model (NumPy/SciPy only, no Amaranth).
 
 :mod:`.formats` holds the sparse formats and their builders, :mod:`.kernels` the integer
 semantics and the reference kernels. Everything public is re-exported here.

@@ -1,7 +1,7 @@
 """Sparse tensor formats of the golden model: validated, read-only containers of int64 arrays.
 
 Every format holds integers only (values are whatever the caller stores; the value *width* is
-checked by the kernels, see :mod:`zerohero.sim.model.kernels`). Coordinates are 0-based.
+checked by the kernels, see :mod:`zerohero.model.kernels`). Coordinates are 0-based.
 
 Formats
 -------

@@ -40,9 +40,9 @@ after the fiber's last addition (an empty fiber gives 0).
 
 Kernels
 -------
-Matrix operands may be any format object of :mod:`~zerohero.sim.model.formats`, a NumPy array
+Matrix operands may be any format object of :mod:`~zerohero.model.formats`, a NumPy array
 (or nested list) or a SciPy sparse matrix; they are converted as needed. Dense results are
-``int64`` NumPy arrays, sparse results :class:`~zerohero.sim.model.formats.CSR`. The ``sem``
+``int64`` NumPy arrays, sparse results :class:`~zerohero.model.formats.CSR`. The ``sem``
 argument is an :class:`IntSemantics` or anything with ``value_width``, ``acc_width`` and
 ``overflow`` attributes (such as an ``AccelConfig``).
 
@@ -74,7 +74,7 @@ import scipy.sparse
 
 from . import formats as _f
 from .formats import CSR, SparseVector, to_format
-from zerohero.hw.config import SignedRanges
+from zerohero.spec.config import SignedRanges
 
 __all__ = [
     "IntSemantics", "OVERFLOW_MODES", "relu",
