@@ -4,13 +4,33 @@ from __future__ import annotations
 
 from zerohero.spec.memory import pack_entry
 
-__all__ = ["csr_image", "dense_image", "bitmap_image", "check_fits"]
+__all__ = ["csr_words", "csr_image", "dense_image", "bitmap_image", "check_fits"]
 
 
 def check_fits(cfg, what: str, base: int, words: int) -> None:
     if base < 0 or base + words > cfg.spm_depth:
         raise ValueError(f"{what}: {words} words at {base} do not fit a bank of "
                          f"{cfg.spm_depth} words")
+
+
+def csr_words(cfg, A, rows=None, pad_to: int | None = None) -> tuple[list[int], list[int]]:
+    """The scratchpad words of rows ``rows`` (default: all) of a CSR ``A`` (the golden model's
+    :class:`~zerohero.model.CSR` or a scipy CSR; a scipy CSC gives its columns): ``pos``,
+    relative to the first entry, and the packed entries, row after row; padded with empty rows
+    up to ``pad_to`` rows."""
+    if hasattr(A, "indptr"):
+        ptr, crd, vals = A.indptr, A.indices, A.data
+    else:
+        ptr, crd, vals = A.pos, A.crd, A.vals
+    rows = range(A.shape[0]) if rows is None else rows
+    pos, entries = [0], []
+    for r in rows:
+        for k in range(ptr[r], ptr[r + 1]):
+            entries.append(pack_entry(cfg, int(crd[k]), int(vals[k])))
+        pos.append(len(entries))
+    if pad_to is not None:
+        pos += [len(entries)] * (pad_to + 1 - len(pos))
+    return pos, entries
 
 
 def csr_image(cfg, A, pos_base: int, crd_base: int) -> list[list[int]]:
@@ -21,10 +41,9 @@ def csr_image(cfg, A, pos_base: int, crd_base: int) -> list[list[int]]:
     check_fits(cfg, "entries", crd_base, A.nnz)
     if A.shape[1] - 1 > cfg.coord_max:
         raise ValueError(f"{A.shape[1]} columns exceed coord_width {cfg.coord_width}")
-    words = [[pos_base + i, int(p)] for i, p in enumerate(A.pos)]
-    words += [[crd_base + k, pack_entry(cfg, int(c), int(v))]
-              for k, (c, v) in enumerate(zip(A.crd, A.vals))]
-    return words
+    pos, entries = csr_words(cfg, A)
+    return ([[pos_base + i, p] for i, p in enumerate(pos)]
+            + [[crd_base + k, w] for k, w in enumerate(entries)])
 
 
 def dense_image(cfg, array, base: int, stride: int | None = None) -> list[list[int]]:

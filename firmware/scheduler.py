@@ -8,8 +8,8 @@ keep ascending order, so each lane's stream is a valid CSR row stream.
 :class:`Program`: the bus writes that load every lane's banks and the firmware
 (``programs/rowwise.s``), the CONTROL write that starts it, the bus reads that fetch results
 and counters, and the decoder of those reads. Everything is checked before anything is sent:
-an operand that does not fit a bank or the configured widths is a ``ValueError`` naming it.
-(Operands larger than the scratchpad need tiling, which is a later issue.)
+an operand that does not fit a bank or the configured widths is a ``ValueError`` naming it
+(:class:`CapacityError` when it is the bank, so that :mod:`.sparse` can tile the operands).
 """
 
 from __future__ import annotations
@@ -26,12 +26,15 @@ from zerohero.spec.memory import pack_entry, unpack_entry
 from zerohero.spec.regmap import RegisterMap
 
 from .isa import assemble
+from .layout import csr_words
 
-__all__ = ["balance_rows", "Program", "plan_rowwise", "useful_macs", "KERNELS", "CapacityError"]
+__all__ = ["balance_rows", "Program", "plan_rowwise", "useful_macs", "KERNELS", "CapacityError",
+           "counter_reads", "decode_counters"]
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 #: Fixed cost of a job beyond its stream (firmware, scanner start-up, MAC pipeline, barrier),
-#: measured (README "Measured results"); for the estimate in ``Program.work``.
+#: as the simulated accelerator takes it (docs/benchmarks.md); for the estimate in
+#: ``Program.work``.
 JOB_CYCLES = 34
 KERNELS = ("spmv", "spmspv", "spmm", "gemv", "gemm")
 
@@ -73,6 +76,27 @@ def _words(rmap, bank, base, values, broadcast=False):
         for p in range(parts):
             out.append((at(bank, base + i, p), (int(word) >> (32 * p)) & 0xFFFFFFFF))
     return out
+
+
+def start_write(rmap) -> tuple[int, int]:
+    """The bus write ``(address, data)`` that starts the sequencer (``CONTROL.START``)."""
+    control = rmap["CONTROL"]
+    return control.offset, 1 << control.field("START").lsb
+
+
+def counter_reads(rmap) -> list[int]:
+    """Bus addresses of every lane's performance counters, lane after lane, in
+    :data:`COUNTER_NAMES` order, parts low first (what :func:`decode_counters` takes)."""
+    return [rmap.counter(lane, name, p).offset for lane in range(rmap.cfg.lanes)
+            for name in COUNTER_NAMES for p in range(rmap.counter_parts)]
+
+
+def decode_counters(rmap, values) -> list[dict]:
+    """Per lane ``{counter name: value}`` from the words read at :func:`counter_reads`."""
+    parts = rmap.counter_parts
+    words = iter(values)
+    return [{name: sum(next(words) << (32 * p) for p in range(parts)) for name in COUNTER_NAMES}
+            for _ in range(rmap.cfg.lanes)]
 
 
 class CapacityError(ValueError):
@@ -158,12 +182,7 @@ def plan_rowwise(cfg, kernel: str, A, B, relu: bool = False) -> Program:
             image = [pack_entry(cfg, c, int(a_rows[r, c])) for r in lrows for c in range(inner)]
             fields = {"A_MODE": 1, "A_POS": 0, "A_CRD": inner, "A_COLS": inner}
         else:
-            pos = [0]
-            entries = []
-            for r in lrows:
-                for k in range(A.pos[r], A.pos[r + 1]):
-                    entries.append(pack_entry(cfg, int(A.crd[k]), int(A.vals[k])))
-                pos.append(len(entries))
+            pos, entries = csr_words(cfg, A, lrows)
             image = pos + entries
             fields = {"A_MODE": 0, "A_POS": 0, "A_CRD": len(pos), "A_COLS": 0}
         fields.update({"A_ROWS": len(lrows), "B_MODE": int(sparse_b), "B_CRD": 2,
@@ -193,11 +212,7 @@ def plan_rowwise(cfg, kernel: str, A, B, relu: bool = False) -> Program:
                 base = out_base + j * out_stride + t
                 reads += [rmap.spm_addr(cfg.lanes + lane, base, p) for p in range(parts)]
                 where.append((r, j))
-    counter_regs = [[rmap.counter(lane, name, p).offset
-                     for p in range(rmap.counter_parts)]
-                    for lane in range(cfg.lanes) for name in COUNTER_NAMES]
-    for regs in counter_regs:
-        reads += regs
+    reads += counter_reads(rmap)
 
     def decode(values):
         result = np.zeros((rows, b_cols), dtype=np.int64)
@@ -205,24 +220,14 @@ def plan_rowwise(cfg, kernel: str, A, B, relu: bool = False) -> Program:
         for i, (r, j) in enumerate(where):
             word = sum(values[i * parts + p] << (32 * p) for p in range(parts))
             result[r, j] = unpack_entry(cfg, word)[1]
-        counters = []
-        k = n
-        for lane in range(cfg.lanes):
-            lane_counters = {}
-            for name in COUNTER_NAMES:
-                lane_counters[name] = sum(values[k + p] << (32 * p)
-                                          for p in range(rmap.counter_parts))
-                k += rmap.counter_parts
-            counters.append(lane_counters)
+        counters = decode_counters(rmap, values[n:])
         if kernel in ("spmv", "spmspv", "gemv"):
             result = result[:, 0]
         return result, counters
 
-    control = rmap["CONTROL"]
-    start_bit = next(f for f in control.fields if f.name == "START")
     busiest = max(sum(costs[r] for r in lrows) for lrows in lanes)
     timeout = 64 + 4 * b_cols * (busiest + 32 + out_stride)
-    return Program(kernel, writes, (control.offset, 1 << start_bit.lsb), reads, decode,
+    return Program(kernel, writes, start_write(rmap), reads, decode,
                    firmware, source, timeout, work=b_cols * (busiest + JOB_CYCLES))
 
 

@@ -33,56 +33,19 @@ import dataclasses
 import numpy as np
 import scipy.sparse
 
-from zerohero.spec.config import COUNTER_NAMES
-from zerohero.spec.memory import pack_entry, unpack_entry
+from zerohero.spec.memory import unpack_entry
 from zerohero.spec.regmap import RegisterMap
 from zerohero import model
 
+from .layout import csr_words
 from .scheduler import (JOB_CYCLES, CapacityError, Program, _fits, _words, balance_rows,
-                        lane_setup, load_firmware, plan_rowwise)
+                        counter_reads, decode_counters, lane_setup, load_firmware,
+                        plan_rowwise, start_write)
 
 __all__ = ["plan_sparse", "plan_tiles", "plan_double_buffered", "relocate",
            "estimated_cycles", "stitch", "SPARSE_KERNELS", "Tile"]
 
 SPARSE_KERNELS = ("spgemm", "ewmul", "ewadd")
-
-
-def _csr_words(cfg, M, rows, pad_to=None):
-    """``pos`` (relative to the entries) and packed entries of rows ``rows`` of scipy CSR
-    ``M``, padded with empty rows up to ``pad_to`` rows."""
-    pos, entries = [0], []
-    for r in rows:
-        lo, hi = M.indptr[r], M.indptr[r + 1]
-        entries += [pack_entry(cfg, int(c), int(v)) for c, v in zip(M.indices[lo:hi],
-                                                                    M.data[lo:hi])]
-        pos.append(len(entries))
-    pos += [len(entries)] * ((pad_to or len(rows)) - len(rows))
-    return pos, entries
-
-
-def _counter_reads(cfg, rmap):
-    reads = []
-    for lane in range(cfg.lanes):
-        for name in COUNTER_NAMES:
-            reads += [rmap.counter(lane, name, p).offset for p in range(rmap.counter_parts)]
-    return reads
-
-
-def _decode_counters(cfg, rmap, values):
-    counters, k = [], 0
-    for lane in range(cfg.lanes):
-        c = {}
-        for name in COUNTER_NAMES:
-            c[name] = sum(values[k + p] << (32 * p) for p in range(rmap.counter_parts))
-            k += rmap.counter_parts
-        counters.append(c)
-    return counters
-
-
-def _start(rmap):
-    control = rmap["CONTROL"]
-    bit = next(f for f in control.fields if f.name == "START")
-    return control.offset, 1 << bit.lsb
 
 
 def plan_sparse(cfg, kernel: str, A, B, relu: bool = False) -> Program:
@@ -124,21 +87,20 @@ def plan_sparse(cfg, kernel: str, A, B, relu: bool = False) -> Program:
 
     writes, per_lane, layout = [], [], []
     if kernel == "spgemm":          # all of B in every lane's operand bank: one broadcast
-        b_pos = list(Bc.indptr.astype(int))
-        b_ent = [pack_entry(cfg, int(k), int(v)) for k, v in zip(Bc.indices, Bc.data)]
+        b_pos, b_ent = csr_words(cfg, Bc, range(out_cols))
         writes += _words(rmap, 0, 0, b_pos + b_ent, broadcast=True)
     for lane, lrows in enumerate(lanes):
         cap = int(sum(c_cap[r] for r in lrows))
         if kernel == "spgemm":
             op = b_pos + b_ent
-            vpos, vent = _csr_words(cfg, A, lrows, pad_to=jobs)
+            vpos, vent = csr_words(cfg, A, lrows, pad_to=jobs)
             out_rows = jobs
             fields = {"A_MODE": 0, "A_POS": 0, "A_CRD": len(b_pos), "A_ROWS": out_cols,
                       "B_MODE": 1, "B_CRD": len(vpos), "MAC_MODE": 0}
         else:
-            op_pos, op_ent = _csr_words(cfg, A, lrows)
+            op_pos, op_ent = csr_words(cfg, A, lrows)
             op = op_pos + op_ent
-            vpos, vent = _csr_words(cfg, B, lrows)
+            vpos, vent = csr_words(cfg, B, lrows)
             out_rows = len(lrows)
             fields = {"A_MODE": 0, "A_POS": 0, "A_CRD": len(op_pos), "A_ROWS": len(lrows),
                       "B_MODE": 2 if kernel == "ewmul" else 3, "B_POS": 0, "B_CRD": len(vpos),
@@ -170,7 +132,7 @@ def plan_sparse(cfg, kernel: str, A, B, relu: bool = False) -> Program:
         reads += [rmap.spm_addr(lane, out_pos + t, 0) for t in range(out_rows + 1)]
         reads += [rmap.spm_addr(cfg.lanes + lane, out_base + t, p)
                   for t in range(cap) for p in range(parts)]
-    reads += _counter_reads(cfg, rmap)
+    reads += counter_reads(rmap)
 
     def decode(values):
         row_entries = [None] * rows
@@ -185,7 +147,7 @@ def plan_sparse(cfg, kernel: str, A, B, relu: bool = False) -> Program:
                 raise RuntimeError(f"{kernel}: lane {lane} wrote a malformed pos {pos}")
             for t, r in enumerate(lrows):
                 row_entries[r] = [unpack_entry(cfg, w) for w in words[pos[t]:pos[t + 1]]]
-        counters = _decode_counters(cfg, rmap, values[k:])
+        counters = decode_counters(rmap, values[k:])
         indptr, indices, data = [0], [], []
         for ents in row_entries:
             indices += [c for c, _ in ents]
@@ -204,7 +166,7 @@ def plan_sparse(cfg, kernel: str, A, B, relu: bool = False) -> Program:
                    + JOB_CYCLES for t in range(jobs))
     else:
         work = max(sum(costs[r] for r in lrows) for lrows in lanes) + JOB_CYCLES
-    return Program(kernel, writes, _start(rmap), reads, decode, firmware,
+    return Program(kernel, writes, start_write(rmap), reads, decode, firmware,
                    source, timeout, work=work)
 
 

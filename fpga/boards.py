@@ -85,9 +85,9 @@ BOARDS = {
     "ulx3s": Board("ulx3s", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ulx3s-85f", "ecp5",
                    25.0, 75.0, ("openFPGALoader", "-b", "ulx3s", "-m", "{bitstream}"),
                    "zerohero.bit", "router2",
-                   # A placement weighted harder to timing (defaults: weight 10, exponent 2):
-                   # seeds 1-3 71.61 / 72.87 / 76.51 MHz at 75 MHz against 67.51 / 69.44 /
-                   # 68.44, seeds 4-6 76.38 / 67.24 / 71.39 (fpga/TIMING.md): seed 3 meets 75.
+                   # The placer weighs timing harder than its defaults (weight 10, exponent
+                   # 2), which the preset needs to reach 75 MHz, and the seed is one with which
+                   # it does (Fmax per seed and option set: docs/timing-log.md).
                    placer_opts="--placer-heap-timingweight 50 --placer-heap-critexp 6", seed=3),
 }
 

@@ -43,7 +43,7 @@ from zerohero.spec.isa import ALL_LANES
 from zerohero.spec.config import COUNTER_NAMES
 from .gating import add_domain, gated_clock, own_copy
 from .host import HostBusSignature, HostPort, RegisterBank
-from .lane import Lane
+from .lane import Lane, LaneCommand
 from .memory import Scratchpad
 from .sequencer import Sequencer
 
@@ -111,12 +111,12 @@ class Accelerator(wiring.Component):
         # sequencer's commands go through a register stage per lane first, so the broadcast
         # from the sequencer to the lanes takes two cycles. The field and value load when the
         # word in execution names that lane (`cfg_load`, straight from the sequencer's
-        # instruction register; the stage is only read with `cfg_we`, which implies it): a
-        # copy per lane, not one set Yosys merges and fans out, with a shallow enable. With
+        # instruction register; the stage is only read with `we`, which implies it): a copy
+        # per lane, not one set Yosys merges and fans out, with a shallow enable. With
         # command_latency 2 a stage per group of CMD_GROUP lanes comes before that (the field
-        # and value, loaded when the word names a lane of the group; `cfg_we`, `run` and
+        # and value, loaded when the word names a lane of the group; `we`, `run` and
         # `cfg_load` per lane): the broadcast net reaches lanes / CMD_GROUP registers, not
-        # every lane's.
+        # every lane's. `clear` has one stage per command stage, shared by all lanes.
         clear = seq.clear
         for k in range(cfg.command_latency):
             clear_q = Signal(name=f"clear_stage{k}")
@@ -125,33 +125,35 @@ class Accelerator(wiring.Component):
         groups = {}
         if cfg.command_latency == 2:
             for g in range(0, cfg.lanes, CMD_GROUP):
-                groups[g] = {k: Signal.like(getattr(seq, k), name=f"group{g}_{k}_stage")
-                             for k in ("cfg_field", "cfg_value")}
+                groups[g] = (Signal.like(seq.cfg_field, name=f"group{g}_field_stage"),
+                             Signal.like(seq.cfg_value, name=f"group{g}_value_stage"))
                 with m.If(seq.cfg_load[g:g + CMD_GROUP].any()):
-                    m.d.sync += [v.eq(getattr(seq, k)) for k, v in groups[g].items()]
+                    m.d.sync += [groups[g][0].eq(seq.cfg_field), groups[g][1].eq(seq.cfg_value)]
         progress = 0
         for i, lane in enumerate(lanes):
-            cmd = {"cfg_we": seq.cfg_we & ((seq.cfg_lane == i) | (seq.cfg_lane == ALL_LANES)),
-                   "cfg_field": seq.cfg_field, "cfg_value": seq.cfg_value, "run": seq.run[i]}
+            cmd = LaneCommand().create(path=(f"lane{i}_cmd",))
+            m.d.comb += [
+                cmd.we.eq(seq.cfg_we & ((seq.cfg_lane == i) | (seq.cfg_lane == ALL_LANES))),
+                cmd.field.eq(seq.cfg_field), cmd.value.eq(seq.cfg_value), cmd.run.eq(seq.run[i]),
+            ]
             load = seq.cfg_load[i]
             if groups:
-                first = {k: Signal(name=f"lane{i}_{k}_stage0") for k in ("cfg_we", "run")}
+                first = LaneCommand().create(path=(f"lane{i}_stage0",))
                 load_q = Signal(name=f"lane{i}_cfg_load_stage0")
-                m.d.sync += [first[k].eq(cmd[k]) for k in first] + [load_q.eq(load)]
-                cmd = {**first, **groups[i - i % CMD_GROUP]}
-                load = load_q
+                m.d.sync += [first.we.eq(cmd.we), first.run.eq(cmd.run), load_q.eq(load)]
+                field, value = groups[i - i % CMD_GROUP]
+                m.d.comb += [first.field.eq(field), first.value.eq(value)]
+                cmd, load = first, load_q
             if cfg.command_latency:
-                staged = {k: Signal.like(getattr(lane, k), name=f"lane{i}_{k}_stage")
-                          for k in cmd}
-                m.d.sync += [staged[k].eq(cmd[k]) for k in ("cfg_we", "run")]
+                staged = LaneCommand().create(path=(f"lane{i}_stage",))
+                m.d.sync += [staged.we.eq(cmd.we), staged.run.eq(cmd.run)]
                 with m.If(load):
-                    m.d.sync += [staged[k].eq(cmd[k]) for k in ("cfg_field", "cfg_value")]
+                    m.d.sync += [staged.field.eq(cmd.field), staged.value.eq(cmd.value)]
                 cmd = staged
-            m.d.comb += [getattr(lane, k).eq(v) for k, v in cmd.items()]
-            m.d.comb += [
-                lane.clear.eq(clear | regs.clear),
-                seq.lane_busy[i].eq(lane.active | lane.pending), seq.lane_error[i].eq(lane.error),
-            ]
+            m.d.comb += cmd.clear.eq(clear | regs.clear)
+            wiring.connect(m, cmd, lane.cmd)
+            m.d.comb += [seq.lane_busy[i].eq(lane.active | lane.pending),
+                         seq.lane_error[i].eq(lane.error)]
             progress = progress | lane.progress
             for name in COUNTER_NAMES:
                 m.d.comb += getattr(regs, f"lane_{name}")[i].eq(getattr(lane, name))

@@ -1,4 +1,4 @@
-"""Host access: the memory-mapped bus port, the register bank, and a test top.
+"""Host access: the memory-mapped bus port and the register bank.
 
 The address and register maps come from :class:`zerohero.spec.regmap.RegisterMap` (no Amaranth
 there, so host code imports it too); this module only turns that map into hardware.
@@ -35,11 +35,11 @@ from amaranth.hdl import Array, C, Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .memory import ReadPortSignature, Scratchpad, WritePortSignature
+from .memory import ReadPortSignature, WritePortSignature
 from zerohero.spec.regmap import (ADDR_WIDTH, COUNTER_NAMES, DATA_WIDTH, ERR_BAD_ADDR, ERR_BUSY, RegisterMap)
 
 __all__ = ["HostBusSignature", "RegAccessSignature", "FaultSignature", "RegisterBank",
-           "HostPort", "HostMemory", "ERROR_CODE_WIDTH", "reg_edges"]
+           "HostPort", "ERROR_CODE_WIDTH", "reg_edges"]
 
 #: Bits of ``ERROR.CODE`` and of the hardware's ``error_code`` input.
 ERROR_CODE_WIDTH = 8
@@ -132,7 +132,7 @@ def _reg_addr_width(rmap):
 
 
 def _hardware_members(cfg):
-    """Hardware-side ports of the register bank (shared with :class:`HostMemory`)."""
+    """Hardware-side ports of the register bank."""
     members = {
         "start": Out(1),        # CONTROL.START: one-cycle pulse
         "clear": Out(1),        # CONTROL.CLEAR: one-cycle pulse (clears the lane counters)
@@ -495,42 +495,4 @@ class HostPort(wiring.Component):
                            "reg_rdata", reset_less=True)
         m.d.comb += [bus.ack.eq(ack), bus.err.eq(err),
                      bus.rdata.eq(Mux(from_reg, reg_rdata, Mux(from_spm, spm_rdata, 0)))]
-        return m
-
-
-class HostMemory(wiring.Component):
-    """Test top: :class:`HostPort` + :class:`RegisterBank` + :class:`Scratchpad` (read port 0
-    and the write port of every bank). Ports: ``bus``, ``idle`` and the register bank's
-    hardware side (``start``, ``clear``, ``relu``, ``busy``, ``done``, ``error``,
-    ``error_code``, ``lane_<counter>[lane]``)."""
-
-    def __init__(self, cfg):
-        self.cfg = cfg
-        super().__init__({
-            "bus": In(HostBusSignature()),
-            "idle": In(1),
-            **_hardware_members(cfg),
-        })
-
-    def elaborate(self, platform):
-        m = Module()
-        cfg = self.cfg
-        port = m.submodules.port = HostPort(cfg)
-        bank = m.submodules.regs = RegisterBank(cfg)
-        spm = m.submodules.spm = Scratchpad(cfg)
-        wiring.connect(m, wiring.flipped(self.bus), port.bus)
-        wiring.connect(m, port.reg, bank.reg)
-        wiring.connect(m, port.fault, bank.fault)
-        for b in range(cfg.spm_banks):
-            wiring.connect(m, port.spm_rd[b], spm.rd[b][0])
-            wiring.connect(m, port.spm_wr[b], spm.wr[b])
-        m.d.comb += port.idle.eq(self.idle)
-        for name in ("start", "clear", "relu", "half"):
-            m.d.comb += getattr(self, name).eq(getattr(bank, name))
-        for name in ("busy", "done", "error", "error_code"):
-            m.d.comb += getattr(bank, name).eq(getattr(self, name))
-        for name in COUNTER_NAMES:
-            for lane in range(cfg.lanes):
-                m.d.comb += getattr(bank, f"lane_{name}")[lane].eq(
-                    getattr(self, f"lane_{name}")[lane])
         return m

@@ -10,6 +10,8 @@ the sticky ``error`` output and the unit stops consuming; the sequencer's error 
 into a status code.
 """
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Array, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -17,14 +19,6 @@ from amaranth.lib.wiring import In, Out
 from .protocol import TokenLayout, beat_stream, token_stream
 
 __all__ = ["Intersector", "Unioner"]
-
-
-def _check_mutant(cls, mutant):
-    # Deliberately broken variants, for the formal suite only (hw/formal.py shows that each
-    # proof can fail); the default None builds the real design.
-    if mutant is not None and mutant not in cls.MUTANTS:
-        raise ValueError(f"{cls.__name__}: unknown mutant {mutant!r}; known: {cls.MUTANTS}")
-    return mutant
 
 
 class TokenWindow(wiring.Component):
@@ -35,11 +29,7 @@ class TokenWindow(wiring.Component):
     consumer that takes ``k`` a cycle run without bubbles.
     """
 
-    #: ``ready_late``: accept a beat with one entry too few free (overflows the buffer).
-    MUTANTS = ("ready_late",)
-
-    def __init__(self, cfg, k, *, mutant=None):
-        self.mutant = _check_mutant(type(self), mutant)
+    def __init__(self, cfg, k):
         self.k = k
         self.depth = 2 * k
         self.token = TokenLayout(cfg, 1)
@@ -50,16 +40,21 @@ class TokenWindow(wiring.Component):
             "take": In(range(k + 1)),
         })
 
+    def _beat_fits(self, count):
+        """A beat of up to ``k`` tokens fits beside ``count`` buffered ones."""
+        return count <= self.depth - self.k
+
     def elaborate(self, platform):
         m = Module()
         k, depth = self.k, self.depth
         buf = [Signal(self.token, name=f"buf{i}") for i in range(depth)]
+        # The buffer, entry by entry (the formal harness follows tokens through it).
+        self.buf = buf
         # The comparison window shows the first k entries.
         for i in range(k):
             m.d.comb += self.win[i].eq(buf[i])
 
-        limit = depth - k + (1 if self.mutant == "ready_late" else 0)
-        m.d.comb += self.inp.ready.eq(self.count <= limit)
+        m.d.comb += self.inp.ready.eq(self._beat_fits(self.count))
         accept = self.inp.valid & self.inp.ready
         remaining = Signal(range(depth + 1))
         m.d.comb += remaining.eq(self.count - self.take)
@@ -118,13 +113,9 @@ class Intersector(wiring.Component):
     ``out.ready`` the unit stalls. Latency: 2 cycles from a window head to ``out``.
     """
 
-    #: ``skip_le``: the skip-ahead compares with ``<=`` (drops coordinates that match).
-    MUTANTS = ("skip_le",)
-
-    def __init__(self, cfg, k=None, *, mutant=None):
+    def __init__(self, cfg, k=None):
         self.cfg = cfg
         self.k = cfg.window if k is None else k
-        self.mutant = _check_mutant(type(self), mutant)
         super().__init__({
             "a": In(beat_stream(cfg, self.k)),
             "b": In(beat_stream(cfg, self.k)),
@@ -132,11 +123,17 @@ class Intersector(wiring.Component):
             "error": Out(1),
         })
 
+    def _below(self, c, head):
+        """Coordinate ``c`` lies below the other side's ``head``: it cannot match, so it is
+        skipped."""
+        return c < head
+
     def elaborate(self, platform):
         m = Module()
         cfg, k = self.cfg, self.k
         m.submodules.wa = wa = TokenWindow(cfg, k)
         m.submodules.wb = wb = TokenWindow(cfg, k)
+        self.wa, self.wb = wa, wb
         wiring.connect(m, wiring.flipped(self.a), wa.inp)
         wiring.connect(m, wiring.flipped(self.b), wb.inp)
 
@@ -150,9 +147,7 @@ class Intersector(wiring.Component):
         # (everything of the current fiber, when the other side has ended its fiber).
         def below(X, Y, ended_y):
             cnt = Signal(range(k + 1))
-            below_y = ((lambda c, h: c <= h) if self.mutant == "skip_le" else
-                       (lambda c, h: c < h))
-            lt = [X.in_fiber[i] & (ended_y | (Y.is_data & below_y(X.win[i].crd, Y.head.crd)))
+            lt = [X.in_fiber[i] & (ended_y | (Y.is_data & self._below(X.win[i].crd, Y.head.crd)))
                   for i in range(k)]
             m.d.comb += cnt.eq(sum(lt))
             return cnt
@@ -206,6 +201,10 @@ class Intersector(wiring.Component):
         pend = Signal(TokenLayout(cfg, 2))
         pend_valid, pend_final = Signal(), Signal()
         pend_cur = pend_valid & ~pend_final
+        # The registers the formal harness relates to the streams consumed and emitted.
+        self.state = SimpleNamespace(ended_a=ended_a, ended_b=ended_b, lvl_a=lvl_a,
+                                     lvl_b=lvl_b, pend=pend, pend_valid=pend_valid,
+                                     pend_final=pend_final)
         creates = match | (fiber_end & ~pend_cur) | both_done
         m.d.comb += [
             self.out.valid.eq(pend_valid & (pend_final | creates)),
@@ -213,8 +212,9 @@ class Intersector(wiring.Component):
         ]
         # A pending token the output refuses stalls the unit, skip-ahead too: what `go` waits
         # for is then flip-flops and the window heads' flags, not the comparison and the stop
-        # logic behind it (on the ECP5 that chain, fanned out to every window register, was
-        # the lanes' critical path). The output only refuses when its consumer stalls.
+        # logic behind it (that chain, fanned out to every window register, would otherwise be
+        # the lanes' critical path on the ECP5). The output only refuses when its consumer
+        # stalls.
         blocked = pend_valid & ~self.out.ready
         halt = self.error | mismatch
         go = Signal()
@@ -272,14 +272,18 @@ class Unioner(wiring.Component):
     stop token of its own. Latency: 1 cycle from the window heads to ``out``.
     """
 
-    #: ``tie_lt``: equal heads compare with ``<`` (neither side is taken: a deadlock);
-    #: ``absent_val``: the absent side's value is not zeroed.
-    MUTANTS = ("tie_lt", "absent_val")
+    def _goes_first(self, x, y):
+        """A head at coordinate ``x`` leaves no later than the other side's at ``y`` (equal
+        heads leave together, as one token)."""
+        return x <= y
 
-    def __init__(self, cfg, k=None, *, mutant=None):
+    def _operand(self, present, value):
+        """An output operand: the side's ``value`` when it is ``present``, else 0."""
+        return Mux(present, value, 0)
+
+    def __init__(self, cfg, k=None):
         self.cfg = cfg
         self.k = cfg.window if k is None else k
-        self.mutant = _check_mutant(type(self), mutant)
         super().__init__({
             "a": In(beat_stream(cfg, self.k)),
             "b": In(beat_stream(cfg, self.k)),
@@ -292,11 +296,15 @@ class Unioner(wiring.Component):
         cfg, k = self.cfg, self.k
         m.submodules.wa = wa = TokenWindow(cfg, k)
         m.submodules.wb = wb = TokenWindow(cfg, k)
+        self.wa, self.wb = wa, wb
         wiring.connect(m, wiring.flipped(self.a), wa.inp)
         wiring.connect(m, wiring.flipped(self.b), wb.inp)
 
         ended_a, ended_b = Signal(), Signal()
         lvl_a, lvl_b = Signal(cfg.level_width), Signal(cfg.level_width)
+        # The registers the formal harness relates to the streams consumed.
+        self.state = SimpleNamespace(ended_a=ended_a, ended_b=ended_b, lvl_a=lvl_a,
+                                     lvl_b=lvl_b)
         A = _JoinInputs(m, wa, ended_a, 1, "a")
         B = _JoinInputs(m, wb, ended_b, 1, "b")
         # A side's head is settled when it is data, or its fiber is known to be over.
@@ -305,9 +313,8 @@ class Unioner(wiring.Component):
         a_set = A.is_data | a_over
         b_set = B.is_data | b_over
         both_data = A.is_data & B.is_data
-        le = (lambda x, y: x < y) if self.mutant == "tie_lt" else (lambda x, y: x <= y)
-        use_a = A.is_data & (b_over | (both_data & le(A.head.crd, B.head.crd)))
-        use_b = B.is_data & (a_over | (both_data & le(B.head.crd, A.head.crd)))
+        use_a = A.is_data & (b_over | (both_data & self._goes_first(A.head.crd, B.head.crd)))
+        use_b = B.is_data & (a_over | (both_data & self._goes_first(B.head.crd, A.head.crd)))
         # Bare stops are consumed as soon as both heads are settled.
         take_a = use_a | (A.is_bare & b_set)
         take_b = use_b | (B.is_bare & a_set)
@@ -343,9 +350,8 @@ class Unioner(wiring.Component):
                 m.d.sync += [
                     self.out.valid.eq(1),
                     self.out.p.crd.eq(Mux(use_a, A.head.crd, B.head.crd)),
-                    self.out.p.val[0].eq(Mux(use_a, A.head.val[0], 0)),
-                    self.out.p.val[1].eq(B.head.val[0] if self.mutant == "absent_val" else
-                                         Mux(use_b, B.head.val[0], 0)),
+                    self.out.p.val[0].eq(self._operand(use_a, A.head.val[0])),
+                    self.out.p.val[1].eq(self._operand(use_b, B.head.val[0])),
                     self.out.p.has.eq(Mux(use_a, 1, 0) | Mux(use_b, 2, 0)),
                     self.out.p.data.eq(use_a | use_b),
                     self.out.p.stop.eq(fiber_end),

@@ -23,7 +23,7 @@ from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from zerohero.spec.isa import FIELDS
+from zerohero.spec.isa import F_WIDTH, FIELDS, IMM_WIDTH
 
 from .gating import add_gated_domain, own_copy
 from .join import Intersector, Unioner
@@ -31,10 +31,46 @@ from .memory import ReadPortSignature, WritePortSignature
 from .pe import MACLane, counter_names
 from .scan import CompressedScanner, CompressedWriter, DenseScanner, DenseWriter, Locator
 
-__all__ = ["Lane"]
+__all__ = ["Lane", "LaneCommand"]
+
+
+class LaneCommand(wiring.Signature):
+    """A lane's commands, from the sender's side (the accelerator's command stages; the lane
+    takes ``In(LaneCommand())``). ``we`` writes ``value`` into lane field ``field`` (numbered as
+    :data:`zerohero.spec.isa.FIELDS`), ``run`` starts the configured job, ``clear`` clears the
+    performance counters. Widths are the instruction word's (``F_WIDTH``, ``IMM_WIDTH``)."""
+
+    def __init__(self):
+        super().__init__({"we": Out(1), "field": Out(F_WIDTH), "value": Out(IMM_WIDTH),
+                          "run": Out(1), "clear": Out(1)})
 
 
 class Lane(wiring.Component):
+    """One lane: the units a job runs, configured by its lane fields (module docstring).
+
+    Ports:
+
+    * ``cmd`` (:class:`LaneCommand`, in): field writes, ``run`` and ``clear``. Every command is
+      registered on entry: a field is written the cycle after ``we``, and a ``run`` starts the
+      job the cycle after it (the scanners' ``start``), the same cycle ``pending`` rises.
+    * ``op_rd[0..1]``, ``vec_rd[0..1]`` (registered read ports, data a cycle after ``en``): the
+      lane's operand bank (``pos``, then entries or dense rows) and vector bank (the gathered
+      vector or the joined fibers' ``pos``, then their entries).
+    * ``out_wr``: results to the vector bank (dense writer, or a compressed output's entries);
+      ``pos_wr``: a compressed output's ``pos`` to the operand bank.
+    * ``pending``: a ``run`` is registered and the job starts this cycle; ``active``: a unit
+      of the lane is busy (the job runs until both are low); ``error``: the intersector (or
+      unioner) saw a stream structure mismatch (sticky); ``progress``: the MAC took a token this
+      cycle (the sequencer's watchdog).
+    * one counter a name of :data:`~zerohero.hw.pe.counter_names` (``cfg.counter_width`` bits,
+      the MAC's, cleared by ``clear``).
+
+    The lane depends on nothing outside its clock domain combinationally: its commands enter
+    through registers, and its read data comes from the banks' read registers, which the
+    accelerator clocks with the lane (so a stopped lane needs nothing evaluated,
+    :class:`~zerohero.hw.accelerator.Accelerator`).
+    """
+
     def __init__(self, cfg):
         self.cfg = cfg
         members = {
@@ -42,8 +78,7 @@ class Lane(wiring.Component):
             "out_wr": Out(WritePortSignature(cfg)),
             "pos_wr": Out(WritePortSignature(cfg)),
             "vec_rd": Out(ReadPortSignature(cfg)).array(2),
-            "cfg_we": In(1), "cfg_field": In(4), "cfg_value": In(16),
-            "run": In(1), "clear": In(1),
+            "cmd": In(LaneCommand()),
             "active": Out(1), "pending": Out(1), "error": Out(1), "progress": Out(1),
         }
         for name in counter_names:
@@ -54,31 +89,30 @@ class Lane(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        # The sequencer's commands arrive through a register: one broadcast net a cycle for all
-        # lanes, and nothing in the lane is combinational from outside it (see
-        # Accelerator's clock gating). A registered ``run`` is ``pending``: the lane counts
-        # as busy from the cycle after the sequencer's RUN.
-        ctl = {name: Signal.like(getattr(self, name), name=f"{name}_q")
-               for name in ("cfg_we", "cfg_field", "cfg_value", "run", "clear")}
-        # The field and value only when this lane is written: the same broadcast bits
+        cmd = self.cmd
+        # The commands arrive through a register: one broadcast net a cycle for all lanes,
+        # and nothing in the lane is combinational from outside it (see Accelerator's clock
+        # gating). A registered ``run`` is ``pending``: the lane counts as busy from the cycle
+        # after the sequencer's RUN.
+        we, run, clear = Signal(name="cfg_we_q"), Signal(name="run_q"), Signal(name="clear_q")
+        field = Signal.like(cmd.field, name="cfg_field_q")
+        value = Signal.like(cmd.value, name="cfg_value_q")
+        # The field and value load only when this lane is written: the same broadcast bits
         # registered unconditionally in every lane would be identical flip-flops, which Yosys
-        # merges into one set (with the field decode) fanned out across the chip (the 24-lane
-        # ECP5 critical path, 12.4 ns of routing); the lane's own enable keeps a copy per lane.
-        # `clear` is the same broadcast for every lane, so its copy needs own_copy.
-        bus = ("cfg_field", "cfg_value")
-        m.d.sync += [sig.eq(getattr(self, name)) for name, sig in ctl.items()
-                     if name not in bus + ("clear",)]
-        own_copy(m, "sync", ctl["clear"], self.clear)
-        with m.If(self.cfg_we):
-            m.d.sync += [ctl[name].eq(getattr(self, name)) for name in bus]
-        run, clear = ctl["run"], ctl["clear"]
+        # merges into one set (with the field decode) fanned out across the chip; the lane's
+        # own enable keeps a copy per lane. `clear` is the same broadcast for every lane, so
+        # its copy needs own_copy.
+        m.d.sync += [we.eq(cmd.we), run.eq(cmd.run)]
+        own_copy(m, "sync", clear, cmd.clear)
+        with m.If(cmd.we):
+            m.d.sync += [field.eq(cmd.field), value.eq(cmd.value)]
         m.d.comb += self.pending.eq(run)
-        fields = {name: Signal(16, name=name.lower()) for name in FIELDS}
-        with m.If(ctl["cfg_we"]):
-            with m.Switch(ctl["cfg_field"]):
+        fields = {name: Signal(IMM_WIDTH, name=name.lower()) for name in FIELDS}
+        with m.If(we):
+            with m.Switch(field):
                 for name, index in FIELDS.items():
                     with m.Case(index):
-                        m.d.sync += fields[name].eq(ctl["cfg_value"])
+                        m.d.sync += fields[name].eq(value)
         sparse_out = cfg.sparse_out             # the sparse-output path is built
         a_dense = fields["A_MODE"][0]
         b_mode = fields["B_MODE"][:2]

@@ -1,4 +1,6 @@
-"""Zero-skipping processing elements: :class:`MACLane` and the :class:`PEArray` of them."""
+"""Zero-skipping processing elements: the :class:`MACLane`."""
+
+from types import SimpleNamespace
 
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
@@ -7,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from zerohero.spec.config import COUNTER_NAMES
 from .protocol import TokenLayout, token_stream
 
-__all__ = ["MACLane", "PEArray", "counter_names"]
+__all__ = ["MACLane", "counter_names"]
 
 #: Per-lane performance counters, in register-map order.
 counter_names = COUNTER_NAMES
@@ -40,15 +42,8 @@ class MACLane(wiring.Component):
     with an input token offered but refused (output backpressure).
     """
 
-    #: Deliberately broken variants for the formal suite (hw/formal.py); None is the design.
-    #: ``issue_zero``: pairs with a zero operand are issued to the multiplier.
-    MUTANTS = ("issue_zero",)
-
-    def __init__(self, cfg, *, mutant=None):
-        if mutant is not None and mutant not in self.MUTANTS:
-            raise ValueError(f"MACLane: unknown mutant {mutant!r}; known: {self.MUTANTS}")
+    def __init__(self, cfg):
         self.cfg = cfg
-        self.mutant = mutant
         members = {
             "inp": In(token_stream(cfg, 2)),
             "out": Out(token_stream(cfg, 1, value_width=cfg.acc_width)),
@@ -59,6 +54,11 @@ class MACLane(wiring.Component):
         for name in counter_names:
             members[name] = Out(cfg.counter_width)
         super().__init__(members)
+
+    def _issues(self, tok):
+        """An accumulating mode issues a data token to the multiplier when both operands are
+        present and non-zero (a zero product adds nothing)."""
+        return tok.data & tok.has[0] & tok.has[1] & (tok.val[0] != 0) & (tok.val[1] != 0)
 
     def elaborate(self, platform):
         m = Module()
@@ -79,9 +79,7 @@ class MACLane(wiring.Component):
         s2_prod = Signal(signed(2 * w))
         s2_ctl = Signal(TokenLayout(cfg, 2))
 
-        issue = tok.data & tok.has[0] & tok.has[1]
-        if self.mutant != "issue_zero":
-            issue = issue & (tok.val[0] != 0) & (tok.val[1] != 0)
+        issue = self._issues(tok)
         ew_add = self.mode == 2
         ew = self.mode != 0
         issue = Mux(ew_add, tok.data, issue)
@@ -113,6 +111,11 @@ class MACLane(wiring.Component):
             m.d.comb += acc_next.eq(total[:aw])
 
         fiber = Signal(cfg.coord_width)       # index of the current fiber in its parent
+        # The registers the formal harness relates to the tokens accepted.
+        self.state = SimpleNamespace(s1_valid=s1_valid, s1_issue=s1_issue, s1_ctl=s1_ctl,
+                                     s1_a=s1_a, s1_b=s1_b, s2_valid=s2_valid,
+                                     s2_issue=s2_issue, s2_ctl=s2_ctl, s2_prod=s2_prod,
+                                     acc=acc, fiber=fiber)
         with m.If(self.out.ready):
             m.d.sync += self.out.valid.eq(0)
         ew_val = Signal(signed(aw))
@@ -161,31 +164,4 @@ class MACLane(wiring.Component):
                 m.d.sync += reg.eq(0)
             with m.Elif(event):
                 m.d.sync += reg.eq(reg + 1)
-        return m
-
-
-class PEArray(wiring.Component):
-    """``cfg.lanes`` independent :class:`MACLane` s; ports are arrays indexed by lane."""
-
-    def __init__(self, cfg):
-        self.cfg = cfg
-        members = {
-            "inp": In(token_stream(cfg, 2)).array(cfg.lanes),
-            "out": Out(token_stream(cfg, 1, value_width=cfg.acc_width)).array(cfg.lanes),
-            "relu": In(1),
-            "clear": In(1),
-        }
-        for name in counter_names:
-            members[name] = Out(cfg.counter_width).array(cfg.lanes)
-        super().__init__(members)
-
-    def elaborate(self, platform):
-        m = Module()
-        for i in range(self.cfg.lanes):
-            lane = m.submodules[f"lane{i}"] = MACLane(self.cfg)
-            wiring.connect(m, wiring.flipped(self.inp[i]), lane.inp)
-            wiring.connect(m, lane.out, wiring.flipped(self.out[i]))
-            m.d.comb += [lane.relu.eq(self.relu), lane.clear.eq(self.clear)]
-            for name in counter_names:
-                m.d.comb += getattr(self, name)[i].eq(getattr(lane, name))
         return m

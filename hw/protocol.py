@@ -1,18 +1,7 @@
 """Hardware layouts of the token protocol (described in :mod:`zerohero.spec.tokens`).
 
-``TokenLayout(cfg, operands)`` is the one token layout every unit uses:
-
-========  ===========================  ==============================================
-field     shape                        meaning
-========  ===========================  ==============================================
-``crd``   ``unsigned(coord_width)``    coordinate of a data token
-``val``   ``signed(W) x operands``     operand values (``W`` = ``value_width``)
-``has``   ``unsigned(operands)``       operand present (unions mark the absent side 0)
-``data``  1                            ``crd``/``val`` are meaningful
-``stop``  1                            this token ends a fiber at level ``lvl``
-``lvl``   ``unsigned(level_width)``    level of the stop
-``done``  1                            end of stream (``data = stop = 0``)
-========  ===========================  ==============================================
+``TokenLayout(cfg, operands)`` is the one token layout every unit uses, with the fields of
+:func:`zerohero.spec.tokens.token_fields`.
 
 ``BeatLayout(token, k)`` packs ``1..k`` consecutive tokens of one stream into one transfer
 (field ``n`` counts them, ``tok[0]`` is first); wide scanners feed the K-window intersector
@@ -22,6 +11,8 @@ with it.
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data, stream
 
+from zerohero.spec.tokens import token_fields
+
 __all__ = ["TokenLayout", "BeatLayout", "token_stream", "beat_stream", "pack", "unpack"]
 
 
@@ -29,15 +20,11 @@ class TokenLayout(data.StructLayout):
     def __init__(self, cfg, operands=1, value_width=None):
         self.operands = operands
         self.value_width = cfg.value_width if value_width is None else value_width
-        super().__init__({
-            "crd": unsigned(cfg.coord_width),
-            "val": data.ArrayLayout(signed(self.value_width), operands),
-            "has": unsigned(operands),
-            "data": 1,
-            "stop": 1,
-            "lvl": unsigned(cfg.level_width),
-            "done": 1,
-        })
+        fields = {}
+        for name, f in token_fields(cfg, operands, self.value_width).items():
+            shape = signed(f.width) if f.signed else unsigned(f.width)
+            fields[name] = shape if f.count is None else data.ArrayLayout(shape, f.count)
+        super().__init__(fields)
 
 
 class BeatLayout(data.StructLayout):

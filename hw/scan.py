@@ -12,6 +12,8 @@ issued when the FIFO has room for it, so backpressure never drops read data. Lat
 ``start`` to the first token: 4 cycles (compressed), 3 (dense).
 """
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFO
@@ -39,10 +41,11 @@ class _Issue:
     fiber). Tokens issued with ``stop`` set are final at once.
     """
 
-    def __init__(self, m, cfg, rd, out, operands=1, pending=False):
+    def __init__(self, m, cfg, rd, out, operands=1, pending=False, fifo_type=SyncFIFO):
         self.cfg = cfg
         layout = TokenLayout(cfg, operands)
-        fifo = m.submodules.out_fifo = SyncFIFO(width=layout.size, depth=FIFO_DEPTH)
+        fifo = m.submodules.out_fifo = fifo_type(width=layout.size, depth=FIFO_DEPTH)
+        self.fifo = fifo
         self.s1 = Signal(layout)
         self.s1_valid = Signal()
         self.s1_mem_crd = Signal()
@@ -129,18 +132,14 @@ class CompressedScanner(wiring.Component):
     bubble: one nonzero per cycle whatever the row lengths, and an empty row costs one cycle
     (its stop token). With ``repeat``, the one fiber ``pos[0]..pos[1]`` is streamed ``rows``
     times (a vector met by every row of a matrix).
-
-    ``mutant`` builds a deliberately broken variant for the formal suite (``MUTANTS``).
     """
 
-    MUTANTS = ("last_off_by_one",)     # a row's stop flag one entry early
+    #: The class of both queues (the output FIFO and the bounds queue); the formal harness
+    #: substitutes a subclass that also shows the queued words.
+    fifo_type = SyncFIFO
 
-    def __init__(self, cfg, *, mutant=None):
-        if mutant is not None and mutant not in self.MUTANTS:
-            raise ValueError(f"CompressedScanner: unknown mutant {mutant!r}; "
-                             f"known: {self.MUTANTS}")
+    def __init__(self, cfg):
         self.cfg = cfg
-        self.mutant = mutant
         super().__init__({
             **_job_ports(cfg, pos_base=1, crd_base=1, rows=1),
             "repeat": In(1),
@@ -149,17 +148,21 @@ class CompressedScanner(wiring.Component):
             "out": Out(token_stream(cfg, 1)),
         })
 
+    def _ends_row(self, addr, end):
+        """The entry at ``addr`` is the last of a row that ends before ``end``."""
+        return addr + 1 == end
+
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
         aw = cfg.spm_addr_width
-        issue = _Issue(m, cfg, self.crd_rd, self.out)
+        issue = _Issue(m, cfg, self.crd_rd, self.out, fifo_type=self.fifo_type)
 
         pos_base, crd_base = Signal(aw), Signal(aw)
         rows, level = Signal(aw + 1), Signal(cfg.level_width)
 
         # Bounds prefetch: read pos[0..rows], queue (start, end, last) per row.
-        bounds = m.submodules.bounds = SyncFIFO(width=2 * (aw + 1) + 1, depth=4)
+        bounds = m.submodules.bounds = self.fifo_type(width=2 * (aw + 1) + 1, depth=4)
         p_next = Signal(aw + 2)             # next pos index to read: 0..rows + 1
         p_inflight = Signal()
         p_prev = Signal(aw + 1)             # pos[i - 1], the start of the row pos[i] ends
@@ -200,6 +203,15 @@ class CompressedScanner(wiring.Component):
         q_end = bounds.r_data[aw + 1:2 * aw + 2]
         q_last = bounds.r_data[-1]
         issue.address(crd_base + cur_addr)
+        # What the formal harness relates to the job's stream: the issue stage, the bounds
+        # queue, and the job, prefetch and row-streamer registers.
+        self.issue, self.bounds = issue, bounds
+        self.state = SimpleNamespace(
+            pos_base=pos_base, crd_base=crd_base, rows=rows, level=level, repeat=repeat,
+            p_next=p_next, p_inflight=p_inflight, p_prev=p_prev, p_end=p_end,
+            p_have_prev=p_have_prev, p_active=p_active, rep_ready=rep_ready,
+            rep_count=rep_count, cur_valid=cur_valid, cur_addr=cur_addr, cur_end=cur_end,
+            cur_last=cur_last, finished=finished, empty=empty)
 
         with m.If(self.start & ~self.busy):
             m.d.sync += [
@@ -219,7 +231,7 @@ class CompressedScanner(wiring.Component):
                     issue.issue(stop=1, lvl=Mux(cur_last, level, 0))
                     m.d.comb += row_end.eq(1)
                 with m.Else():
-                    is_last = cur_addr + (2 if self.mutant == "last_off_by_one" else 1) == cur_end
+                    is_last = self._ends_row(cur_addr, cur_end)
                     issue.issue(read=True, mem_crd=True, mem_val=True,
                                 data=1, has=1, stop=is_last, lvl=Mux(is_last & cur_last, level, 0))
                     m.d.sync += cur_addr.eq(cur_addr + 1)

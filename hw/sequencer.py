@@ -34,10 +34,18 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from zerohero.spec.isa import (ADDRESS_FIELDS, ALL_LANES, COUNT_FIELDS, ERRORS, FIELDS,
-                                   OPCODES, REGISTERS)
+from zerohero.spec.isa import (A_WIDTH, ADDRESS_FIELDS, ALL_LANES, COUNT_FIELDS, ERRORS,
+                               F_WIDTH, FIELDS, IMM_WIDTH, OPCODES, REGISTERS, WORD_FIELDS,
+                               WORD_WIDTH)
 
-__all__ = ["Sequencer", "range_flags"]
+__all__ = ["Sequencer", "range_flags", "word_fields"]
+
+
+def word_fields(word):
+    """The ``op``, ``a``, ``f`` and ``imm`` fields of an instruction word (slices of it, as
+    :data:`~zerohero.spec.isa.WORD_FIELDS` places them)."""
+    return tuple(word[low:low + width] for low, width in
+                 (WORD_FIELDS[name] for name in ("op", "a", "f", "imm")))
 
 
 def range_flags(cfg, value):
@@ -59,14 +67,14 @@ class Sequencer(wiring.Component):
     def __init__(self, cfg):
         self.cfg = cfg
         self.decoded = data.StructLayout({
-            "word": 32, "illegal": 1, "is_addr": 1, "is_count": 1, "imm_bad": 1,
-            "one_from": 16, "loads_one": 1, "djnz_reg": REGISTERS,
+            "word": WORD_WIDTH, "illegal": 1, "is_addr": 1, "is_count": 1, "imm_bad": 1,
+            "one_from": IMM_WIDTH, "loads_one": 1, "djnz_reg": REGISTERS,
             "lanes": cfg.lanes, **{name: 1 for name in self.KINDS},
             # predict_jumps: the word is a jmp or a djnz (the fetch takes it as taken).
             **({"may_jump": 1} if cfg.predict_jumps else {})})
         super().__init__({
             "fw_wr": In(wiring.Signature({
-                "addr": Out(range(cfg.fw_depth)), "en": Out(1), "data": Out(32)})),
+                "addr": Out(range(cfg.fw_depth)), "en": Out(1), "data": Out(WORD_WIDTH)})),
             "start": In(1),
             "watchdog": In(32),
             "busy": Out(1),
@@ -75,9 +83,9 @@ class Sequencer(wiring.Component):
             "error_code": Out(8),
             "pc": Out(range(cfg.fw_depth)),
             "cfg_we": Out(1),
-            "cfg_lane": Out(8),
-            "cfg_field": Out(4),
-            "cfg_value": Out(16),
+            "cfg_lane": Out(A_WIDTH),
+            "cfg_field": Out(F_WIDTH),
+            "cfg_value": Out(IMM_WIDTH),
             "cfg_load": Out(cfg.lanes),
             "run": Out(cfg.lanes),
             "clear": Out(1),
@@ -93,7 +101,7 @@ class Sequencer(wiring.Component):
         comparator and the error logic in a row (the iCE40 critical path otherwise)."""
         cfg = self.cfg
         d = Signal(self.decoded)
-        op, a, f, imm = word[28:32], word[20:28], word[16:20], word[0:16]
+        op, a, f, imm = word_fields(word)
         lane_ok = (a == ALL_LANES) | (a < cfg.lanes)
         reg_ok = a < REGISTERS                  # ldi, addi, djnz: rD in a
         target_ok = imm < cfg.fw_depth          # jmp, djnz
@@ -151,7 +159,7 @@ class Sequencer(wiring.Component):
         with m.If(writing & (self.fw_wr.addr == 0)):
             m.d.sync += first.eq(word_in)
 
-        regs = [Signal(16, name=f"r{i}") for i in range(REGISTERS)]
+        regs = [Signal(IMM_WIDTH, name=f"r{i}") for i in range(REGISTERS)]
         flags = [Signal(3, name=f"r{i}_flags") for i in range(REGISTERS)]
         reg_file, flag_file = Array(regs), Array(flags)
         # Two stages: the instruction register `ir` holds the executing word (at `pc`), the
@@ -161,7 +169,7 @@ class Sequencer(wiring.Component):
         ir, npc = Signal(self.decoded), Signal(range(cfg.fw_depth))
         d = ir
         word = d.word
-        a, f, imm = word[20:28], word[16:20], word[0:16]
+        _, a, f, imm = word_fields(word)
         rsel = a[:3]
         watch = Signal(32)
 
@@ -214,9 +222,11 @@ class Sequencer(wiring.Component):
                 lane_busy = lane_busy | busy_q
             lanes_idle = (lane_busy & d.lanes) == 0
 
-        # What `ldi`/`addi`/`djnz` in `ir` write (mod 2**16, as the register keeps it).
-        new_value = Signal(16)
-        m.d.comb += new_value.eq(Mux(d.ldi, imm, reg_file[rsel] + Mux(d.djnz, 0xFFFF, imm)))
+        # What `ldi`/`addi`/`djnz` in `ir` write (mod 2**IMM_WIDTH, as the register keeps it;
+        # djnz adds -1).
+        new_value = Signal(IMM_WIDTH)
+        minus_one = (1 << IMM_WIDTH) - 1
+        m.d.comb += new_value.eq(Mux(d.ldi, imm, reg_file[rsel] + Mux(d.djnz, minus_one, imm)))
         new_flags = range_flags(cfg, new_value)
 
         def write_reg():

@@ -11,33 +11,32 @@ from amaranth.lib import data, wiring
 
 from .accelerator import Accelerator
 from zerohero.spec.config import AccelConfig
-from .host import HostMemory
 from .join import Intersector, Unioner
-from .pe import PEArray
 
 __all__ = ["TOPS", "DEFAULT_TOP", "make_top", "generate", "describe_ports",
            "compact_zero_init"]
 
-#: Name -> factory(cfg). ``accelerator`` is the integrated design; the others are its parts.
+#: Name -> factory(cfg) of the shipped tops: ``accelerator`` is the integrated design, the
+#: others are its parts. Verification tops extend this table in the sim layer
+#: (:data:`zerohero.sim.fixtures.TOPS`), which hardware does not import.
 TOPS = {
     "accelerator": Accelerator,
     "intersector": Intersector,
     "unioner": Unioner,
-    "pe-array": PEArray,
-    "host-memory": HostMemory,
 }
 DEFAULT_TOP = "accelerator"
 
 
-def make_top(cfg: AccelConfig, top=DEFAULT_TOP) -> wiring.Component:
-    """The named top (a key of :data:`TOPS`), or ``top(cfg)`` for a component class (test
-    fixtures)."""
+def make_top(cfg: AccelConfig, top=DEFAULT_TOP, tops=None) -> wiring.Component:
+    """The top named ``top`` in ``tops`` (default :data:`TOPS`), or ``top(cfg)`` for a
+    component class."""
     if callable(top):
         return top(cfg)
+    tops = TOPS if tops is None else tops
     try:
-        factory = TOPS[top]
+        factory = tops[top]
     except KeyError:
-        raise ValueError(f"unknown top {top!r}; known: {', '.join(TOPS)}") from None
+        raise ValueError(f"unknown top {top!r}; known: {', '.join(tops)}") from None
     return factory(cfg)
 
 
@@ -75,9 +74,10 @@ def describe_ports(component: wiring.Component) -> list[dict]:
     return ports
 
 
-def generate(cfg: AccelConfig, top: str = DEFAULT_TOP, name: str | None = None):
-    """``(verilog_text, description)`` of the named top for ``cfg``."""
-    component = make_top(cfg, top)
+def generate(cfg: AccelConfig, top: str = DEFAULT_TOP, name: str | None = None, tops=None):
+    """``(verilog_text, description)`` of the top named ``top`` in ``tops`` (default
+    :data:`TOPS`) for ``cfg``, or of a component class ``top``."""
+    component = make_top(cfg, top, tops)
     label = top if isinstance(top, str) else top.__name__.lower()
     name = name or f"zerohero_{label.replace('-', '_')}"
     text = compact_zero_init(verilog.convert(component, name=name, emit_src=False))
@@ -98,7 +98,7 @@ def compact_zero_init(text: str) -> str:
     """``text`` with every memory initialization that sets words 0..N-1 of one memory to zero,
     one statement a word (how Yosys writes Amaranth's memories: 16 x 32768 lines for
     sim-small's scratchpad), written as one ``for`` loop; the same initial contents in an
-    eighth of the text (Icarus compiles it 6x faster, Verilator builds it 1.8x faster).
+    eighth of the text, which Icarus and Verilator compile much faster.
     Anything else is left as it is."""
     count = 0
 

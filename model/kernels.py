@@ -373,17 +373,19 @@ def spgemm(A, B, sem, relu: bool = False) -> CSR:
     return _csr_from_rows((A.shape[0], B.shape[1]), out_rows)
 
 
-def _same_shape(kernel: str, A, B):
+def _same_shape_csr(kernel: str, A, B, sem):
+    """Both operands of an elementwise kernel as CSR, checked to have one shape."""
+    A = _matrix(A, "A", kernel, "csr", sem)
+    B = _matrix(B, "B", kernel, "csr", sem)
     if A.shape != B.shape:
         raise ValueError(f"{kernel}: A has shape {A.shape} but B has shape {B.shape}")
+    return A, B
 
 
 def ewmul(A, B, sem) -> CSR:
     """Elementwise product over the intersection of the nonzeros of ``A`` and ``B``."""
     sem = _semantics(sem)
-    A = _matrix(A, "A", "ewmul", "csr", sem)
-    B = _matrix(B, "B", "ewmul", "csr", sem)
-    _same_shape("ewmul", A, B)
+    A, B = _same_shape_csr("ewmul", A, B, sem)
     out_rows = []
     for a_row, b_row in zip(_csr_rows(A), _csr_rows(B)):
         b_lookup = dict(b_row)
@@ -399,9 +401,7 @@ def ewmul(A, B, sem) -> CSR:
 def ewadd(A, B, sem, relu: bool = False) -> CSR:
     """Elementwise sum over the union of the nonzeros of ``A`` and ``B``; zero sums dropped."""
     sem = _semantics(sem)
-    A = _matrix(A, "A", "ewadd", "csr", sem)
-    B = _matrix(B, "B", "ewadd", "csr", sem)
-    _same_shape("ewadd", A, B)
+    A, B = _same_shape_csr("ewadd", A, B, sem)
     out_rows = []
     for a_row, b_row in zip(_csr_rows(A), _csr_rows(B)):
         a_lookup = {j: a for j, a in a_row if a != 0}

@@ -1,4 +1,4 @@
-"""Run the formal proofs of :mod:`zerohero.hw.formal` with SymbiYosys (issue #9).
+"""Run the formal proofs of :mod:`zerohero.sim.proofs` with SymbiYosys.
 
 ``python -m zerohero.sim.formal [NAME ...]`` (or ``make formal``) runs every proof (or the named
 ones) and prints a table; ``--list`` lists them. For each proof it writes ``top.il`` (RTLIL of
@@ -11,7 +11,7 @@ working directory (the yowasp tools map ``/tmp`` privately, so every path is rel
 concurrently. The venv's ``bin`` goes first on ``PATH``: without ``yices-smt2`` there, smtbmc
 exits 1 exactly as for a failed property, so the result is read from the ``Status:`` /
 ``DONE`` lines and a run without one is an error, never a pass. A failure names each failing
-property by its source line in ``hw/formal.py`` (from the Amaranth ``src`` attributes that
+property by its source line in ``sim/proofs.py`` (from the Amaranth ``src`` attributes that
 smtbmc prints) with the text of that line, and the counterexample VCD.
 """
 
@@ -198,7 +198,7 @@ def run_proof(name: str, top, ports, depth: int, *, cover: bool = True,
 
 
 def run(proof, root: Path = FORMAL_ROOT) -> FormalResult:
-    """Build and run one :class:`zerohero.hw.formal.Proof`."""
+    """Build and run one :class:`zerohero.sim.proofs.Proof`."""
     top, ports, depth = proof.build()
     # Mutants only need the counterexample: skip their cover run.
     return run_proof(proof.name, top, ports, depth, cover=proof.expect_pass,
@@ -206,7 +206,7 @@ def run(proof, root: Path = FORMAL_ROOT) -> FormalResult:
 
 
 def main(argv=None) -> int:
-    from zerohero.hw.formal import PROOFS
+    from zerohero.sim.proofs import PROOFS
 
     ap = argparse.ArgumentParser(prog="python -m zerohero.sim.formal", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

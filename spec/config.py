@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from zerohero.spec.isa import ALL_LANES
+
 __all__ = ["AccelConfig", "PRESETS", "preset", "OVERFLOW_MODES", "SignedRanges", "COUNTER_NAMES"]
 
 OVERFLOW_MODES = ("wrap", "saturate")
@@ -63,9 +65,10 @@ class AccelConfig(SignedRanges):
     window: int = 4
     #: Highest stop-token level a stream may carry (0 = end of a row fiber, 1 = end of matrix).
     max_level: int = 1
-    #: Scratchpad banks (at least one per lane so every lane streams every cycle).
-    spm_banks: int = 8
-    #: Words per scratchpad bank.
+    #: Scratchpad banks: at least two per lane, lane ``i`` streaming from operand bank ``i``
+    #: and gathering from (and writing to) vector bank ``lanes + i`` (hw/memory.py).
+    spm_banks: int = 16
+    #: Words per scratchpad bank (a lane's addresses are 16-bit firmware fields).
     spm_depth: int = 1024
     #: Width of the per-lane performance counters, bits.
     counter_width: int = 32
@@ -74,16 +77,17 @@ class AccelConfig(SignedRanges):
     #: Cycles a sequencer ``wait`` may see no lane progress before it stops with WATCHDOG.
     watchdog_cycles: int = 1 << 16
     #: Build the sparse-output path of every lane (unioner, compressed writer, elementwise MAC
-    #: modes: spgemm, ewmul, ewadd); about +640 SB_LUT4 a lane on iCE40 (2975 instead of 2338).
+    #: modes: spgemm, ewmul, ewadd); it costs about a quarter more LUTs a lane.
     sparse_out: bool = True
     #: Double buffering: ``CONTROL.HALF`` puts the lanes in one half of every bank while the
-    #: host writes the next tile into the other half during the run (see hw/accelerator.py).
+    #: host writes the next tile into the other half during the run (see hw/accelerator.py);
+    #: each half is a bank of ``spm_depth / 2`` words to the tile planner.
     double_buffer: bool = True
     #: Clock gating: the lanes (with their banks' read data registers) and each lane's join
     #: units run on clocks that stop while nothing can change them (hw/gating.py). The same
-    #: machine cycle for cycle either way; gated, Verilator skips what is stopped (the SpMM
-    #: benchmark simulates 3x faster). Off in the FPGA presets (a gated clock would be a
-    #: clock made in logic there).
+    #: machine cycle for cycle either way; gated, Verilator skips what is stopped, so it
+    #: simulates faster. Off in the FPGA presets (a gated clock would be a clock made in logic
+    #: there).
     clock_gating: bool = True
     #: Host bus read latency, cycles from the edge that accepts a request to the one that
     #: presents its response (hw/host.py). 1: the read data of every bank is muxed into the
@@ -138,7 +142,8 @@ class AccelConfig(SignedRanges):
         need(isinstance(self.clock_gating, bool), "clock_gating", "True or False")
         need(isinstance(self.predict_jumps, bool), "predict_jumps", "True or False")
         need(isinstance(self.host_stage, bool), "host_stage", "True or False")
-        need(1 <= self.lanes <= 256, "lanes", "between 1 and 256")
+        # Lane number ALL_LANES addresses every lane in the firmware's 8-bit lane field.
+        need(1 <= self.lanes < ALL_LANES, "lanes", f"between 1 and {ALL_LANES - 1}")
         need(2 <= self.value_width <= 32, "value_width", "between 2 and 32")
         need(1 <= self.coord_width <= 32, "coord_width", "between 1 and 32")
         need(2 * self.value_width <= self.acc_width <= 64, "acc_width",
@@ -146,9 +151,17 @@ class AccelConfig(SignedRanges):
         need(self.overflow in OVERFLOW_MODES, "overflow", f"one of {OVERFLOW_MODES}")
         need(self.window in WINDOWS, "window", f"one of {WINDOWS}")
         need(0 <= self.max_level <= 3, "max_level", "between 0 and 3")
-        need(self.spm_banks >= self.lanes, "spm_banks", f"at least lanes = {self.lanes}")
-        need(self.spm_depth >= 16 and self.spm_depth & (self.spm_depth - 1) == 0,
-             "spm_depth", "a power of two of at least 16")
+        # An operand bank and a vector bank per lane (hw/accelerator.py, hw/memory.py).
+        need(self.spm_banks >= 2 * self.lanes, "spm_banks",
+             f"at least 2 * lanes = {2 * self.lanes}")
+        # CONFIG2.SPM_BANKS is 16 bits.
+        need(self.spm_banks <= 0xFFFF, "spm_banks", "at most 65535")
+        # A lane's bank addresses and counts are 16-bit firmware fields.
+        need(16 <= self.spm_depth <= 65536 and self.spm_depth & (self.spm_depth - 1) == 0,
+             "spm_depth", "a power of two between 16 and 65536")
+        if self.double_buffer:
+            # Each half is planned as a bank of its own, which needs the 16 words above.
+            need(self.spm_depth >= 32, "spm_depth", "at least 32 with double_buffer")
         need(8 <= self.counter_width <= 64, "counter_width", "between 8 and 64")
         need(16 <= self.watchdog_cycles < 1 << 32, "watchdog_cycles", "between 16 and 2**32 - 1")
         need(1 <= self.host_latency <= 4, "host_latency", "between 1 and 4")
@@ -159,6 +172,12 @@ class AccelConfig(SignedRanges):
         need(self.command_latency in (0, 1, 2), "command_latency", "0, 1 or 2")
         need(16 <= self.fw_depth <= 65536 and self.fw_depth & (self.fw_depth - 1) == 0,
              "fw_depth", "a power of two between 16 and 65536")
+        # The scratchpad, broadcast and firmware regions (spec/regmap.py: at 1, 2 and 3 times a
+        # power of two at least the scratchpad's size) fit the 32-bit bus address space.
+        most = (1 << 30) // (self.spm_depth * self.spm_word_stride)
+        need(self.spm_banks <= most, "spm_banks",
+             f"at most {most} with spm_depth = {self.spm_depth} and {self.spm_word_stride} bus "
+             f"words a scratchpad word (the bus address space)")
 
     # Derived quantities -------------------------------------------------------------------
 
@@ -177,6 +196,17 @@ class AccelConfig(SignedRanges):
     def spm_addr_width(self) -> int:
         """Bits of a word address within one bank."""
         return (self.spm_depth - 1).bit_length()
+
+    @property
+    def spm_word_parts(self) -> int:
+        """32-bit bus words holding one scratchpad word (low part first)."""
+        return -(-self.word_width // 32)
+
+    @property
+    def spm_word_stride(self) -> int:
+        """Bus address step between scratchpad words: :attr:`spm_word_parts` rounded up to a
+        power of two."""
+        return 1 << (self.spm_word_parts - 1).bit_length()
 
     @property
     def coord_max(self) -> int:
@@ -203,15 +233,12 @@ PRESETS = {
     # Banks: one streamed-operand bank and one vector bank per lane (see hw/memory.py).
     "sim-small": AccelConfig(name="sim-small", lanes=8, window=4, spm_banks=16,
                              spm_depth=32768),
-    # Both FPGA presets leave the sparse-output path out (sparse_out; +27% LUTs a lane) and
-    # double buffering (their banks are too small to halve usefully): the figures below
-    # were measured without them.
-    # iCE40UP5K (iCEBreaker), measured with `zerohero build icebreaker` (README "FPGA boards"):
-    # a lane is ~1600 LUT4 + ~1300 FF, so one lane fits the 5280 logic cells (2 lanes need 6983,
-    # 6615 with 8-bit coordinates; 8 lanes ~14k LUT4 and 66 EBR). int8 values, 20-bit
-    # accumulators and 12-bit coordinates make a 32-bit word (2 EBR per 256 words per copy).
-    # predict_jumps: 26.54-27.90 MHz at 30 over seeds 1-3 against 22.72-23.71 without (its
-    # fetch address was the critical path), and 93 LUT4 fewer.
+    # Both FPGA presets leave out the sparse-output path (sparse_out: about a quarter more
+    # LUTs a lane) and double buffering (their banks are too small to halve usefully).
+    # iCE40UP5K (iCEBreaker): a lane is ~1600 LUT4 + ~1300 FF, so one lane fits the 5280 logic
+    # cells. int8 values, 20-bit accumulators and 12-bit coordinates make a 32-bit word (2 EBR
+    # per 256 words per copy). predict_jumps: the sequencer's fetch address is otherwise the
+    # critical path, and it takes fewer LUTs.
     "icebreaker": AccelConfig(name="icebreaker", lanes=1, window=1, spm_banks=2,
                               spm_depth=512, value_width=8, acc_width=20, coord_width=12,
                               counter_width=16, fw_depth=64, sparse_out=False,
@@ -220,12 +247,9 @@ PRESETS = {
     # copy is one DP16KD (64 banks x 2 read ports = 128 of 208). The sequencer's status and
     # fetch options cut its paths, the command and host stages (command_latency, host_stage)
     # the long nets to the lanes and banks, and a select register per group of the host's
-    # read-data mux its fan-out to every bank (README "ULX3S"). Measured 2026-12-05: 32 lanes
-    # (73 % of the LUT4 slots, router2 only) meet 75 MHz with the board's placer options and
-    # seed (76.51 MHz; seeds 1-6 67.24-76.51, fpga/boards.py); with nextpnr's default
-    # placement neither 32 nor 24 lanes did (24 lanes: 63.05-69.32 MHz over seeds 1-4, 32
-    # lanes 67.51-69.44 over seeds 1-3). Window 2 with 32-bit counters
-    # measured 89156 of 83640 LUT4 slots (106%) for 32 lanes: window 1, 16-bit counters.
+    # read-data mux its fan-out to every bank (docs/fpga.md); 32 lanes meet the board's
+    # clock only with its placer options and seed (fpga/boards.py). Window 1 and 16-bit
+    # counters: 32 lanes of window 2 with 32-bit counters do not fit the LUT4 slots.
     "ulx3s-85f": AccelConfig(name="ulx3s-85f", lanes=32, window=1, spm_banks=64,
                              spm_depth=512, value_width=8, acc_width=20, coord_width=12,
                              counter_width=16, sparse_out=False, double_buffer=False,

@@ -208,8 +208,8 @@ class RegisterMap:
     def __init__(self, cfg: AccelConfig):
         self.cfg = cfg
         #: Bus words holding one scratchpad word, and the address step between words.
-        self.spm_word_parts = -(-cfg.word_width // DATA_WIDTH)
-        self.spm_word_stride = _pow2_at_least(self.spm_word_parts)
+        self.spm_word_parts = cfg.spm_word_parts
+        self.spm_word_stride = cfg.spm_word_stride
         #: Registers per counter (LO, HI when wider than 32 bits).
         self.counter_parts = -(-cfg.counter_width // DATA_WIDTH)
         #: Address step from one lane's counters to the next (a power of two).
@@ -248,17 +248,16 @@ class RegisterMap:
         self.spm_end = self.spm_base + self.spm_size
         assert self.reg_end <= self.spm_base
         # Broadcast (write-only): one write stores a word in the same place of every lane's
-        # operand bank (group 0) or vector bank (group 1); only where those banks exist.
-        self.bcast_groups = 2 if cfg.spm_banks >= 2 * cfg.lanes else 0
+        # operand bank (group 0) or vector bank (group 1); AccelConfig has both for every lane.
+        self.bcast_groups = 2
         self.bcast_base = 2 * self.spm_base
         self.bcast_size = self.bcast_groups * self.bank_stride
         self.bcast_end = self.bcast_base + self.bcast_size
         # Firmware (the sequencer's instruction memory): write-only, after the scratchpad.
         self.fw_base = 3 * self.spm_base
         self.fw_end = self.fw_base + cfg.fw_depth
-        if self.spm_end > 1 << ADDR_WIDTH:
-            raise ValueError(f"scratchpad of {self.spm_size} bus words does not fit the "
-                             f"{ADDR_WIDTH}-bit address space")
+        # AccelConfig bounds the scratchpad so that every region fits the address space.
+        assert self.fw_end <= 1 << ADDR_WIDTH
         # The hash covers everything above, so it is computed last.
         self.map_hash = self._hash()
         hash_reg = self._by_name["MAP_HASH"]
@@ -482,10 +481,9 @@ class RegisterMap:
                    f"low first), "
                    f"bank stride {self.bank_stride:#x}, word stride {self.spm_word_stride}; "
                    f"ends at {self.spm_end - 1:#x}")
-        if self.bcast_groups:
-            out.append(f"{self.bcast_base:#8x}  broadcast: a word into every lane's operand "
-                       f"bank (group 0) or vector bank (group 1, at +{self.bank_stride:#x}), "
-                       f"write-only")
+        out.append(f"{self.bcast_base:#8x}  broadcast: a word into every lane's operand "
+                   f"bank (group 0) or vector bank (group 1, at +{self.bank_stride:#x}), "
+                   f"write-only")
         out.append(f"{self.fw_base:#8x}  firmware: {cfg.fw_depth} instructions, write-only")
         out.append("every other address answers an error (ERROR.CODE 1)")
         return "\n".join(out)

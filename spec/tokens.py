@@ -15,16 +15,45 @@ A 3-row matrix with rows ``[(0, 5), (2, 7)]``, ``[]``, ``[(1, 3)]`` is the 5-tok
 
     D(0, 5)  D(2, 7, stop=0)  S(0)  D(1, 3, stop=1)  DONE
 
-This module has no Amaranth dependency: it is shared by the golden model, the cocotb drivers
-and the host runtime.
+On a port, a token is the fields of :func:`token_fields` (the hardware's ``TokenLayout``):
+
+========  ==============================  ==============================================
+field     bits                            meaning
+========  ==============================  ==============================================
+``crd``   ``coord_width``                 coordinate of a data token
+``val``   ``value_width`` x operands      operand values, signed
+``has``   operands                        operand present (unions mark the absent side 0)
+``data``  1                               ``crd``/``val`` are meaningful
+``stop``  1                               this token ends a fiber at level ``lvl``
+``lvl``   ``level_width``                 level of the stop
+``done``  1                               end of stream (``data = stop = 0``)
+========  ==============================  ==============================================
+
+This module has no Amaranth dependency: it is shared by the golden model, the hardware's
+layouts, the cocotb drivers and the host runtime.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple, Sequence
 
-__all__ = ["Token", "data", "stop", "DONE", "encode_fibers", "decode_fibers",
-           "matrix_row_tokens", "check_stream"]
+__all__ = ["Token", "TokenField", "token_fields", "data", "stop", "DONE", "encode_fibers",
+           "decode_fibers", "matrix_row_tokens", "check_stream"]
+
+
+class TokenField(NamedTuple):
+    width: int
+    signed: bool = False
+    #: Elements of an array field (the operand values), ``None`` for a plain field.
+    count: int | None = None
+
+
+def token_fields(cfg, operands: int = 1, value_width: int | None = None) -> dict:
+    """The fields of a token on a port, lowest bits first (``name -> TokenField``)."""
+    vw = cfg.value_width if value_width is None else value_width
+    return {"crd": TokenField(cfg.coord_width), "val": TokenField(vw, True, operands),
+            "has": TokenField(operands), "data": TokenField(1), "stop": TokenField(1),
+            "lvl": TokenField(cfg.level_width), "done": TokenField(1)}
 
 
 class Token(NamedTuple):

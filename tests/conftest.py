@@ -17,10 +17,16 @@ SCALE = {"verilator": 1.0, "icarus": 0.25}
 
 
 def unit_config(**changes) -> AccelConfig:
-    """Narrow widths so that overflow and the top of the coordinate range are reachable."""
-    base = AccelConfig(name="unit", lanes=2, value_width=8, coord_width=8, acc_width=16,
-                       window=4, spm_banks=2, spm_depth=16)
-    return base.replace(**changes)
+    """Narrow widths so that overflow and the top of the coordinate range are reachable; the
+    fewest scratchpad banks the lanes take (two a lane) unless ``spm_banks`` is given. Only
+    the result is validated, so changes may leave the base's lane count."""
+    fields = dict(name="unit", lanes=2, value_width=8, coord_width=8, acc_width=16, window=4,
+                  spm_depth=16)
+    fields.update(changes)
+    fields.setdefault("spm_banks", 2 * fields["lanes"])
+    # Double buffering splits each bank in halves of at least 16 words (AccelConfig checks).
+    fields.setdefault("double_buffer", fields["spm_depth"] >= 32)
+    return AccelConfig(**fields)
 
 
 def acc_config(**changes):

@@ -8,7 +8,7 @@ import pytest
 
 from zerohero.cli import main
 from zerohero.spec.config import PRESETS
-from zerohero.hw.top import TOPS
+from zerohero.sim.fixtures import TOPS
 
 
 def zerohero(*args):
@@ -63,3 +63,15 @@ def test_zeroed_memories_become_one_loop_and_nothing_else_changes():
                   zero.replace("mem[2]", "mem[3]"),
                   zero.replace("mem[2]", "other[2]")):
         assert compact_zero_init(block) == block
+
+
+def test_verification_tops_come_from_the_sim_layer(tmp_path):
+    from zerohero.hw import top as hw_top
+
+    # hardware ships only its own tops; the CLI adds the testbenches' tops from sim/
+    assert set(hw_top.TOPS) == {"accelerator", "intersector", "unioner"}
+    assert set(TOPS) == set(hw_top.TOPS) | {"pe-array", "host-memory"}
+    out = tmp_path / "pe.v"
+    assert main(["verilog", "--config", "icebreaker", "--top", "pe-array", "-o", str(out)]) == 0
+    desc = json.loads(out.with_suffix(".json").read_text())
+    assert desc["module"] == "zerohero_pe_array" and desc["top"] == "pe-array"

@@ -19,9 +19,9 @@ from zerohero.sim.harness import build
 
 MASK32 = 0xFFFF_FFFF
 
-#: narrow: 24-bit scratchpad words (one bus word), 16-bit counters, 3 banks (not a power of
+#: narrow: 24-bit scratchpad words (one bus word), 16-bit counters, 5 banks (not a power of
 #: two, so "past the last bank" is inside the bank field), no double buffering (the scratchpad
-#: refuses every access while busy) and no broadcast region (fewer than 2 banks a lane).
+#: refuses every access while busy).
 #: wide: 72-bit words (3 parts, stride 4: part 3 is a hole), 40-bit counters (LO/HI), double
 #: buffering (scratchpad writes accepted while busy), 7 banks: broadcast groups 0-2 and 3-5.
 #: piped: read latency 3 (two registered levels of the banks' read mux, 9 banks: groups of
@@ -33,9 +33,10 @@ MASK32 = 0xFFFF_FFFF
 #: then one registered level of the mux over groups of 4 banks).
 #: piped and the staged ones take the banks in lane-major order (hw/host.py, lane_major).
 CONFIGS = {
-    "narrow": unit_config(lanes=2, spm_banks=3, counter_width=16, double_buffer=False),
-    "wide": unit_config(lanes=3, spm_banks=7, acc_width=64, counter_width=40),
-    "piped": unit_config(lanes=3, spm_banks=9, acc_width=64, counter_width=40, host_latency=3),
+    "narrow": unit_config(lanes=2, spm_banks=5, counter_width=16, double_buffer=False),
+    "wide": unit_config(lanes=3, spm_banks=7, acc_width=64, counter_width=40, spm_depth=32),
+    "piped": unit_config(lanes=3, spm_banks=9, acc_width=64, counter_width=40, host_latency=3,
+                         spm_depth=32),
     "staged": unit_config(lanes=5, spm_banks=11, acc_width=64, counter_width=40, host_latency=2,
                           host_stage=True, double_buffer=False),
     "staged-piped": unit_config(lanes=5, spm_banks=11, acc_width=64, counter_width=40,
@@ -533,7 +534,7 @@ def test_random_traffic_matches_model(sim, name, gap):
 # The map itself: JSON, C header, CLI --------------------------------------------------------
 
 ALL_CONFIGS = [*PRESETS.values(), *CONFIGS.values(),
-               unit_config(lanes=1, spm_banks=1, counter_width=64)]
+               unit_config(lanes=1, spm_banks=2, counter_width=64, double_buffer=False)]
 
 
 @pytest.mark.parametrize("cfg", ALL_CONFIGS, ids=lambda c: f"{c.name}-{c.lanes}")
@@ -646,9 +647,42 @@ def test_c_header_agrees_with_map(tmp_path, cfg):
     assert got == want
 
 
-def test_counter_names_agree_with_pe():
-    from zerohero.hw.pe import counter_names
-    assert tuple(counter_names) == COUNTER_NAMES
+def test_hardware_counter_ports_are_the_counter_names_in_order():
+    """The counters the lanes and the register bank expose, by port name, are the register
+    map's COUNTER_NAMES in order (24-bit counters: no other port has that width)."""
+    from amaranth.hdl import Shape
+    from amaranth.lib.wiring import In, Out
+
+    from zerohero.hw.host import RegisterBank
+    from zerohero.hw.lane import Lane
+    from zerohero.hw.pe import MACLane
+
+    cfg = unit_config(counter_width=24, spm_depth=32)
+
+    def ports(component, flow):
+        return tuple(name for name, m in component.signature.members.items()
+                     if m.is_port and m.flow == flow
+                     and Shape.cast(m.shape).width == cfg.counter_width)
+
+    assert ports(MACLane(cfg), Out) == COUNTER_NAMES
+    assert ports(Lane(cfg), Out) == COUNTER_NAMES
+    assert ports(RegisterBank(cfg), In) == tuple(f"lane_{n}" for n in COUNTER_NAMES)
+
+
+def test_register_map_has_every_region():
+    """Every configuration's map has its broadcast region (two groups: every lane's operand
+    bank and every lane's vector bank); none is dropped."""
+    from zerohero.spec.config import AccelConfig
+
+    for cfg in [AccelConfig(), *PRESETS.values()]:
+        rmap = RegisterMap(cfg)
+        regions = {r["name"]: r for r in rmap.regions}
+        assert list(regions) == ["registers", "scratchpad", "broadcast", "firmware"]
+        assert regions["broadcast"]["groups"] == rmap.bcast_groups == 2
+        assert regions["broadcast"]["size"] == 2 * rmap.bank_stride
+        assert [list(rmap.bcast_banks(g)) for g in (0, 1)] == [
+            list(range(cfg.lanes)), list(range(cfg.lanes, 2 * cfg.lanes))]
+        assert "broadcast:" in rmap.table()
 
 
 def test_cli_regmap_writes_json_and_header(tmp_path, capsys):

@@ -214,7 +214,7 @@ def test_bad_patterns():
 
 
 def test_network_too_wide_for_the_accumulator():
-    cfg = unit_config(acc_width=16)                 # 8-bit weights, 16-bit accumulators
+    cfg = unit_config(acc_width=16, spm_depth=32)   # 8-bit weights, 16-bit accumulators
     net = random_mlp((200, 4))
     with pytest.raises(ValueError, match=r"^layer 0: 200 inputs of 8-bit weights leave only"):
         nn.compile_network(net, cfg, calibration=np.ones((2, 200)))

@@ -5,6 +5,7 @@ import random
 import pytest
 from conftest import SCALE, unit_config
 
+from zerohero.sim.fixtures import PEArray
 from zerohero.sim.harness import build, first_mismatch
 from zerohero.model.kernels import IntSemantics
 from zerohero.model.streams import counts, intersect_tokens, mac_tokens, union_tokens
@@ -41,7 +42,7 @@ def pair_streams(cfg, rng, count):
 @pytest.mark.parametrize("overflow", ["wrap", "saturate"])
 def test_pe_array_matches_golden(sim, overflow):
     cfg = unit_config(overflow=overflow)
-    built = build(cfg, "pe-array", sim)
+    built = build(cfg, PEArray, sim)
     codec = StreamCodec(cfg)
     sem = IntSemantics.from_config(cfg)
     rng = random.Random(overflow)

@@ -77,8 +77,7 @@ def test_every_kernel_generated_on_model(capsys, tmp_path, kernel, relu):
     a = zrun.random_a(kernel, 37, 29, 0.2, 127, 3)
     b = zrun.random_b(kernel, 29, 0.2, 8, 127, 3)
     A, B, _, _ = zrun.kernel_operands(kernel, a, b)
-    A = A if kernel in zrun.SPARSE_A else model.Dense(A)
-    assert np.array_equal(c, zrun.GOLDEN[kernel](A, B, SEM, relu=relu))
+    assert np.array_equal(c, model.KERNELS[kernel](A, B, SEM, relu=relu))
     assert r["macs"] == r["useful_macs"] and r["ideal_cycles"] == -(-r["macs"] // CFG.lanes)
 
 
@@ -233,7 +232,7 @@ def test_numpy_reference_equals_the_golden_model_with_overflow(sem, kernel):
             B = model.SparseVector.from_dense(B)
         Af = model.from_dense(A, "csr") if kernel in zrun.SPARSE_A else A
         for relu in (False, True):
-            want = zrun.GOLDEN[kernel](Af, B, sem, relu=relu)
+            want = model.KERNELS[kernel](Af, B, sem, relu=relu)
             got = zrun.numpy_reference(kernel, Af, B, sem, relu)
             assert got.dtype == np.int64 and np.array_equal(got, want), (trial, relu)
 
@@ -379,3 +378,21 @@ def test_run_on_verilator_through_the_console():
     assert r["utilization"] == pytest.approx(410 / (8 * r["cycles"]))
     assert len(r["lane_busy"]) == 8
     assert "[zerohero] simulating on verilator: loading" in proc.stderr
+
+
+def test_one_golden_kernel_table():
+    """``zerohero run``, the demo and the runtime's model backend share model.KERNELS."""
+    from zerohero import demo
+
+    assert zrun.KERNELS == tuple(model.KERNELS) == (
+        "spmv", "spmspv", "spmm", "gemv", "gemm", "spgemm", "ewmul", "ewadd")
+    assert all(k.name == name for name, k in model.KERNELS.items())
+    assert zrun.SPARSE_B == ("spgemm", "ewmul", "ewadd")
+    assert zrun.SPARSE_A == ("spmv", "spmspv", "spmm", "spgemm", "ewmul", "ewadd")
+    assert zrun.VECTOR_B == ("spmv", "spmspv", "gemv")
+    assert not hasattr(zrun, "GOLDEN") and not hasattr(demo, "GOLDEN")
+    A = model.from_dense(np.array([[1, -2], [0, 3]]), "csr")
+    # A dense kernel takes A in any format; ewmul has no fused ReLU to drop silently.
+    assert np.array_equal(model.KERNELS["gemv"](A, np.array([1, 1]), SEM, relu=True), [0, 3])
+    with pytest.raises(ValueError, match="^ewmul has no fused ReLU$"):
+        model.KERNELS["ewmul"](A, A, SEM, relu=True)

@@ -177,3 +177,58 @@ def test_unrepresentable_inputs_are_refused():
     with pytest.raises(ValueError, match="does not fit signed 8-bit"):
         acc.spmv(np.full((2, 2), 300), np.ones(2, dtype=np.int64))
     assert acc._built is None
+
+
+def test_one_csr_image_for_every_planner():
+    """The row-wise planner, the sparse planner and the layout helpers all lay a CSR out with
+    :func:`csr_words`: ``pos`` relative to the first entry, then the packed entries."""
+    from zerohero.firmware import layout, scheduler, sparse
+    from zerohero.firmware.layout import csr_image, csr_words
+    from zerohero.spec.memory import pack_entry
+
+    cfg = acc_config()
+    rng = np.random.default_rng(3)
+    dense = rand(rng, (6, 9), 0.4, cfg)
+    A = model.from_dense(dense, "csr")
+    S = scipy.sparse.csr_array(dense)
+    rows = [4, 1, 5]
+    want_pos = [0] + list(np.cumsum([np.count_nonzero(dense[r]) for r in rows]))
+    want_ent = [pack_entry(cfg, int(c), int(dense[r, c])) for r in rows
+                for c in np.flatnonzero(dense[r])]
+    assert csr_words(cfg, A, rows) == csr_words(cfg, S, rows) == (want_pos, want_ent)
+    pos, ent = csr_words(cfg, S, rows, pad_to=5)
+    assert pos == want_pos + [len(want_ent)] * 2 and ent == want_ent
+    pos, ent = csr_words(cfg, A)
+    assert csr_image(cfg, A, 10, 20) == ([[10 + i, p] for i, p in enumerate(pos)]
+                                         + [[20 + k, w] for k, w in enumerate(ent)])
+    for module in (layout, scheduler, sparse):
+        assert not hasattr(module, "_csr_words"), module.__name__
+
+
+@pytest.mark.parametrize("counter_width", [16, 40])
+def test_one_counter_decoding_for_every_program(counter_width):
+    """Every program reads the counters at :func:`counter_reads` last and decodes them with
+    :func:`decode_counters` (parts low first when the counters are wider than 32 bits)."""
+    from zerohero.firmware import sparse
+    from zerohero.firmware.scheduler import counter_reads, decode_counters, plan_rowwise
+    from zerohero.spec.config import COUNTER_NAMES
+
+    cfg = acc_config(counter_width=counter_width)
+    rmap = RegisterMap(cfg)
+    addrs = counter_reads(rmap)
+    parts = rmap.counter_parts
+    assert addrs == [rmap.counter(lane, name, p).offset for lane in range(cfg.lanes)
+                     for name in COUNTER_NAMES for p in range(parts)]
+    values = [(i + 1) * 3 for i in range(len(addrs))]
+    want = [{name: sum(values[(lane * len(COUNTER_NAMES) + c) * parts + p] << (32 * p)
+                       for p in range(parts))
+             for c, name in enumerate(COUNTER_NAMES)} for lane in range(cfg.lanes)]
+    assert decode_counters(rmap, values) == want
+    A = model.from_dense(np.eye(3, dtype=np.int64), "csr")
+    programs = [plan_rowwise(cfg, "spmv", A, np.ones(3, np.int64)),
+                sparse.plan_sparse(cfg, "ewadd", A.to_scipy(), A.to_scipy())]
+    for program in programs:
+        assert program.reads[-len(addrs):] == addrs
+        reads = [0] * (len(program.reads) - len(addrs)) + values
+        assert program.decode(reads)[1] == want, program.kernel
+    assert not hasattr(sparse, "_decode_counters")

@@ -32,7 +32,8 @@ class CLIError(Exception):
 
 
 def cmd_verilog(args):
-    from zerohero.hw.top import dumps, generate
+    from zerohero.hw.top import dumps
+    from zerohero.sim.fixtures import generate
 
     cfg = preset(args.config)
     text, description = generate(cfg, args.top)
@@ -60,7 +61,7 @@ def lint_file(path: Path, top: str) -> list[str]:
 
 
 def cmd_lint(args):
-    from zerohero.hw.top import TOPS, generate
+    from zerohero.sim.fixtures import TOPS, generate
 
     configs = [args.config] if args.config else list(PRESETS)
     tops = [args.top] if args.top else list(TOPS)
@@ -180,7 +181,8 @@ def cmd_flash(args):
 def build_parser():
     p = argparse.ArgumentParser(prog="zerohero", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="verb", required=True)
-    from zerohero.hw.top import DEFAULT_TOP, TOPS
+    # Every top: the shipped ones and the verification tops of the unit testbenches.
+    from zerohero.sim.fixtures import DEFAULT_TOP, TOPS
 
     v = sub.add_parser("verilog", help="write the Verilog and a JSON port description")
     v.add_argument("--config", default="sim-small", help=f"preset: {', '.join(PRESETS)}")

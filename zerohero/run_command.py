@@ -75,11 +75,11 @@ from zerohero import model
 
 __all__ = ["run_command", "KERNELS", "numpy_reference", "quantize"]
 
-KERNELS = ("spmv", "spmspv", "spmm", "gemv", "gemm", "spgemm", "ewmul", "ewadd")
+KERNELS = tuple(model.KERNELS)
 #: Kernels with a sparse B and a sparse (scipy CSR) result.
-SPARSE_B = ("spgemm", "ewmul", "ewadd")
-SPARSE_A = ("spmv", "spmspv", "spmm") + SPARSE_B
-VECTOR_B = ("spmv", "spmspv", "gemv")
+SPARSE_B = tuple(k.name for k in model.KERNELS.values() if k.sparse)
+SPARSE_A = tuple(k.name for k in model.KERNELS.values() if k.a == "csr")
+VECTOR_B = tuple(k.name for k in model.KERNELS.values() if k.b in ("vector", "sparse vector"))
 DEFAULT_DENSITY = 0.1
 DEFAULT_B_COLS = 8
 DEFAULT_MAX_VALUE = 127
@@ -87,11 +87,6 @@ DEFAULT_MAX_VALUE = 127
 MAX_ENTRIES = 50_000_000
 #: Work (products) above which the model and check stages report progress.
 LONG_WORK = 200_000
-
-GOLDEN = {"spmv": model.spmv, "spmspv": model.spmspv, "spmm": model.spmm, "gemv": model.gemv,
-          "gemm": model.gemm, "spgemm": model.spgemm, "ewadd": model.ewadd,
-          "ewmul": lambda A, B, sem, relu=False: model.ewmul(A, B, sem)}
-
 
 class RunError(ValueError):
     """Bad input: reported as one line, exit status 2."""
@@ -570,8 +565,7 @@ def run_command(args) -> int:
                 else numpy_reference(kernel, A, B, acc.sem, args.relu))
     else:
         against = "golden model"
-        want = GOLDEN[kernel](model.Dense(A) if kernel not in SPARSE_A else A, B, acc.sem,
-                              relu=args.relu)
+        want = model.KERNELS[kernel](A, B, acc.sem, relu=args.relu)
         if kernel in SPARSE_B:
             want = want.to_dense()
     result = np.asarray(result, dtype=np.int64)

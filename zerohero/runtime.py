@@ -48,14 +48,13 @@ class Runtime:
         half-deep banks and loads each while the previous one runs, ``False`` plans
         full-depth tiles loaded between runs, ``None`` (default) plans both and runs the one
         with fewer estimated cycles end to end (:func:`estimated_cycles`: the overlap pays
-        for compute-heavy tiles such as SpGEMM's, not for bus-bound SpMV; README "Double
-        buffering"). ``backend="board"`` runs on an FPGA board over its UART
+        for compute-heavy tiles such as SpGEMM's, not for bus-bound SpMV; see "Double
+        buffering" in docs/architecture.md). ``backend="board"`` runs on an FPGA board over its UART
         (:mod:`zerohero.board_backend`): ``port`` is the serial device (or an open port object);
         ``board_options`` go to ``BoardRunner``."""
         self.progress = progress or (lambda message: None)
         self.cfg = preset(config) if isinstance(config, str) else config
-        able = self.cfg.double_buffer and self.cfg.spm_depth >= 32
-        self.double_buffer = double_buffer if able else False
+        self.double_buffer = double_buffer if self.cfg.double_buffer else False
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
         self.backend = backend
@@ -75,29 +74,29 @@ class Runtime:
     def spmv(self, A, x, relu=False):
         A, x = self._csr(A, "A"), self._dense(x, "x", 1)
         self._inner("spmv", A, x.shape[0])
-        return self._run("spmv", A, x, relu, model.spmv)
+        return self._run("spmv", A, x, relu)
 
     def spmspv(self, A, x, relu=False):
         A = self._csr(A, "A")
         x = model.to_format(x, "vector")
         self.sem.check_values(x.vals, "x")
         self._inner("spmspv", A, x.length)
-        return self._run("spmspv", A, x, relu, model.spmspv)
+        return self._run("spmspv", A, x, relu)
 
     def spmm(self, A, B, relu=False):
         A, B = self._csr(A, "A"), self._dense(B, "B", 2)
         self._inner("spmm", A, B.shape[0])
-        return self._run("spmm", A, B, relu, model.spmm)
+        return self._run("spmm", A, B, relu)
 
     def gemv(self, A, x, relu=False):
         A, x = self._dense(A, "A", 2), self._dense(x, "x", 1)
         self._inner("gemv", A, x.shape[0])
-        return self._run("gemv", model.Dense(A), x, relu, model.gemv)
+        return self._run("gemv", model.Dense(A), x, relu)
 
     def gemm(self, A, B, relu=False):
         A, B = self._dense(A, "A", 2), self._dense(B, "B", 2)
         self._inner("gemm", A, B.shape[0])
-        return self._run("gemm", model.Dense(A), B, relu, model.gemm)
+        return self._run("gemm", model.Dense(A), B, relu)
 
     # Sparse results (scipy.sparse CSR; zero results, cancellations included, are dropped).
 
@@ -105,17 +104,17 @@ class Runtime:
         A, B = self._csr(A, "A"), self._csr(B, "B")
         self._inner("spgemm", A, B.shape[0])
         self._coords("spgemm", A.shape[1], B.shape[1])
-        return self._run_sparse("spgemm", A, B, relu, model.spgemm)
+        return self._run_sparse("spgemm", A, B, relu)
 
     def ewmul(self, A, B):
         A, B = self._csr(A, "A"), self._csr(B, "B")
         self._same("ewmul", A, B)
-        return self._run_sparse("ewmul", A, B, False, lambda a, b, s, relu: model.ewmul(a, b, s))
+        return self._run_sparse("ewmul", A, B, False)
 
     def ewadd(self, A, B, relu=False):
         A, B = self._csr(A, "A"), self._csr(B, "B")
         self._same("ewadd", A, B)
-        return self._run_sparse("ewadd", A, B, relu, model.ewadd)
+        return self._run_sparse("ewadd", A, B, relu)
 
     # Checks ----------------------------------------------------------------------------
 
@@ -155,21 +154,23 @@ class Runtime:
 
     # Execution -------------------------------------------------------------------------
 
-    def _run(self, kernel, A, B, relu, golden):
+    def _golden(self, kernel, A, B, relu, macs):
+        """The ``model`` backend: the golden model's result, the stats it can give."""
+        stats = {"cycles": None, "ideal_cycles": math.ceil(macs / self.cfg.lanes),
+                 "utilization": None, "macs": macs, "zeros_skipped": None, "lane_busy": None}
+        return model.KERNELS[kernel](A, B, self.sem, relu=relu), stats
+
+    def _run(self, kernel, A, B, relu):
         macs = useful_macs(kernel, A, B)
         if self.backend == "model":
-            result = golden(A, B, self.sem, relu=relu)
-            stats = {"cycles": None, "ideal_cycles": math.ceil(macs / self.cfg.lanes),
-                     "utilization": None, "macs": macs, "zeros_skipped": None,
-                     "lane_busy": None}
-            return result, stats
+            return self._golden(kernel, A, B, relu, macs)
         if kernel in ("spmv", "spmspv", "gemv"):
             shape = (A.shape[0], None)
         else:
             shape = (A.shape[0], np.asarray(B).shape[1])
         return self._run_tiles(kernel, A, B, relu, shape, macs)
 
-    def _run_sparse(self, kernel, A, B, relu, golden):
+    def _run_sparse(self, kernel, A, B, relu):
         if not self.cfg.sparse_out:
             raise ValueError(f"{kernel}: config {self.cfg.name} is built without the "
                              f"sparse-output path (AccelConfig.sparse_out=False); use a "
@@ -183,11 +184,8 @@ class Runtime:
             macs = int((a.multiply(b) if kernel == "ewmul" else (a + b).astype(bool)).sum())
             shape = A.shape
         if self.backend == "model":
-            result = golden(A, B, self.sem, relu=relu).to_scipy()
-            stats = {"cycles": None, "ideal_cycles": math.ceil(macs / self.cfg.lanes),
-                     "utilization": None, "macs": macs, "zeros_skipped": None,
-                     "lane_busy": None}
-            return scipy.sparse.csr_array(result), stats
+            result, stats = self._golden(kernel, A, B, relu, macs)
+            return scipy.sparse.csr_array(result.to_scipy()), stats
         if 0 in shape:
             return scipy.sparse.csr_array(shape, dtype=np.int64), self._stats([], [], macs)
         return self._run_tiles(kernel, A.to_scipy(), B.to_scipy(), relu, shape, macs)

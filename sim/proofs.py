@@ -1,8 +1,8 @@
-"""Formal property harnesses (issue #9): one per unit, proved by :mod:`zerohero.sim.formal`.
+"""Formal property harnesses: one per unit, proved by :mod:`zerohero.sim.formal`.
 
 Each ``*_spec(cfg, k, mutant=None)`` returns ``(top, ports, depth)``: an Amaranth module that
-instantiates the *real* component (``mutant`` builds one of its deliberately broken variants,
-see ``MUTANTS`` on each class), drives every input from ``AnySeq``/``AnyConst`` under the
+instantiates the *real* component (``mutant`` names one of its deliberately broken variants
+in :mod:`zerohero.sim.mutants`), drives every input from ``AnySeq``/``AnyConst`` under the
 protocol assumptions, and states the properties with ``Assert``/``Cover``. ``depth`` is the
 BMC / k-induction depth. The runner converts ``top`` to RTLIL and runs SymbiYosys in
 ``mode prove`` (BMC and k-induction, smtbmc + yices) plus ``mode cover``.
@@ -22,12 +22,13 @@ Conventions shared by every harness:
   current output fiber", which is the standard way to state "every / no coordinate" properties
   without modelling whole fibers.
 * **Helper invariants** (marked ``# helper:``) relate the unit's internal registers to the
-  harness state so that k-induction closes; they are asserted (so checked), not assumed. The
-  internal registers are read without any change to the design: :func:`_elaborate` records the
-  local variables of the units' ``elaborate`` methods while they run. A mutant is run with
+  harness state so that k-induction closes; they are asserted (so checked), not assumed. A
+  unit shows those registers as attributes once elaborated (``state``, and its windows, issue
+  stage or queues), so the harness elaborates it first. A mutant is run with
   ``helpers=False``, so its counterexample names a property of the specification itself.
-* **Mutants**: ``mutant=`` builds a deliberately broken variant of the real component (see
-  ``MUTANTS`` on each class); each must fail with a BMC counterexample.
+* **Mutants**: ``mutant=`` builds a subclass of the real component that overrides one of its
+  hook methods (:data:`zerohero.sim.mutants.MUTANTS`); each must fail with a BMC
+  counterexample.
 
 The joiners are checked end to end from their input ports, but their data-path properties are
 stated at the point where the join logic *consumes* tokens from its two :class:`TokenWindow`
@@ -43,12 +44,12 @@ two pointers ``AnyConst``, non-decreasing) and one **watched entry** (``AnyConst
 other word ``AnySeq`` at each read; its output is checked against the job's CSR level at the
 watched fiber and entry (every fiber and entry, as both are arbitrary) and for the structure
 of every fiber. Its helpers see the two ``SyncFIFO`` queues through extra asynchronous read
-ports on their storage, added by an :func:`_elaborate` hook (observers only).
+ports on their storage: the harness gives the scanner a FIFO subclass that adds them
+(:class:`_TappedSyncFIFO`, observers only).
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -58,12 +59,14 @@ from amaranth.hdl import (Array, Assert, Assume, Cat, Cover, Fragment, Module, M
 from amaranth.lib import data
 from amaranth.lib.fifo import SyncFIFO
 
+from zerohero.hw.join import Intersector, TokenWindow, Unioner
+from zerohero.hw.memory import EntryLayout
+from zerohero.hw.pe import MACLane
+from zerohero.hw.protocol import TokenLayout
+from zerohero.hw.scan import CompressedScanner
 from zerohero.spec.config import AccelConfig
-from .join import Intersector, TokenWindow, Unioner
-from .pe import MACLane
-from .memory import EntryLayout
-from .protocol import TokenLayout
-from .scan import CompressedScanner
+
+from .mutants import variant
 
 __all__ = ["window_spec", "intersector_spec", "unioner_spec", "mac_spec", "scanner_spec",
            "formal_config", "Proof", "PROOFS"]
@@ -77,39 +80,6 @@ def formal_config(k=1, **changes) -> AccelConfig:
 
 
 # Plumbing -----------------------------------------------------------------------------------
-
-def _elaborate(dut, *classes, hook=None):
-    """Elaborate ``dut`` and return ``(fragment, locals_by_self)``.
-
-    ``locals_by_self[obj]`` holds the local variables of ``obj.elaborate`` when it returned,
-    for every ``obj`` of ``classes`` elaborated on the way (submodules included); that is how
-    the helper invariants see internal registers without any hook in the design. ``hook(obj,
-    locals)``, when given, runs at that moment (the returned module's submodules are not
-    elaborated yet) and may return more entries for ``locals_by_self[obj]``.
-    """
-    codes = {cls.elaborate.__code__ for cls in classes}
-    found = {}
-
-    def profile(frame, event, arg):
-        if event == "return" and frame.f_code in codes:
-            local = dict(frame.f_locals)
-            if hook is not None:
-                local.update(hook(local["self"], local) or {})
-            found[id(local["self"])] = local
-
-    previous = sys.getprofile()
-    sys.setprofile(profile)
-    try:
-        fragment = Fragment.get(dut, None)
-    finally:
-        sys.setprofile(previous)
-    return fragment, _ById(found)
-
-
-class _ById(dict):
-    def __getitem__(self, obj):
-        return dict.__getitem__(self, id(obj))
-
 
 def _reset_first_cycle(m):
     """Reset in the first cycle only; returns the reset signal."""
@@ -188,10 +158,9 @@ def window_spec(cfg, k, mutant=None, *, helpers=True):
     """
     m = Module()
     rst = _reset_first_cycle(m)
-    dut = TokenWindow(cfg, k, mutant=mutant)
-    frag, loc = _elaborate(dut, TokenWindow)
-    m.submodules.dut = frag
-    buf = loc[dut]["buf"]
+    dut = variant(TokenWindow, mutant)(cfg, k)
+    m.submodules.dut = Fragment.get(dut, None)
+    buf = dut.buf
     depth = 2 * k
 
     accept = _drive_source(m, dut.inp, rst)
@@ -320,14 +289,13 @@ class _Side:
 def _join_spec(cfg, k, unit, mutant, union, helpers):
     m = Module()
     rst = _reset_first_cycle(m)
-    dut = unit(cfg, k, mutant=mutant)
-    frag, loc = _elaborate(dut, unit, TokenWindow)
-    m.submodules.dut = frag
-    inner = loc[dut]
-    wa, wb = inner["wa"], inner["wb"]
+    dut = variant(unit, mutant)(cfg, k)
+    m.submodules.dut = Fragment.get(dut, None)
+    inner = dut.state
+    wa, wb = dut.wa, dut.wb
     wc = AnyConst(cfg.coord_width)                  # the watched coordinate
-    A = _Side(m, cfg, k, dut.a, wa, loc[wa]["buf"], rst, wc, "a")
-    B = _Side(m, cfg, k, dut.b, wb, loc[wb]["buf"], rst, wc, "b")
+    A = _Side(m, cfg, k, dut.a, wa, wa.buf, rst, wc, "a")
+    B = _Side(m, cfg, k, dut.b, wb, wb.buf, rst, wc, "b")
     out = dut.out
     out_xfer = _check_sink(m, out, rst)
 
@@ -504,9 +472,9 @@ def _join_spec(cfg, k, unit, mutant, union, helpers):
     m.d.comb += Assert(~o_seen | (o_open & (o_last >= wc)))
     # helper: the unit's fiber state is the consumed one.
     m.d.comb += [
-        Assert(inner["ended_a"] == A.c_ended), Assert(inner["ended_b"] == B.c_ended),
-        Assert(~A.c_ended | (inner["lvl_a"] == A.c_lvl)),
-        Assert(~B.c_ended | (inner["lvl_b"] == B.c_lvl)),
+        Assert(inner.ended_a == A.c_ended), Assert(inner.ended_b == B.c_ended),
+        Assert(~A.c_ended | (inner.lvl_a == A.c_lvl)),
+        Assert(~B.c_ended | (inner.lvl_b == B.c_lvl)),
         Assert(~(A.c_ended & B.c_ended)),
         # wc seen on one side only: the other side's rest of fiber lies above it.
         Assert(~(A.c_seen & ~B.c_seen) | B.rest_above(wc)),
@@ -521,7 +489,7 @@ def intersector_spec(cfg, k, mutant=None, *, helpers=True):
     if not helpers:
         return m, [], _JOIN_DEPTH[k]
     inner, q, q_n, A, B = h["inner"], h["q"], h["q_n"], h["A"], h["B"]
-    pend, pend_valid, pend_final = inner["pend"], inner["pend_valid"], inner["pend_final"]
+    pend, pend_valid, pend_final = inner.pend, inner.pend_valid, inner.pend_final
     o_open, o_last, o_seen, wc = h["o_open"], h["o_last"], h["o_seen"], h["wc"]
     exp = h["exp"]
     has_wc = pend_valid & pend.data & (pend.crd == wc)
@@ -632,10 +600,9 @@ def mac_spec(cfg, k=None, mutant=None, *, helpers=True):
     """
     m = Module()
     rst = _reset_first_cycle(m)
-    dut = MACLane(cfg, mutant=mutant)
-    frag, loc = _elaborate(dut, MACLane)
-    m.submodules.dut = frag
-    inner = loc[dut]
+    dut = variant(MACLane, mutant)(cfg)
+    m.submodules.dut = Fragment.get(dut, None)
+    inner = dut.state
     w, aw = cfg.value_width, cfg.acc_width
     accept = _drive_source(m, dut.inp, rst)
     out_xfer = _check_sink(m, dut.out, rst)
@@ -710,8 +677,8 @@ def mac_spec(cfg, k=None, mutant=None, *, helpers=True):
     # Zero skipping, at the multiplier: its operand registers hold the last issued pair's
     # operands (so they never load a zero or absent pair), an issue in stage 1 is always a
     # pair the spec issues, and the product register changes only after one.
-    s1_valid, s1_issue, s1_ctl = inner["s1_valid"], inner["s1_issue"], inner["s1_ctl"]
-    s1_a, s1_b, s2_prod = inner["s1_a"], inner["s1_b"], inner["s2_prod"]
+    s1_valid, s1_issue, s1_ctl = inner.s1_valid, inner.s1_issue, inner.s1_ctl
+    s1_a, s1_b, s2_prod = inner.s1_a, inner.s1_b, inner.s2_prod
     last_a, last_b = Signal(signed(w)), Signal(signed(w))
     with m.If(accept & _issued(tok)):
         m.d.sync += [last_a.eq(tok.val[0]), last_b.eq(tok.val[1])]
@@ -738,8 +705,8 @@ def mac_spec(cfg, k=None, mutant=None, *, helpers=True):
     h1, h2 = Signal(TokenLayout(cfg, 2)), Signal(TokenLayout(cfg, 2))
     with m.If(~hold):
         m.d.sync += [h1v.eq(accept), h1.eq(tok), h2v.eq(h1v), h2.eq(h1)]
-    s2_valid, s2_issue, s2_ctl = inner["s2_valid"], inner["s2_issue"], inner["s2_ctl"]
-    acc, fiber = inner["acc"], inner["fiber"]
+    s2_valid, s2_issue, s2_ctl = inner.s2_valid, inner.s2_issue, inner.s2_ctl
+    acc, fiber = inner.acc, inner.fiber
     r2, acc2, fiber2, e2 = after(acc, fiber, h2, "h2")
     r2 = Mux(h2v, r2.as_value(), 0)
     acc2, fiber2, e2 = Mux(h2v, acc2, acc), Mux(h2v, fiber2, fiber), h2v & e2
@@ -783,19 +750,23 @@ _MAC_DEPTH = 6
 _SCAN_JOBS = 3
 
 
-def _fifo_taps(fifo, local):
-    """:func:`_elaborate` hook: for a :class:`SyncFIFO`, one asynchronous read port per address
-    of its storage (``taps``), so that the helpers can say what the queue holds. Observers
-    only: the ports drive nothing in the FIFO."""
-    storage = local.get("storage")
-    if not isinstance(fifo, SyncFIFO) or storage is None:
-        return {}
-    taps = []
-    for addr in range(fifo.depth):
-        port = storage.read_port(domain="comb")
-        local["m"].d.comb += port.addr.eq(addr)
-        taps.append(port.data)
-    return {"taps": taps}
+class _TappedSyncFIFO(SyncFIFO):
+    """A :class:`SyncFIFO` that also shows what it holds: ``taps[a]`` is the word at address
+    ``a`` of its storage (one asynchronous read port per address, driving nothing in the
+    FIFO), ``produce`` / ``consume`` its write and read pointers (the addresses of its own
+    write port and read port)."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        storage = m.submodules.storage
+        (w_port,), (r_port,) = storage.write_ports, storage.read_ports
+        self.produce, self.consume = w_port.addr, r_port.addr
+        self.taps = []
+        for addr in range(self.depth):
+            port = storage.read_port(domain="comb")
+            m.d.comb += port.addr.eq(addr)
+            self.taps.append(port.data)
+        return m
 
 
 def _job_layout(cfg):
@@ -835,10 +806,10 @@ def scanner_spec(cfg, k=1, mutant=None, *, helpers=True):
     """
     m = Module()
     rst = _reset_first_cycle(m)
-    dut = CompressedScanner(cfg, mutant=mutant)
-    frag, loc = _elaborate(dut, CompressedScanner, SyncFIFO, hook=_fifo_taps)
-    m.submodules.dut = frag
-    inner = loc[dut]
+    dut = variant(CompressedScanner, mutant)(cfg)
+    dut.fifo_type = _TappedSyncFIFO
+    m.submodules.dut = Fragment.get(dut, None)
+    inner = dut.state
     aw, vw = cfg.spm_addr_width, cfg.value_width
     pw = aw + 1                                     # a pointer, a row count
     NJ = _SCAN_JOBS
@@ -955,7 +926,7 @@ def scanner_spec(cfg, k=1, mutant=None, *, helpers=True):
     m.d.comb += Assert(busy | ~(dut.pos_rd.en | dut.crd_rd.en))
 
     # busy: from the cycle after start until DONE is issued; nothing is issued without it.
-    issue = inner["issue"]
+    issue = dut.issue
     s1_valid = issue.s1_valid
     busy_prev, start_prev = Signal(), Signal()
     m.d.sync += [busy_prev.eq(busy), start_prev.eq(start)]
@@ -990,15 +961,14 @@ def scanner_spec(cfg, k=1, mutant=None, *, helpers=True):
     # there), and the scanner's state is where the stream continues in the newest job (the
     # row being streamed, the bounds queue, the pointer prefetch); with busy low, every queued
     # job is issued up to its DONE.
-    fifo, bounds = inner["m"].submodules.out_fifo, inner["bounds"]
+    fifo, bounds = issue.fifo, dut.bounds
     layout = TokenLayout(cfg, 1)
-    empty, finished = inner["empty"], inner["finished"]
-    cur_valid, cur_addr, cur_end, cur_last = (inner[n] for n in
-                                              ("cur_valid", "cur_addr", "cur_end", "cur_last"))
+    empty, finished = inner.empty, inner.finished
+    cur_valid, cur_addr, cur_end, cur_last = (inner.cur_valid, inner.cur_addr, inner.cur_end,
+                                              inner.cur_last)
     for f in (fifo, bounds):                        # helper: the FIFOs' pointers and level
-        fl = loc[f]
         m.d.comb += [Assert(f.level <= 4),
-                     Assert((fl["produce"] - fl["consume"])[:2] == f.level[:2])]
+                     Assert((f.produce - f.consume)[:2] == f.level[:2])]
     m.d.comb += Assert(fifo.level + s1_valid <= 4)
 
     def valid_position(q, r, j):
@@ -1013,7 +983,7 @@ def scanner_spec(cfg, k=1, mutant=None, *, helpers=True):
         m.d.comb += [s.eq(v) for s, v in zip(sig, (q, r, j))]
         return sig
 
-    taps, consume = loc[fifo]["taps"], loc[fifo]["consume"]
+    taps, consume = fifo.taps, fifo.consume
     chain = [position(0, o_r, o_j, "g0")]
     m.d.comb += [Assert((n_jobs != 0) | ((o_r == 0) & (o_j == 0))),
                  Assert((n_jobs == 0) | valid_position(*chain[0]))]
@@ -1041,9 +1011,9 @@ def scanner_spec(cfg, k=1, mutant=None, *, helpers=True):
         m.d.sync += g_pop.eq(g_pop + 1)
     m.d.comb += [
         Assert(~busy | (n_jobs != 0)),
-        Assert(~busy | ((inner["pos_base"] == T.pos_base) & (inner["crd_base"] == T.crd_base) &
-                        (inner["rows"] == T.rows) & (inner["level"] == T.level) &
-                        (inner["repeat"] == T.repeat))),
+        Assert(~busy | ((inner.pos_base == T.pos_base) & (inner.crd_base == T.crd_base) &
+                        (inner.rows == T.rows) & (inner.level == T.level) &
+                        (inner.repeat == T.repeat))),
         Assert(empty + finished + cur_valid <= 1),
         Assert(busy | ~(empty | finished | cur_valid)),
         Assert(~(busy & empty) | (T.rows == 0)),
@@ -1061,16 +1031,15 @@ def scanner_spec(cfg, k=1, mutant=None, *, helpers=True):
 
     # helper: the bounds queue (row g_pop + i, its last flag, the watched row's bounds) and
     # the pointer prefetch (pointers read and used, the last one kept, the read in flight).
-    p_next, p_inflight, p_prev, p_end = (inner[n] for n in
-                                         ("p_next", "p_inflight", "p_prev", "p_end"))
-    p_have_prev, p_active = inner["p_have_prev"], inner["p_active"]
-    rep_ready, rep_count = inner["rep_ready"], inner["rep_count"]
+    p_next, p_inflight, p_prev, p_end = inner.p_next, inner.p_inflight, inner.p_prev, inner.p_end
+    p_have_prev, p_active = inner.p_have_prev, inner.p_active
+    rep_ready, rep_count = inner.rep_ready, inner.rep_count
     recv = Signal(pw + 1)                           # pointers read and used
     m.d.comb += recv.eq(p_next - p_inflight)
     bl = bounds.level
     live = busy & (T.rows != 0)
     rows_mode, rep_mode = live & ~T.repeat, live & T.repeat
-    idle = ~p_active & ~p_inflight & (bl == 0) & ~(rep_ready & (rep_count < inner["rows"]))
+    idle = ~p_active & ~p_inflight & (bl == 0) & ~(rep_ready & (rep_count < inner.rows))
     last_read = (recv - 1)[:aw]                     # pos index of p_prev, modulo the bank
     m.d.comb += [
         Assert(~(busy & (T.rows == 0)) | (idle & (g_pop == 0) & ~rep_ready)),
@@ -1096,7 +1065,7 @@ def scanner_spec(cfg, k=1, mutant=None, *, helpers=True):
         Assert(~rep_mode | rep_ready | (rep_count == 0)),
         Assert(~rep_mode | (rep_count <= T.rows)),
     ]
-    btaps, bconsume = loc[bounds]["taps"], loc[bounds]["consume"]
+    btaps, bconsume = bounds.taps, bounds.consume
     for i in range(4):
         row = g_pop + i
         entry = Array(btaps)[(bconsume + i)[:2]]
