@@ -192,7 +192,7 @@ def build(cfg, top: str, sim: str = "verilator", player: bool = False) -> Built:
     ``player``: build the integrated accelerator under the Verilog bus player
     (``sim/hdl/zh_player.v``, top-level ``zh_player``) instead of bare, for
     :meth:`Built.play`."""
-    from zerohero.hw.top import generate
+    from zerohero.sim.fixtures import generate
 
     if sim not in SIMULATORS:
         raise ValueError(f"unknown simulator {sim!r}; known: {', '.join(SIMULATORS)}")

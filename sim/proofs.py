@@ -75,7 +75,8 @@ __all__ = ["window_spec", "intersector_spec", "unioner_spec", "mac_spec", "scann
 def formal_config(k=1, **changes) -> AccelConfig:
     """Small widths: every coordinate, value and overflow is within a few cycles' reach."""
     base = AccelConfig(name="formal", lanes=1, value_width=2, coord_width=3, acc_width=4,
-                       window=k, spm_banks=1, spm_depth=16, max_level=1, counter_width=8)
+                       window=k, spm_banks=2, spm_depth=16, max_level=1, counter_width=8,
+                       double_buffer=False)
     return base.replace(**changes)
 
 

@@ -183,12 +183,14 @@ def test_icebreaker_at_a_lower_clock_meets_timing(capsys):
     assert report["timing_met"] and status == 0, report
     capsys.readouterr()                         # the build's progress lines
     assert_no_board(flash(capsys=capsys, folder=folder))
-    # A run on the board converts cycles into timeouts with the clock it was built for.
+    # A run on the board converts cycles into timeouts with the clock of the board's last
+    # build: this one (each shared build has its own folder, see shared()).
     from zerohero.fpga.boards import BOARDS
     from zerohero.run_command import backend_options
 
-    assert backend_options(BOARDS["icebreaker"], "/dev/ttyUSB1") == {
-        "port": "/dev/ttyUSB1", "clock_hz": 27e6}
+    with builds_into(folder):
+        assert backend_options(BOARDS["icebreaker"], "/dev/ttyUSB1") == {
+            "port": "/dev/ttyUSB1", "clock_hz": 27e6}
 
 
 def test_pll_settings_follow_the_datasheet_formulas():

@@ -15,7 +15,7 @@ DATA = ROOT / "data" / "suitesparse"
 
 
 def bench_config():
-    return unit_config(coord_width=12, spm_banks=3, spm_depth=4096)
+    return unit_config(coord_width=12, spm_banks=4, spm_depth=4096)
 
 
 def random_csr(rng, rows, cols, cfg, lengths):

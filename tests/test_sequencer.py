@@ -387,7 +387,7 @@ def test_range_flags_are_the_comparisons(depth):
 
     value, flags = Signal(16), Signal(3)
     m = Module()
-    m.d.comb += flags.eq(range_flags(CFG.replace(spm_depth=depth), value))
+    m.d.comb += flags.eq(range_flags(CFG.replace(spm_depth=depth, double_buffer=depth >= 32), value))
     edges = {0, 1, 2, 0xFFFF, 0x8000} | {e + d for e in (depth, 2 * depth, 3 * depth)
                                           for d in (-1, 0, 1)}
     values = sorted(v for v in edges | set(random.Random(depth).sample(range(1 << 16), 200))
