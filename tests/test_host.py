@@ -721,7 +721,7 @@ def test_lint_host_memory_clean(capsys):
 def test_lint_host_memory_test_configs(tmp_path, name):
     """The configs with wide words (staging, part select) and LO/HI counters lint clean too."""
     from zerohero.cli import lint_file
-    from zerohero.hw.top import generate
+    from zerohero.sim.fixtures import generate
 
     text, description = generate(CONFIGS[name], "host-memory")
     path = tmp_path / "host_memory.v"
