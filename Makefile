@@ -49,7 +49,7 @@ iverilog:
 	    exit 1; \
 	  fi; }
 
-# Workers share the simulator builds (sim/harness.py) and the board builds (tests/test_fpga.py)
+# Workers share the simulator builds (sim/harness.py) and the board builds (tests/fpga/test_boards.py)
 # through file locks: each is built once, the other workers wait for it. (Not --dist loadgroup:
 # with pytest 9.2 xdist 3.8 ignores xdist_group marks, pytest-xdist issue #1386.)
 test: setup

@@ -25,7 +25,7 @@ and ``GATE_TAIL`` cycles after any of those. Inside a lane, the join units have 
 of their own (hw/lane.py). Nothing in a lane depends combinationally on the rest (its
 commands and its reset arrive through registers), so a Verilator simulation skips a stopped
 lane entirely: a job that mostly loads and reads back simulates 3x faster, and the machine
-is the same cycle for cycle (``tests/test_accelerator.py`` plays the same jobs on gated and
+is the same cycle for cycle (``tests/hw/test_accelerator.py`` plays the same jobs on gated and
 ungated builds and compares every result, counter and cycle count). Ungated (the FPGA
 presets), every lane clock is ``clk``.
 

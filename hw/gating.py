@@ -12,7 +12,7 @@ Why gate: an event-driven or Verilator simulation evaluates a stopped domain's l
 all, as long as that logic depends on nothing outside the domain (Verilator evaluates
 combinational logic on every edge of any clock domain it reads). The machine is the same
 cycle for cycle as long as the enable is high whenever the domain's state could change; the
-users (hw/accelerator.py, hw/lane.py) say why theirs is, and tests/test_accelerator.py
+users (hw/accelerator.py, hw/lane.py) say why theirs is, and tests/hw/test_accelerator.py
 compares gated and ungated builds job by job. Ungated (``gating=False``, the FPGA presets,
 where a gated clock would be a clock made in logic) a domain's clock is ``sync``'s.
 """

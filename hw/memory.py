@@ -93,7 +93,7 @@ class Scratchpad(wiring.Component):
                 # read and, with ``no_rw_check``, leaves a read of the address being written
                 # in the same cycle undefined instead of emulating read-first in logic (a
                 # write-delay register and a bypass mux on every data bit: 216 flip-flops
-                # and ~200 LUT4 per two banks, tests/test_synth.py). Nothing reads a word in
+                # and ~200 LUT4 per two banks, tests/hw/test_synth.py). Nothing reads a word in
                 # the cycle it is written: results go after the operands (rules above), the
                 # host only reads while the lanes are idle and, double-buffered, writes the
                 # half they do not use. Simulation keeps read-first (old data).

@@ -1,7 +1,7 @@
 """cocotb test of a design with a host bus port (``bus__*``): run request programs, record
 the responses and the watched outputs.
 
-The pytest side (``tests/test_host.py``) builds the programs from the register map and checks
+The pytest side (``tests/hw/test_host.py``) builds the programs from the register map and checks
 what comes back, so this module knows nothing of particular registers. Spec (JSON, path in
 ``ZH_SPEC``)::
 

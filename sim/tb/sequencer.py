@@ -1,7 +1,7 @@
 """cocotb test of the :class:`zerohero.hw.sequencer.Sequencer` alone: load programs, run them
 against stub lanes, record every cycle's visible effects.
 
-The pytest side (``tests/test_sequencer.py``) compares the records with the golden model
+The pytest side (``tests/hw/test_sequencer.py``) compares the records with the golden model
 (:func:`zerohero.firmware.isa.execute`), which drives the same :class:`LaneStub`. Spec (JSON,
 path in ``ZH_SPEC``)::
 

@@ -16,7 +16,7 @@ from zerohero.model import (
     spgemm, spmm, spmspv, spmv, to_format,
 )
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "suitesparse"
+DATA = Path(__file__).resolve().parents[2] / "data" / "suitesparse"
 SETTINGS = settings(max_examples=100, deadline=None)
 
 

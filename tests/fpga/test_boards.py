@@ -25,7 +25,7 @@ import pytest
 from zerohero.cli import main
 from zerohero.spec.config import preset
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("ZH_FPGA_TEST_DIR", ROOT / "build" / "fpga-tests"))
 #: What a bitstream is built from besides the arguments: the sources ...
 SOURCES = ("spec", "hw", "firmware", "fpga")

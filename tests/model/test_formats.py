@@ -16,7 +16,7 @@ from zerohero.model import (
     COO, CSC, CSR, NM, Bitmap, Dense, SparseVector, from_dense, from_scipy, load_mtx, to_format,
 )
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "suitesparse"
+DATA = Path(__file__).resolve().parents[2] / "data" / "suitesparse"
 
 MATRIX_FORMATS = ("coo", "csr", "csc", "dense", "bitmap", "nm")
 #: Formats that can hold an explicit (stored) zero.

@@ -79,7 +79,7 @@ def test_comments_carry_no_history():
     import re
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     for path in ("spec/config.py", "firmware/scheduler.py"):
         text = (root / path).read_text()
         for pattern in (r"\b20\d\d-\d\d-\d\d\b", r"\bMHz\b", r"later issue", r"\btried\b",
