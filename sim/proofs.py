@@ -89,43 +89,37 @@ def _reset_first_cycle(m):
     return rst
 
 
-def _drive_source(m, stream, rst):
-    """The environment drives an input ``stream`` of the unit from ``AnySeq``, assuming the
-    stream protocol: not valid in reset; valid and payload hold until ready. Returns the
-    transfer strobe."""
+def _stream_rules(m, stream, rst, check):
+    """The stream protocol on ``stream``, as ``check`` (``Assume`` for an input the
+    environment drives, ``Assert`` for an output of the unit): nothing valid in reset; valid
+    and payload hold until ready. Returns the transfer strobe."""
     payload = stream.payload.as_value()
-    m.d.comb += [stream.valid.eq(AnySeq(1)), payload.eq(AnySeq(len(payload)))]
     prev_valid, prev_ready = Signal(), Signal()
     prev_payload = Signal(len(payload))
     m.d.sync += [prev_valid.eq(stream.valid), prev_ready.eq(stream.ready),
                  prev_payload.eq(payload)]
     m.d.comb += [
-        Assume(~(rst & stream.valid)),
-        Assume(~(prev_valid & ~prev_ready) | (stream.valid & (payload == prev_payload))),
+        check(~(rst & stream.valid)),
+        check(~(prev_valid & ~prev_ready) | (stream.valid & (payload == prev_payload))),
     ]
     xfer = Signal()
     m.d.comb += xfer.eq(stream.valid & stream.ready & ~rst)
     return xfer
+
+
+def _drive_source(m, stream, rst):
+    """The environment drives an input ``stream`` of the unit from ``AnySeq``, assuming the
+    stream protocol. Returns the transfer strobe."""
+    payload = stream.payload.as_value()
+    m.d.comb += [stream.valid.eq(AnySeq(1)), payload.eq(AnySeq(len(payload)))]
+    return _stream_rules(m, stream, rst, Assume)
 
 
 def _check_sink(m, stream, rst, ready=None):
     """The environment drives ``ready`` of an output ``stream`` (``AnySeq`` unless given);
     asserts the stream protocol of the unit. Returns the transfer strobe."""
-    payload = stream.payload.as_value()
     m.d.comb += stream.ready.eq(AnySeq(1) if ready is None else ready)
-    prev_valid, prev_ready = Signal(), Signal()
-    prev_payload = Signal(len(payload))
-    m.d.sync += [prev_valid.eq(stream.valid), prev_ready.eq(stream.ready),
-                 prev_payload.eq(payload)]
-    m.d.comb += [
-        # stream: the unit offers nothing in reset.
-        Assert(~(rst & stream.valid)),
-        # stream: valid and payload hold until ready.
-        Assert(~(prev_valid & ~prev_ready) | (stream.valid & (payload == prev_payload))),
-    ]
-    xfer = Signal()
-    m.d.comb += xfer.eq(stream.valid & stream.ready & ~rst)
-    return xfer
+    return _stream_rules(m, stream, rst, Assert)
 
 
 def _walk(tokens, present, open_, last):

@@ -11,32 +11,33 @@ from dataclasses import dataclass
 
 from zerohero.spec.isa import ALL_LANES
 
-__all__ = ["AccelConfig", "PRESETS", "preset", "OVERFLOW_MODES", "SignedRanges", "COUNTER_NAMES"]
+__all__ = ["AccelConfig", "PRESETS", "preset", "OVERFLOW_MODES", "SignedRanges", "COUNTER_NAMES",
+           "WATCHDOG_WIDTH"]
 
 OVERFLOW_MODES = ("wrap", "saturate")
 #: Per-lane performance counters (hardware ports, register map and runtime all use these).
 COUNTER_NAMES = ("busy", "macs", "zeros", "stalls")
 WINDOWS = (1, 2, 4, 8)
+#: Bits of the sequencer's watchdog count (``watchdog_cycles`` is below ``1 << WATCHDOG_WIDTH``).
+WATCHDOG_WIDTH = 32
+
+
+def _signed_bound(width_field, top):
+    """A property: the lowest (``top`` false) or highest two's complement integer of the width
+    in the field named ``width_field``."""
+    def bound(self):
+        half = 1 << (getattr(self, width_field) - 1)
+        return half - 1 if top else -half
+    return property(bound)
 
 
 class SignedRanges:
     """Value and accumulator ranges of anything with ``value_width`` and ``acc_width``."""
 
-    @property
-    def value_min(self) -> int:
-        return -(1 << (self.value_width - 1))
-
-    @property
-    def value_max(self) -> int:
-        return (1 << (self.value_width - 1)) - 1
-
-    @property
-    def acc_min(self) -> int:
-        return -(1 << (self.acc_width - 1))
-
-    @property
-    def acc_max(self) -> int:
-        return (1 << (self.acc_width - 1)) - 1
+    value_min = _signed_bound("value_width", top=False)
+    value_max = _signed_bound("value_width", top=True)
+    acc_min = _signed_bound("acc_width", top=False)
+    acc_max = _signed_bound("acc_width", top=True)
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,8 @@ class AccelConfig(SignedRanges):
             # Each half is planned as a bank of its own, which needs the 16 words above.
             need(self.spm_depth >= 32, "spm_depth", "at least 32 with double_buffer")
         need(8 <= self.counter_width <= 64, "counter_width", "between 8 and 64")
-        need(16 <= self.watchdog_cycles < 1 << 32, "watchdog_cycles", "between 16 and 2**32 - 1")
+        need(16 <= self.watchdog_cycles < 1 << WATCHDOG_WIDTH, "watchdog_cycles",
+             f"between 16 and 2**{WATCHDOG_WIDTH} - 1")
         need(1 <= self.host_latency <= 4, "host_latency", "between 1 and 4")
         if self.host_stage:
             need(self.host_latency >= 2, "host_latency", "at least 2 with host_stage")

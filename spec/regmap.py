@@ -34,7 +34,7 @@ from zerohero.spec.isa import ERROR_DOCS, ERRORS
 from zerohero.spec.config import COUNTER_NAMES, AccelConfig
 
 __all__ = ["RegisterMap", "Register", "Field", "DATA_WIDTH", "ADDR_WIDTH", "REGMAP_VERSION",
-           "ID_MAGIC", "COUNTER_NAMES", "ERROR_CODES", "ERR_NONE", "ERR_BAD_ADDR", "ERR_BUSY",
+           "ID_MAGIC", "COUNTER_NAMES", "ERROR_CODES", "ERROR_CODE_WIDTH", "ERR_NONE", "ERR_BAD_ADDR", "ERR_BUSY",
            "LANE_BASE", "SPM_BASE_MIN", "FIELD_ACCESS"]
 
 DATA_WIDTH = 32
@@ -49,6 +49,8 @@ LANE_BASE = 0x40
 SPM_BASE_MIN = 0x10000
 
 ERR_NONE, ERR_BAD_ADDR, ERR_BUSY = 0, 1, 2
+#: Bits of ``ERROR.CODE`` (and of the hardware's error code signals).
+ERROR_CODE_WIDTH = 8
 #: ``ERROR.CODE`` values: the host port's, then the sequencer's (firmware faults).
 ERROR_CODES = {
     ERR_NONE: ("NONE", "no error since ERROR was last written"),
@@ -175,10 +177,10 @@ def _fixed_registers(cfg: AccelConfig, spm_word_stride: int) -> list[tuple]:
             _f("ERROR", 2, 1, "ro", "ERROR.CODE is not 0")],
          "run state"),
         (0x0A, "ERROR", [
-            _f("CODE", 0, 8, "wclr", "first error since ERROR was written: 0 none, "
+            _f("CODE", 0, ERROR_CODE_WIDTH, "wclr", "first error since ERROR was written: 0 none, "
                "1 bad address, 2 scratchpad busy, 3-6 sequencer faults (ILLEGAL, RANGE, UNIT, "
                "WATCHDOG)"),
-            _f("MULTIPLE", 8, 1, "wclr", "more errors happened after the first")],
+            _f("MULTIPLE", ERROR_CODE_WIDTH, 1, "wclr", "more errors happened after the first")],
          "sticky first error; writing any value clears ERROR and ERR_ADDR"),
         (0x0B, "ERR_ADDR", [
             _f("ADDR", 0, 32, "ro", "bus address of the access that set ERROR.CODE 1 or 2")],

@@ -33,10 +33,10 @@ class CLIError(Exception):
 
 def cmd_verilog(args):
     from zerohero.hw.top import dumps
-    from zerohero.sim.fixtures import generate
+    from zerohero.sim.harness import generated
 
     cfg = preset(args.config)
-    text, description = generate(cfg, args.top)
+    text, description = generated(cfg, args.top)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
@@ -61,14 +61,15 @@ def lint_file(path: Path, top: str) -> list[str]:
 
 
 def cmd_lint(args):
-    from zerohero.sim.fixtures import TOPS, generate
+    from zerohero.sim.fixtures import TOPS
+    from zerohero.sim.harness import generated
 
     configs = [args.config] if args.config else list(PRESETS)
     tops = [args.top] if args.top else list(TOPS)
     failed = 0
     for name in configs:
         for top in tops:
-            text, description = generate(preset(name), top)
+            text, description = generated(preset(name), top)
             path = Path("build") / "lint" / name / f"{description['module']}.v"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from zerohero import model
-from zerohero.sim.harness import ROOT
+from zerohero.sim.harness import ROOT, generated
 
 DATA = ROOT / "data" / "suitesparse"
 
@@ -58,7 +58,7 @@ DENSE_MODE = {"spmv": "gemv", "spmspv": "gemv", "spmm": "gemm"}
 
 
 def run_demo(sim: str = "verilator", config: str = "sim-small", seed: int = 1, out=None):
-    from zerohero.hw.top import dumps, generate
+    from zerohero.hw.top import dumps
     from zerohero.runtime import Runtime
 
     out = out or sys.stdout
@@ -69,7 +69,7 @@ def run_demo(sim: str = "verilator", config: str = "sim-small", seed: int = 1, o
           f"{cfg.spm_depth} words) simulated with {sim}", file=out)
     build = Path("build") / "demo"
     build.mkdir(parents=True, exist_ok=True)
-    text, description = generate(cfg)
+    text, description = generated(cfg)
     vpath = build / f"{description['module']}.v"
     vpath.write_text(text)
     (build / f"{description['module']}.json").write_text(dumps(description))
