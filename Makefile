@@ -51,9 +51,11 @@ iverilog:
 
 # Workers share the simulator builds (sim/harness.py) and the board builds (tests/fpga/test_boards.py)
 # through file locks: each is built once, the other workers wait for it. (Not --dist loadgroup:
-# with pytest 9.2 xdist 3.8 ignores xdist_group marks, pytest-xdist issue #1386.)
+# with pytest 9.2 xdist 3.8 ignores xdist_group marks, pytest-xdist issue #1386.) worksteal: a
+# worker that runs out of tests takes queued ones from the other, so the slow builds near the
+# end do not leave a core idle. The slowest tests are listed at the end.
 test: setup
-	$(PY) -m pytest -q -n $(JOBS)
+	$(PY) -m pytest -q -n $(JOBS) --dist worksteal --durations=15
 
 demo: setup
 	$(PY) -m zerohero demo
