@@ -11,6 +11,8 @@ them to pins; this one is simulated directly).
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
+from amaranth.lib.cdc import FFSynchronizer
+from amaranth.lib.crc import Algorithm
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -20,7 +22,7 @@ from .accelerator import Accelerator
 from .host import HostBusSignature
 
 __all__ = ["UARTReceiver", "UARTTransmitter", "UartBridge", "UartTop", "SimUartTop",
-           "SIM_CLOCKS_PER_BIT", "crc8_next"]
+           "SIM_CLOCKS_PER_BIT"]
 
 #: Clock cycles per bit of the simulated board top (fast simulation).
 SIM_CLOCKS_PER_BIT = 8
@@ -32,17 +34,17 @@ def _check_cpb(clocks_per_bit):
                          f"{clocks_per_bit!r}")
 
 
-def crc8_next(crc, byte):
-    """The CRC-8 of :data:`zerohero.spec.link.CRC` after one more byte (combinational)."""
-    bits = [crc[i] ^ byte[i] for i in range(8)]
-    for _ in range(8):
-        msb = bits[7]
-        shifted = [Const(0, 1)] + bits[:7]
-        bits = [shifted[i] ^ msb if (link.CRC["polynomial"] >> i) & 1 else shifted[i] for i in range(8)]
-    return Cat(*bits)
+class _UART(wiring.Component):
+    """A UART of ``clocks_per_bit`` clock cycles per bit (``self.cpb``); the subclass's
+    annotations give the ports."""
+
+    def __init__(self, clocks_per_bit):
+        _check_cpb(clocks_per_bit)
+        self.cpb = clocks_per_bit
+        super().__init__()
 
 
-class UARTReceiver(wiring.Component):
+class UARTReceiver(_UART):
     """8N1 receiver. ``rx`` is synchronized (2 flip-flops) and sampled mid-bit. For every byte
     ``valid`` pulses one cycle with ``data`` and ``error`` (the stop bit was low)."""
 
@@ -51,17 +53,12 @@ class UARTReceiver(wiring.Component):
     valid: Out(1)
     error: Out(1)
 
-    def __init__(self, clocks_per_bit):
-        _check_cpb(clocks_per_bit)
-        self.cpb = clocks_per_bit
-        super().__init__()
-
     def elaborate(self, platform):
         m = Module()
         cpb = self.cpb
-        sync = Signal(2, init=0b11)
-        m.d.sync += sync.eq(Cat(self.rx, sync[0]))
-        rx = sync[1]
+        rx = Signal()
+        # Idle high from reset, as the line idles: no false start bit.
+        m.submodules.rx_sync = FFSynchronizer(self.rx, rx, init=1)
         timer = Signal(range(cpb))
         bit = Signal(range(8))
         shift = Signal(8)
@@ -96,7 +93,7 @@ class UARTReceiver(wiring.Component):
         return m
 
 
-class UARTTransmitter(wiring.Component):
+class UARTTransmitter(_UART):
     """8N1 transmitter: takes ``data`` when ``valid`` and ``ready`` are high (``ready`` is high
     while idle), shifts it out on ``tx`` (start bit, 8 data bits LSB first, stop bit)."""
 
@@ -104,11 +101,6 @@ class UARTTransmitter(wiring.Component):
     valid: In(1)
     ready: Out(1)
     tx: Out(1, init=1)
-
-    def __init__(self, clocks_per_bit):
-        _check_cpb(clocks_per_bit)
-        self.cpb = clocks_per_bit
-        super().__init__()
 
     def elaborate(self, platform):
         m = Module()
@@ -174,7 +166,6 @@ class UartBridge(wiring.Component):
         m.d.comb += [bus.valid.eq(req_valid), bus.addr.eq(req_addr), bus.we.eq(req_we),
                      bus.wdata.eq(req_wdata)]
         word = Signal(32)
-        crc = Signal(8)
         nbyte = Signal(range(8))            # header byte / byte within a data word
         nword = Signal(range(nwords + 1))   # words received / executed / sent
         bad = Signal()                      # a byte of this frame had no stop bit
@@ -182,7 +173,16 @@ class UartBridge(wiring.Component):
         status = Signal(8)
         out_count = Signal(8)
         err = Signal()
-        crc_in = crc8_next(crc, urx.data)
+        # One CRC serves both directions (a frame is received, then answered): ``start`` clears
+        # it before each, and a byte added in one cycle is in ``crc.crc`` from the next.
+        m.submodules.crc = crc = Algorithm(**link.CRC)(data_width=8).create()
+
+        def add_to_crc(byte):
+            m.d.comb += [crc.data.eq(byte), crc.valid.eq(1)]
+
+        def reject(nak_status):             # answer with a NAK (no words), apply nothing
+            m.d.sync += [status.eq(nak_status), out_count.eq(0)]
+            m.next = "RESPOND"
 
         # Gap timer: restarted by every received byte.
         with m.If(urx.valid):
@@ -196,12 +196,14 @@ class UartBridge(wiring.Component):
 
         with m.FSM():
             with m.State("SYNC"):
-                m.d.sync += [nbyte.eq(0), nword.eq(0), crc.eq(0), bad.eq(0)]
+                m.d.comb += crc.start.eq(1)
+                m.d.sync += [nbyte.eq(0), nword.eq(0), bad.eq(0)]
                 with m.If(urx.valid & (urx.data == link.SYNC_REQUEST) & ~urx.error):
                     m.next = "HEADER"
             with m.State("HEADER"):                 # cmd, seq, count, addr[0..3]
                 with m.If(urx.valid):
-                    m.d.sync += [crc.eq(crc_in), nbyte.eq(nbyte + 1), bad.eq(bad | urx.error)]
+                    add_to_crc(urx.data)
+                    m.d.sync += [nbyte.eq(nbyte + 1), bad.eq(bad | urx.error)]
                     with m.Switch(nbyte):
                         with m.Case(0):
                             m.d.sync += cmd.eq(urx.data)
@@ -223,12 +225,12 @@ class UartBridge(wiring.Component):
                                 with m.Else():
                                     m.next = "CRC"
                 with m.Elif(timed_out):
-                    m.d.sync += [status.eq(link.NAK_TIMEOUT), out_count.eq(0)]
-                    m.next = "RESPOND"
+                    reject(link.NAK_TIMEOUT)
             with m.State("DATA"):
                 m.d.comb += [bw.addr.eq(nword), bw.data.eq(Cat(word[8:], urx.data))]
                 with m.If(urx.valid):
-                    m.d.sync += [crc.eq(crc_in), nbyte.eq(nbyte + 1), bad.eq(bad | urx.error),
+                    add_to_crc(urx.data)
+                    m.d.sync += [nbyte.eq(nbyte + 1), bad.eq(bad | urx.error),
                                  word.eq(Cat(word[8:], urx.data))]
                     with m.If(nbyte == 3):
                         m.d.comb += bw.en.eq(1)
@@ -236,25 +238,21 @@ class UartBridge(wiring.Component):
                         with m.If(nword + 1 == count):
                             m.next = "CRC"
                 with m.Elif(timed_out):
-                    m.d.sync += [status.eq(link.NAK_TIMEOUT), out_count.eq(0)]
-                    m.next = "RESPOND"
-            with m.State("CRC"):
+                    reject(link.NAK_TIMEOUT)
+            with m.State("CRC"):                   # the byte must be the CRC of those before
                 with m.If(urx.valid):
                     m.d.sync += [nword.eq(0), err.eq(0)]
-                    with m.If((crc_in != 0) | bad | urx.error):
-                        m.d.sync += [status.eq(link.NAK_CRC), out_count.eq(0)]
-                        m.next = "RESPOND"
+                    with m.If((urx.data != crc.crc) | bad | urx.error):
+                        reject(link.NAK_CRC)
                     with m.Elif(cmd == link.CMD_STATUS):
                         m.next = "STATUS"
                     with m.Else():
                         m.next = "LOAD"
                 with m.Elif(timed_out):
-                    m.d.sync += [status.eq(link.NAK_TIMEOUT), out_count.eq(0)]
-                    m.next = "RESPOND"
+                    reject(link.NAK_TIMEOUT)
             with m.State("DISCARD"):                # until the line is idle
                 with m.If(timed_out):
-                    m.d.sync += [status.eq(link.NAK_FRAME), out_count.eq(0)]
-                    m.next = "RESPOND"
+                    reject(link.NAK_FRAME)
             with m.State("STATUS"):
                 m.d.comb += [bw.addr.eq(0), bw.data.eq(Cat(self.irq, self.busy)), bw.en.eq(1)]
                 m.d.sync += [status.eq(link.OK), out_count.eq(1)]
@@ -287,11 +285,11 @@ class UartBridge(wiring.Component):
                 m.next = "RESPOND"
             # Response: sync, status, seq, count, out_count words, crc.
             with m.State("RESPOND"):
-                m.d.sync += [nword.eq(0), nbyte.eq(0), crc.eq(0), self.nak.eq(status >= 1)]
+                m.d.comb += crc.start.eq(1)
+                m.d.sync += [nword.eq(0), nbyte.eq(0), self.nak.eq(status >= 1)]
                 with m.If(status == link.BUS_ERROR):
                     m.d.sync += self.nak.eq(0)
                 m.next = "R_SYNC"
-            tx_crc = crc8_next(crc, utx.data)
             send = [
                 ("R_SYNC", link.SYNC_RESPONSE, False, "R_STATUS"),
                 ("R_STATUS", status, True, "R_SEQ"),
@@ -302,12 +300,12 @@ class UartBridge(wiring.Component):
                     m.d.comb += [utx.data.eq(value), utx.valid.eq(1)]
                     with m.If(utx.ready):
                         if in_crc:
-                            m.d.sync += crc.eq(tx_crc)
+                            add_to_crc(utx.data)
                         m.next = nxt
             with m.State("R_COUNT"):
                 m.d.comb += [utx.data.eq(out_count), utx.valid.eq(1)]
                 with m.If(utx.ready):
-                    m.d.sync += crc.eq(tx_crc)
+                    add_to_crc(utx.data)
                     with m.If(out_count != 0):
                         m.next = "R_DATA"
                     with m.Else():
@@ -315,7 +313,8 @@ class UartBridge(wiring.Component):
             with m.State("R_DATA"):                 # br.data is buffer[nword] (held > 1 cycle)
                 m.d.comb += [utx.data.eq(br.data.word_select(nbyte[:2], 8)), utx.valid.eq(1)]
                 with m.If(utx.ready):
-                    m.d.sync += [crc.eq(tx_crc), nbyte.eq(nbyte + 1)]
+                    add_to_crc(utx.data)
+                    m.d.sync += nbyte.eq(nbyte + 1)
                     with m.If(nbyte == 3):
                         m.d.sync += [nbyte.eq(0), nword.eq(nword + 1)]
                         with m.If(nword + 1 == out_count):
@@ -325,7 +324,7 @@ class UartBridge(wiring.Component):
             with m.State("R_WAIT"):                 # one cycle for the buffer's read port
                 m.next = "R_DATA"
             with m.State("R_CRC"):
-                m.d.comb += [utx.data.eq(crc), utx.valid.eq(1)]
+                m.d.comb += [utx.data.eq(crc.crc), utx.valid.eq(1)]
                 with m.If(utx.ready):
                     m.next = "SYNC"
         return m
