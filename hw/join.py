@@ -75,9 +75,13 @@ class TokenWindow(wiring.Component):
 
 
 class _JoinInputs:
-    """Decoded heads of one input window: what the join logic needs each cycle."""
+    """One input side: its fiber state (``ended``: the side has consumed the end of its current
+    fiber, at level ``lvl``) and the decoded heads of its window's first ``k`` entries, what the
+    join logic needs each cycle."""
 
-    def __init__(self, m, window, ended, k, name):
+    def __init__(self, m, cfg, window, k, name):
+        self.ended = ended = Signal(name=f"ended_{name}")
+        self.lvl = Signal(cfg.level_width, name=f"lvl_{name}")
         w, n = window.win, window.count
         self.head = w[0]
         known = Signal(name=f"{name}_known")
@@ -96,8 +100,62 @@ class _JoinInputs:
             open_ = open_ & (n > i) & w[i].data & ~w[i].stop
         self.win = w
 
+    def fiber_level(self, end_lvl):
+        """The level of this side's fiber end: the recorded one once the side has ended its
+        fiber, else ``end_lvl`` (of the end it consumes this cycle)."""
+        return Mux(self.ended, self.lvl, end_lvl)
 
-class Intersector(wiring.Component):
+
+class _Joiner(wiring.Component):
+    """What the :class:`Intersector` and the :class:`Unioner` share: the ports, a
+    :class:`TokenWindow` on each input, and the fiber bookkeeping of the two sides."""
+
+    def __init__(self, cfg, k=None):
+        self.cfg = cfg
+        self.k = cfg.window if k is None else k
+        super().__init__({
+            "a": In(beat_stream(cfg, self.k)),
+            "b": In(beat_stream(cfg, self.k)),
+            "out": Out(token_stream(cfg, 2)),
+            "error": Out(1),
+        })
+
+    def _sides(self, m, k):
+        """The input windows (``self.wa``, ``self.wb``, for the formal harness) and the two
+        sides, decoding ``k`` entries of each window."""
+        m.submodules.wa = wa = TokenWindow(self.cfg, self.k)
+        m.submodules.wb = wb = TokenWindow(self.cfg, self.k)
+        self.wa, self.wb = wa, wb
+        wiring.connect(m, wiring.flipped(self.a), wa.inp)
+        wiring.connect(m, wiring.flipped(self.b), wb.inp)
+        return _JoinInputs(m, self.cfg, wa, k, "a"), _JoinInputs(m, self.cfg, wb, k, "b")
+
+    @staticmethod
+    def _mismatch(A, B):
+        """One side's stream is done while the other still has (part of) a fiber."""
+        return ((A.is_done & (B.ended | (B.known & ~B.head.done))) |
+                (B.is_done & (A.ended | (A.known & ~A.head.done))))
+
+    @staticmethod
+    def _out_level(A, end_lvl_a, B, end_lvl_b):
+        """An output fiber's stop level: the larger of the two sides' fiber levels."""
+        la, lb = A.fiber_level(end_lvl_a), B.fiber_level(end_lvl_b)
+        return Mux(la > lb, la, lb)
+
+    @staticmethod
+    def _track_fibers(m, fiber_end, ends):
+        """Update the sides' fiber state (within the caller's ``m.If``): a joined fiber's end
+        opens the next fiber on both sides; else a side that consumes the end of its fiber
+        (``ends``: per side ``(side, consumed, level)``) records it."""
+        with m.If(fiber_end):
+            m.d.sync += [X.ended.eq(0) for X, _, _ in ends]
+        with m.Else():
+            for X, end, lvl in ends:
+                with m.If(end):
+                    m.d.sync += [X.ended.eq(1), X.lvl.eq(lvl)]
+
+
+class Intersector(_Joiner):
     """Sparse intersection of two coordinate streams with a ``k``-coordinate window.
 
     Ports: ``a``, ``b`` (beats of ``k`` single-operand tokens), ``out`` (two-operand tokens,
@@ -113,16 +171,6 @@ class Intersector(wiring.Component):
     ``out.ready`` the unit stalls. Latency: 2 cycles from a window head to ``out``.
     """
 
-    def __init__(self, cfg, k=None):
-        self.cfg = cfg
-        self.k = cfg.window if k is None else k
-        super().__init__({
-            "a": In(beat_stream(cfg, self.k)),
-            "b": In(beat_stream(cfg, self.k)),
-            "out": Out(token_stream(cfg, 2)),
-            "error": Out(1),
-        })
-
     def _below(self, c, head):
         """Coordinate ``c`` lies below the other side's ``head``: it cannot match, so it is
         skipped."""
@@ -131,17 +179,9 @@ class Intersector(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, k = self.cfg, self.k
-        m.submodules.wa = wa = TokenWindow(cfg, k)
-        m.submodules.wb = wb = TokenWindow(cfg, k)
-        self.wa, self.wb = wa, wb
-        wiring.connect(m, wiring.flipped(self.a), wa.inp)
-        wiring.connect(m, wiring.flipped(self.b), wb.inp)
-
-        # Per-side fiber state: this side has consumed the end of its current fiber.
-        ended_a, ended_b = Signal(), Signal()
-        lvl_a, lvl_b = Signal(cfg.level_width), Signal(cfg.level_width)
-        A = _JoinInputs(m, wa, ended_a, k, "a")
-        B = _JoinInputs(m, wb, ended_b, k, "b")
+        A, B = self._sides(m, k)
+        wa, wb = self.wa, self.wb
+        ended_a, ended_b = A.ended, B.ended
 
         # Skip-ahead: count the prefix of each window that lies below the other side's head
         # (everything of the current fiber, when the other side has ended its fiber).
@@ -188,13 +228,10 @@ class Intersector(wiring.Component):
         fin_b = ended_b | end_b
         fiber_end = Signal()
         m.d.comb += fiber_end.eq(fin_a & fin_b)
-        la = Mux(ended_a, lvl_a, end_lvl_a)
-        lb = Mux(ended_b, lvl_b, end_lvl_b)
-        out_lvl = Mux(la > lb, la, lb)
+        out_lvl = self._out_level(A, end_lvl_a, B, end_lvl_b)
 
         both_done = A.is_done & B.is_done
-        mismatch = ((A.is_done & (ended_b | (B.known & ~B.head.done))) |
-                    (B.is_done & (ended_a | (A.known & ~A.head.done))))
+        mismatch = self._mismatch(A, B)
 
         # Pending output token: the newest match (or stop / done) waits here until it is known
         # whether it ends its fiber. `final` = its stop/done fields are settled.
@@ -202,8 +239,8 @@ class Intersector(wiring.Component):
         pend_valid, pend_final = Signal(), Signal()
         pend_cur = pend_valid & ~pend_final
         # The registers the formal harness relates to the streams consumed and emitted.
-        self.state = SimpleNamespace(ended_a=ended_a, ended_b=ended_b, lvl_a=lvl_a,
-                                     lvl_b=lvl_b, pend=pend, pend_valid=pend_valid,
+        self.state = SimpleNamespace(ended_a=ended_a, ended_b=ended_b, lvl_a=A.lvl,
+                                     lvl_b=B.lvl, pend=pend, pend_valid=pend_valid,
                                      pend_final=pend_final)
         creates = match | (fiber_end & ~pend_cur) | both_done
         m.d.comb += [
@@ -230,13 +267,7 @@ class Intersector(wiring.Component):
                 wa.take.eq(Mux(both_done, 1, take_a)),
                 wb.take.eq(Mux(both_done, 1, take_b)),
             ]
-            with m.If(fiber_end):
-                m.d.sync += [ended_a.eq(0), ended_b.eq(0)]
-            with m.Else():
-                with m.If(end_a):
-                    m.d.sync += [ended_a.eq(1), lvl_a.eq(end_lvl_a)]
-                with m.If(end_b):
-                    m.d.sync += [ended_b.eq(1), lvl_b.eq(end_lvl_b)]
+            self._track_fibers(m, fiber_end, [(A, end_a, end_lvl_a), (B, end_b, end_lvl_b)])
 
             with m.If(match):
                 m.d.sync += [
@@ -263,7 +294,7 @@ class Intersector(wiring.Component):
         return m
 
 
-class Unioner(wiring.Component):
+class Unioner(_Joiner):
     """Sparse union of two coordinate streams: every coordinate of either fiber, once.
 
     Same ports as :class:`Intersector`. Output tokens carry both operands with ``has`` marking
@@ -281,32 +312,14 @@ class Unioner(wiring.Component):
         """An output operand: the side's ``value`` when it is ``present``, else 0."""
         return Mux(present, value, 0)
 
-    def __init__(self, cfg, k=None):
-        self.cfg = cfg
-        self.k = cfg.window if k is None else k
-        super().__init__({
-            "a": In(beat_stream(cfg, self.k)),
-            "b": In(beat_stream(cfg, self.k)),
-            "out": Out(token_stream(cfg, 2)),
-            "error": Out(1),
-        })
-
     def elaborate(self, platform):
         m = Module()
-        cfg, k = self.cfg, self.k
-        m.submodules.wa = wa = TokenWindow(cfg, k)
-        m.submodules.wb = wb = TokenWindow(cfg, k)
-        self.wa, self.wb = wa, wb
-        wiring.connect(m, wiring.flipped(self.a), wa.inp)
-        wiring.connect(m, wiring.flipped(self.b), wb.inp)
-
-        ended_a, ended_b = Signal(), Signal()
-        lvl_a, lvl_b = Signal(cfg.level_width), Signal(cfg.level_width)
+        A, B = self._sides(m, 1)
+        wa, wb = self.wa, self.wb
+        ended_a, ended_b = A.ended, B.ended
         # The registers the formal harness relates to the streams consumed.
-        self.state = SimpleNamespace(ended_a=ended_a, ended_b=ended_b, lvl_a=lvl_a,
-                                     lvl_b=lvl_b)
-        A = _JoinInputs(m, wa, ended_a, 1, "a")
-        B = _JoinInputs(m, wb, ended_b, 1, "b")
+        self.state = SimpleNamespace(ended_a=ended_a, ended_b=ended_b, lvl_a=A.lvl,
+                                     lvl_b=B.lvl)
         # A side's head is settled when it is data, or its fiber is known to be over.
         a_over = ended_a | A.is_bare
         b_over = ended_b | B.is_bare
@@ -322,13 +335,10 @@ class Unioner(wiring.Component):
         end_b = take_b & B.head.stop
         fiber_end = Signal()
         m.d.comb += fiber_end.eq((ended_a | end_a) & (ended_b | end_b))
-        la = Mux(ended_a, lvl_a, A.head.lvl)
-        lb = Mux(ended_b, lvl_b, B.head.lvl)
-        out_lvl = Mux(la > lb, la, lb)
+        out_lvl = self._out_level(A, A.head.lvl, B, B.head.lvl)
 
         both_done = A.is_done & B.is_done
-        mismatch = ((A.is_done & (ended_b | (B.known & ~B.head.done))) |
-                    (B.is_done & (ended_a | (A.known & ~A.head.done))))
+        mismatch = self._mismatch(A, B)
         emits = use_a | use_b | fiber_end | both_done
 
         go = Signal()
@@ -339,13 +349,7 @@ class Unioner(wiring.Component):
             m.d.sync += self.out.valid.eq(0)
         with m.If(go):
             m.d.comb += [wa.take.eq(take_a | both_done), wb.take.eq(take_b | both_done)]
-            with m.If(fiber_end):
-                m.d.sync += [ended_a.eq(0), ended_b.eq(0)]
-            with m.Else():
-                with m.If(end_a):
-                    m.d.sync += [ended_a.eq(1), lvl_a.eq(A.head.lvl)]
-                with m.If(end_b):
-                    m.d.sync += [ended_b.eq(1), lvl_b.eq(B.head.lvl)]
+            self._track_fibers(m, fiber_end, [(A, end_a, A.head.lvl), (B, end_b, B.head.lvl)])
             with m.If(emits):
                 m.d.sync += [
                     self.out.valid.eq(1),

@@ -34,6 +34,14 @@ from .scan import CompressedScanner, CompressedWriter, DenseScanner, DenseWriter
 __all__ = ["Lane", "LaneCommand"]
 
 
+def _pick(default, choices):
+    """``default``, or the value of the ``(select, value)`` of ``choices`` whose select is high
+    (the selects are exclusive): a chain of Muxes."""
+    for sel, value in choices:
+        default = Mux(sel, value, default)
+    return default
+
+
 class LaneCommand(wiring.Signature):
     """A lane's commands, from the sender's side (the accelerator's command stages; the lane
     takes ``In(LaneCommand())``). ``we`` writes ``value`` into lane field ``field`` (numbered as
@@ -138,8 +146,10 @@ class Lane(wiring.Component):
         # A register slice between the B side (locator or joiner) and the MAC: both ways
         # registered (the FIFO's level), so neither the joiner's match logic nor the MAC's
         # hold meets the other's in one cycle (the FPGA critical path otherwise). Two entries
-        # keep one token a cycle; it costs one cycle of latency a job.
+        # keep one token a cycle; it costs one cycle of latency a job. The MAC takes the
+        # FIFO's read side as a stream; its write side is fed from the B side's unit below.
         m.submodules.joined = joined = SyncFIFO(width=len(mac.inp.payload.as_value()), depth=2)
+        wiring.connect(m, joined.r_stream, mac.inp)
         if sparse_out:
             union = Unioner(cfg, k=1)
             m.submodules.union = DomainRenamer("join")(union)
@@ -199,44 +209,39 @@ class Lane(wiring.Component):
         a_payload = Mux(a_dense, ds.out.payload.as_value(), cs.out.payload.as_value())
         a_ready = Signal()
         m.d.comb += [cs.out.ready.eq(a_ready & ~a_dense), ds.out.ready.eq(a_ready & a_dense)]
-        # B: gather through the locator, or intersect / unite with xs (one-token beats).
+        # B: gather through the locator, or join A with xs's stream (one-token beats) in the
+        # intersector or (B_MODE 3) the unioner. One select is high (~b_join, b_isect, b_union
+        # are exclusive): its unit feeds the register slice, the others see no valid or ready.
+        joiners = [(b_isect, isect)] + ([(b_union, union)] if sparse_out else [])
+        joined_in = joined.w_stream
+        m.d.comb += [loc.inp.valid.eq(a_valid & ~b_join), loc.inp.payload.eq(a_payload),
+                     loc.out.ready.eq(joined_in.ready & ~b_join)]
+        for sel, unit in joiners:
+            m.d.comb += [
+                unit.a.valid.eq(a_valid & sel), unit.a.p.tok[0].eq(a_payload), unit.a.p.n.eq(1),
+                unit.b.valid.eq(xs.out.valid & sel), unit.b.p.tok[0].eq(xs.out.payload),
+                unit.b.p.n.eq(1),
+                unit.out.ready.eq(joined_in.ready & sel),
+            ]
+        # The selected unit's valid, payload and A ready; xs's ready is the intersector's
+        # unless the unioner is selected (xs only runs in a join job).
         m.d.comb += [
-            loc.inp.valid.eq(a_valid & ~b_join), loc.inp.payload.eq(a_payload),
-            isect.a.valid.eq(a_valid & b_isect), isect.a.p.tok[0].eq(a_payload),
-            isect.a.p.n.eq(1),
-            isect.b.valid.eq(xs.out.valid & b_isect), isect.b.p.tok[0].eq(xs.out.payload),
-            isect.b.p.n.eq(1),
-            isect.out.ready.eq(joined.w_rdy & b_isect),
-            loc.out.ready.eq(joined.w_rdy & ~b_join),
-            wr.inp.valid.eq(mac.out.valid & ~compressed), wr.inp.payload.eq(mac.out.payload),
+            joined_in.valid.eq(_pick(loc.out.valid, [(sel, u.out.valid) for sel, u in joiners])),
+            joined_in.payload.eq(_pick(loc.out.payload.as_value(),
+                                       [(sel, u.out.payload.as_value()) for sel, u in joiners])),
+            a_ready.eq(_pick(loc.inp.ready, [(sel, u.a.ready) for sel, u in joiners])),
+            xs.out.ready.eq(_pick(isect.b.ready, [(sel, u.b.ready) for sel, u in joiners[1:]])),
         ]
-        joined_valid = Mux(b_isect, isect.out.valid, loc.out.valid)
-        joined_payload = Mux(b_isect, isect.out.payload.as_value(), loc.out.payload.as_value())
-        a_join_ready = Mux(b_isect, isect.a.ready, loc.inp.ready)
+        # Results: to the dense writer, or (OUT_MODE 1) the compressed writer.
+        m.d.comb += [wr.inp.valid.eq(mac.out.valid & ~compressed),
+                     wr.inp.payload.eq(mac.out.payload)]
         busy, error = wr.busy, isect.error
         if sparse_out:
-            m.d.comb += [
-                union.a.valid.eq(a_valid & b_union), union.a.p.tok[0].eq(a_payload),
-                union.a.p.n.eq(1),
-                union.b.valid.eq(xs.out.valid & b_union), union.b.p.tok[0].eq(xs.out.payload),
-                union.b.p.n.eq(1),
-                union.out.ready.eq(joined.w_rdy & b_union),
-                cw.inp.valid.eq(mac.out.valid & compressed), cw.inp.payload.eq(mac.out.payload),
-            ]
-            joined_valid = Mux(b_union, union.out.valid, joined_valid)
-            joined_payload = Mux(b_union, union.out.payload.as_value(), joined_payload)
-            a_join_ready = Mux(b_union, union.a.ready, a_join_ready)
+            m.d.comb += [cw.inp.valid.eq(mac.out.valid & compressed),
+                         cw.inp.payload.eq(mac.out.payload)]
             busy, error = busy | cw.busy, error | union.error
-        m.d.comb += [
-            xs.out.ready.eq(Mux(b_union, union.b.ready, isect.b.ready) if sparse_out
-                            else isect.b.ready),
-            a_ready.eq(a_join_ready),
-            joined.w_en.eq(joined_valid), joined.w_data.eq(joined_payload),
-            mac.inp.valid.eq(joined.r_rdy), mac.inp.payload.eq(joined.r_data),
-            joined.r_en.eq(mac.inp.ready),
-            mac.out.ready.eq(Mux(compressed, cw.inp.ready, wr.inp.ready) if sparse_out
-                             else wr.inp.ready),
-        ]
+        m.d.comb += mac.out.ready.eq(Mux(compressed, cw.inp.ready, wr.inp.ready) if sparse_out
+                                     else wr.inp.ready)
 
         m.d.comb += [
             self.active.eq(busy | cs.busy | ds.busy | xs.busy),

@@ -25,7 +25,7 @@ The host reaches every word through :mod:`zerohero.hw.host` while the datapath i
 
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory
+from amaranth.lib.memory import Memory, WritePort
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["EntryLayout", "ReadPortSignature", "WritePortSignature", "Scratchpad", "READ_PORTS"]
@@ -40,6 +40,8 @@ class EntryLayout(data.StructLayout):
         super().__init__({"crd": unsigned(cfg.coord_width), "val": signed(cfg.acc_width)})
 
 
+# Not lib.memory's ReadPort.Signature: its en has init 1, ours idles at 0 (the readers raise it
+# only to read, the data register holds otherwise).
 class ReadPortSignature(wiring.Signature):
     """A registered read port, from the reader's side: ``data`` is valid one cycle after
     ``en`` with ``addr``."""
@@ -52,13 +54,11 @@ class ReadPortSignature(wiring.Signature):
         })
 
 
-class WritePortSignature(wiring.Signature):
-    def __init__(self, cfg):
-        super().__init__({
-            "addr": Out(cfg.spm_addr_width),
-            "en": Out(1),
-            "data": Out(cfg.word_width),
-        })
+def WritePortSignature(cfg):
+    """A write port of a bank, from the writer's side: ``lib.memory``'s
+    :class:`~amaranth.lib.memory.WritePort.Signature`, flipped."""
+    return WritePort.Signature(addr_width=cfg.spm_addr_width,
+                               shape=unsigned(cfg.word_width)).flip()
 
 
 class Scratchpad(wiring.Component):
@@ -85,8 +85,7 @@ class Scratchpad(wiring.Component):
                                                     depth=cfg.spm_depth, init=[],
                                                     attrs={"no_rw_check": 1})
             wp = mem.write_port()
-            m.d.comb += [wp.addr.eq(self.wr[b].addr), wp.en.eq(self.wr[b].en),
-                         wp.data.eq(self.wr[b].data)]
+            wiring.connect(m, wiring.flipped(self.wr[b]), wp)
             for p in range(READ_PORTS):
                 # An asynchronous read and the data register written out, not a synchronous
                 # read port: synthesis merges the two into the block RAM's own registered
