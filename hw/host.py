@@ -35,14 +35,13 @@ from amaranth.hdl import Array, C, Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from zerohero.spec.regmap import (ADDR_WIDTH, COUNTER_NAMES, DATA_WIDTH, ERR_BAD_ADDR, ERR_BUSY,
+                                  ERROR_CODE_WIDTH, RegisterMap)
+
 from .memory import ReadPortSignature, WritePortSignature
-from zerohero.spec.regmap import (ADDR_WIDTH, COUNTER_NAMES, DATA_WIDTH, ERR_BAD_ADDR, ERR_BUSY, RegisterMap)
 
 __all__ = ["HostBusSignature", "RegAccessSignature", "FaultSignature", "RegisterBank",
-           "HostPort", "ERROR_CODE_WIDTH", "reg_edges"]
-
-#: Bits of ``ERROR.CODE`` and of the hardware's ``error_code`` input.
-ERROR_CODE_WIDTH = 8
+           "HostPort", "reg_edges"]
 
 #: With ``cfg.host_stage``: groups of ``STAGE_GROUP`` banks (in :func:`lane_major` order) share
 #: a register stage for the request's address and data (each bank has its own for the enables).

@@ -34,7 +34,8 @@ from zerohero.spec.isa import ERROR_DOCS, ERRORS
 from zerohero.spec.config import COUNTER_NAMES, AccelConfig
 
 __all__ = ["RegisterMap", "Register", "Field", "DATA_WIDTH", "ADDR_WIDTH", "REGMAP_VERSION",
-           "ID_MAGIC", "COUNTER_NAMES", "ERROR_CODES", "ERROR_CODE_WIDTH", "ERR_NONE", "ERR_BAD_ADDR", "ERR_BUSY",
+           "ID_MAGIC", "COUNTER_NAMES", "ERROR_CODES", "ERROR_CODE_WIDTH", "ERR_NONE",
+           "ERR_BAD_ADDR", "ERR_BUSY",
            "LANE_BASE", "SPM_BASE_MIN", "FIELD_ACCESS"]
 
 DATA_WIDTH = 32
