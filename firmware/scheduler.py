@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import scipy.sparse
 
 from zerohero.spec.config import COUNTER_NAMES
 from zerohero.spec.memory import pack_entry, unpack_entry
@@ -233,10 +234,10 @@ def plan_rowwise(cfg, kernel: str, A, B, relu: bool = False) -> Program:
 
 def useful_macs(kernel, A, B) -> int:
     """Products of two nonzeros the kernel must issue (the ideal work)."""
-    a = (A.array if hasattr(A, "array") else A.to_dense()) != 0
-    if kernel == "spmspv":
-        b = B.to_dense() != 0
-    else:
-        b = np.asarray(B) != 0
-    return int((a.astype(np.int64) @ b.reshape(a.shape[1], -1).astype(np.int64)).sum())
+    # A stays sparse: a dense copy of a large sparse A would not fit in memory.
+    a = scipy.sparse.csr_array(A.to_scipy() if hasattr(A, "to_scipy") else np.asarray(A))
+    a = scipy.sparse.csr_array(((a.data != 0).astype(np.int64), a.indices, a.indptr),
+                               shape=a.shape)
+    b = (B.to_dense() if kernel == "spmspv" else np.asarray(B)) != 0
+    return int((a @ b.reshape(a.shape[1], -1).astype(np.int64)).sum())
 

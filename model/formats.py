@@ -49,15 +49,13 @@ format object, NumPy array (or nested list) or SciPy sparse matrix/array into a 
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
-import scipy.io
 import scipy.sparse
 
 __all__ = [
     "COO", "CSR", "CSC", "Dense", "Bitmap", "NM", "SparseVector",
-    "FORMATS", "from_dense", "from_scipy", "to_format", "load_mtx",
+    "FORMATS", "from_dense", "from_scipy", "to_format",
 ]
 
 #: Format names understood by :func:`to_format`.
@@ -694,87 +692,3 @@ def to_format(x, fmt: str, n: int | None = None, m: int | None = None):
     if scipy.sparse.issparse(x):
         return from_scipy(x, fmt, n=n, m=m)
     return from_dense(x, fmt, n=n, m=m)
-
-
-# Matrix Market ----------------------------------------------------------------------------
-
-_MTX_VALUES = ("exact", "pattern", "quantize")
-
-
-def load_mtx(path, values: str = "exact", value_width: int = 16, fmt: str = "csr"):
-    """Read a Matrix Market file (via :func:`scipy.io.mmread`) into the format ``fmt``.
-
-    Symmetric (and skew-symmetric) files come back expanded to both triangles. Every stored
-    entry of the file stays stored, including explicit zeros (unless ``fmt`` is ``"dense"`` or
-    ``"nm"``). A pattern file reads as all ones before ``values`` applies. Coordinates in error
-    messages are 0-based like the rest of the model.
-
-    ``values`` picks how the file's values become ``value_width``-bit signed integers:
-
-    - ``"exact"``: every value must be an integer in ``[-2**(w-1), 2**(w-1) - 1]``, else
-      ``ValueError`` (which suggests ``values="quantize"``).
-    - ``"pattern"``: every stored value becomes 1.
-    - ``"quantize"``: symmetric linear scaling: ``q = round(v / max|v| * value_max)``, rounding
-      to nearest with ties away from zero, so the largest magnitude maps to ``+-value_max``
-      (``value_min`` is never produced). A nonzero that would round to 0 becomes ``+1`` or
-      ``-1`` with its sign, so the sparsity pattern is kept; stored zeros stay 0. An all-zero
-      file stays all zero.
-    """
-    if values not in _MTX_VALUES:
-        raise ValueError(f"load_mtx: values must be one of {_MTX_VALUES}, not {values!r}")
-    if not (_is_int(value_width) and 2 <= value_width <= 32):
-        raise ValueError(f"load_mtx: value_width must be an integer between 2 and 32, "
-                         f"not {value_width!r}")
-    if fmt not in ("coo", "csr", "csc", "dense", "bitmap"):
-        raise ValueError(f"load_mtx: fmt must be one of 'coo', 'csr', 'csc', 'dense', 'bitmap', "
-                         f"not {fmt!r} (convert afterwards with to_format)")
-    name = os.path.basename(os.fspath(path))
-    _, _, _, layout, field, _ = scipy.io.mminfo(path)
-    if field == "complex":
-        raise ValueError(f"load_mtx: {name} holds complex values, which the model cannot load")
-    raw = scipy.io.mmread(path)
-    if layout == "array":  # a dense Matrix Market file: its zeros are not entries
-        raw = scipy.sparse.coo_array(np.asarray(raw))
-    coo = scipy.sparse.coo_array(raw)
-    rows, cols = (np.asarray(c, dtype=np.int64) for c in coo.coords)
-    order = np.lexsort((cols, rows))
-    rows, cols = rows[order], cols[order]
-    data = np.asarray(coo.data)[order]
-    if field == "pattern":
-        data = np.ones(len(rows), dtype=np.int64)
-    vmax = (1 << (value_width - 1)) - 1
-    vmin = -(1 << (value_width - 1))
-    hint = (f"use values='quantize' to scale the values to {value_width}-bit integers "
-            f"(or values='pattern' to keep only the structure)")
-
-    if values == "pattern":
-        vals = np.ones(len(rows), dtype=np.int64)
-    elif values == "exact":
-        if data.dtype.kind == "f":
-            wrong = ~np.isfinite(data) | (data != np.floor(data))
-            if wrong.any():
-                k = int(np.argmax(wrong))
-                raise ValueError(f"load_mtx: {name}: non-integer value {float(data[k])!r} at "
-                                 f"({rows[k]}, {cols[k]}); {hint}")
-        with np.errstate(invalid="ignore"):
-            wrong = (data < vmin) | (data > vmax)
-        if wrong.any():
-            k = int(np.argmax(wrong))
-            raise ValueError(f"load_mtx: {name}: value {int(data[k])} at ({rows[k]}, {cols[k]}) "
-                             f"does not fit signed {value_width}-bit [{vmin}, {vmax}]; {hint}")
-        vals = data.astype(np.int64)
-    else:  # quantize
-        real = data.astype(np.float64)
-        if not np.isfinite(real).all():
-            k = int(np.argmax(~np.isfinite(real)))
-            raise ValueError(f"load_mtx: {name}: value {float(real[k])!r} at "
-                             f"({rows[k]}, {cols[k]}) cannot be quantized")
-        maxabs = float(np.max(np.abs(real))) if len(real) else 0.0
-        if maxabs == 0.0:
-            vals = np.zeros(len(real), dtype=np.int64)
-        else:
-            mag = np.floor(np.abs(real) / maxabs * vmax + 0.5)
-            mag = np.minimum(mag, vmax)
-            mag = np.where((mag == 0) & (real != 0), 1, mag)
-            vals = (np.sign(real) * mag).astype(np.int64)
-    return _from_coo(COO(coo.shape, rows, cols, vals), fmt, None, None)

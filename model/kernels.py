@@ -63,6 +63,19 @@ argument is an :class:`IntSemantics` or anything with ``value_width``, ``acc_wid
 
 Shape mismatches raise ``ValueError`` naming both shapes, e.g.
 ``"spmv: A has 5 columns but x has length 4"``.
+
+Overflowed results
+------------------
+The kernels reproduce the accumulator bit-exactly, so a result that did not fit comes back
+wrapped or saturated, as the hardware computes it. :func:`count_overflows` tells the user:
+it computes the exact integer result beside it (the sums of the exact products without an
+accumulator limit, then the fused ReLU) and counts the result elements that differ from it.
+Final results are counted, not additions: with ``"wrap"`` a partial sum that leaves the
+range and comes back still gives the exact result (wrapping is addition modulo ``2**a``),
+and a sum below ``acc_min`` that the ReLU turns into 0 either way is right too; neither is
+counted. With ``"saturate"`` a clamped partial sum usually changes the result, and is then
+counted, even when the exact final sum is in range. ``ewmul`` and ``ewadd`` never overflow
+(one product or sum of two values always fits, as ``a >= 2*w``); their count is 0.
 """
 
 from __future__ import annotations
@@ -78,7 +91,7 @@ from zerohero.spec.config import SignedRanges
 
 __all__ = [
     "IntSemantics", "OVERFLOW_MODES", "relu",
-    "spmv", "spmspv", "spmm", "gemv", "gemm", "spgemm", "ewmul", "ewadd",
+    "spmv", "spmspv", "spmm", "gemv", "gemm", "spgemm", "ewmul", "ewadd", "count_overflows",
 ]
 
 #: The accumulator overflow behaviours.
@@ -412,3 +425,67 @@ def ewadd(A, B, sem, relu: bool = False) -> CSR:
             entries[j] = max(c, 0) if relu else c
         out_rows.append(entries)
     return _csr_from_rows(A.shape, out_rows)
+
+
+# Overflowed results -----------------------------------------------------------------------
+
+_INT64_MAX = (1 << 63) - 1
+
+
+def _int_csr(x):
+    """An operand or a result as an int64 SciPy CSR array (a 1-D vector as one column)."""
+    if isinstance(x, SparseVector):
+        x = x.to_dense()
+    elif isinstance(x, _f.Dense):
+        x = x.array
+    elif isinstance(x, _f._Format):
+        x = x.to_scipy()
+    if not scipy.sparse.issparse(x):
+        x = np.asarray(x, dtype=np.int64)
+        if x.ndim == 1:
+            x = x[:, None]
+    return scipy.sparse.csr_array(x, dtype=np.int64)
+
+
+def count_overflows(kernel: str, A, B, result, relu: bool = False) -> int:
+    """How many elements of ``result`` (of ``kernel`` on ``A`` and ``B``, as this module or
+    the hardware computes it) differ from the exact integer result: the results the
+    accumulator's wrap or saturation changed (see "Overflowed results" in the module doc).
+
+    Operands and ``result`` in any form the kernels take or return. The exact result is an
+    int64 SciPy product when no sum can leave int64 (``max |A| * max |B| * the longest row
+    of A`` fits), else it is summed in Python integers."""
+    A, B, got = _int_csr(A), _int_csr(B), _int_csr(result)
+    if kernel == "ewmul":
+        exact = A.multiply(B)
+    elif kernel == "ewadd":
+        exact = A + B
+    else:
+        longest = int(np.diff(A.indptr).max(initial=0))
+        largest = [int(abs(M.data).max(initial=0)) for M in (A, B)]
+        if largest[0] * largest[1] * longest > _INT64_MAX:
+            return _count_overflows_exactly(A, B, got, relu)
+        exact = A @ B
+    if relu:
+        exact = exact.maximum(0)
+    return int((got != exact).nnz)
+
+
+def _count_overflows_exactly(A, B, got, relu: bool) -> int:
+    """:func:`count_overflows` of a product whose sums may not fit int64: each row of
+    ``A @ B`` summed in Python integers (SciPy CSR ``A``, ``B``, ``got``)."""
+    def row(M, i):
+        span = slice(M.indptr[i], M.indptr[i + 1])
+        return zip(M.indices[span].tolist(), M.data[span].tolist())
+
+    count = 0
+    for i in range(A.shape[0]):
+        exact = {}
+        for k, a in row(A, i):
+            for j, b in row(B, k):
+                exact[j] = exact.get(j, 0) + a * b
+        returned = dict(row(got, i))
+        for j in exact.keys() | returned.keys():
+            want = exact.get(j, 0)
+            count += returned.get(j, 0) != (max(want, 0) if relu else want)
+    return count

@@ -2,7 +2,8 @@
 
 Verbs: ``verilog`` (generate a top for a preset), ``lint`` (Verilator lint of every preset),
 ``demo`` (the main job on the simulated accelerator), ``bench`` (measured benchmarks).
-Errors print one line and exit non-zero; ``ZH_DEBUG=1`` shows the traceback.
+Errors print one line and exit non-zero; ``ZH_DEBUG=1`` shows the traceback. Every file a
+verb writes is checked before it runs and written whole or not at all (:mod:`zerohero.outputs`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from zerohero.outputs import Outputs, check, write, write_all
 from zerohero.spec.config import PRESETS, preset
 
 __all__ = ["main", "LINT_WAIVERS"]
@@ -36,14 +38,31 @@ def cmd_verilog(args):
     from zerohero.sim.harness import generated
 
     cfg = preset(args.config)
+    outs = Outputs()
+    out = outs.add("-o", args.output)
+    # The description is <name>.json beside the Verilog (documented, and what scripts read),
+    # so -o cannot itself be a .json, and an existing .json that is not a port description
+    # belongs to someone else: refused rather than overwritten (a re-run replaces its own).
+    if out.path.suffix.lower() == ".json":
+        raise out.error("the port description is written beside the Verilog as NAME.json; "
+                        "give the Verilog another name, such as a .v")
+    ports = outs.add("port description", out.path.with_suffix(".json"))
+    if ports.target.exists() and not _is_port_description(ports.target):
+        raise out.error(f"{ports.path} (written beside it) exists and is not a port "
+                        "description; move it or choose another -o")
     text, description = generated(cfg, args.top)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    ports = out.with_suffix(".json")
-    ports.write_text(dumps(description))
-    print(f"wrote {out} ({description['module']}, config {cfg.name}, {cfg.lanes} lanes) "
-          f"and {ports}")
+    write_all([(out, text), (ports, dumps(description))])
+    print(f"wrote {out.path} ({description['module']}, config {cfg.name}, {cfg.lanes} lanes) "
+          f"and {ports.path}")
+
+
+def _is_port_description(path: Path) -> bool:
+    """Whether ``path`` holds what ``zerohero verilog`` writes beside the Verilog."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and {"module", "top", "ports"} <= data.keys()
 
 
 def lint_file(path: Path, top: str) -> list[str]:
@@ -71,8 +90,7 @@ def cmd_lint(args):
         for top in tops:
             text, description = generated(preset(name), top)
             path = Path("build") / "lint" / name / f"{description['module']}.v"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+            write(check("lint", path), text)
             problems = lint_file(path, description["module"])
             status = "clean" if not problems else f"{len(problems)} problem(s)"
             print(f"{name:12s} {top:12s} {status}")
@@ -109,15 +127,16 @@ def cmd_regmap(args):
     from zerohero.spec.regmap import RegisterMap
 
     rmap = RegisterMap(preset(args.config))
-    if not (args.json or args.header):
+    outs = Outputs()
+    files = [(out, text()) for out, text in (
+        (outs.add("--json", args.json), lambda: json.dumps(rmap.to_json(), indent=2) + "\n"),
+        (outs.add("--header", args.header), rmap.to_c_header)) if out]
+    if not files:
         print(rmap.table())
-    for path, text in ((args.json, lambda: json.dumps(rmap.to_json(), indent=2) + "\n"),
-                       (args.header, rmap.to_c_header)):
-        if path:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(text())
-            print(f"wrote {path} (register map of config {args.config}, "
-                  f"hash 0x{rmap.map_hash:08X})")
+    write_all(files)
+    for out, _ in files:
+        print(f"wrote {out.path} (register map of config {args.config}, "
+              f"hash 0x{rmap.map_hash:08X})")
 
 
 def cmd_run(args):
@@ -188,7 +207,10 @@ def build_parser():
     v = sub.add_parser("verilog", help="write the Verilog and a JSON port description")
     v.add_argument("--config", default="sim-small", help=f"preset: {', '.join(PRESETS)}")
     v.add_argument("--top", default=DEFAULT_TOP, choices=list(TOPS))
-    v.add_argument("-o", "--output", required=True, help="Verilog file (.json written beside)")
+    v.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="Verilog file, such as top.v; the JSON port description is written "
+                        "beside it as top.json (an existing .json there that is not a port "
+                        "description is refused, not overwritten)")
     v.set_defaults(func=cmd_verilog)
 
     lt = sub.add_parser("lint", help="verilator --lint-only on the generated Verilog")
@@ -282,14 +304,31 @@ def build_parser():
 
 
 def main(argv=None):
+    """The command line: 0 done, 1 a failed check or run, 2 bad input (one line), 130 an
+    interrupt (Ctrl-C, one line). Anything else is a bug, reported as one line too."""
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (CLIError, ValueError, OSError) as e:
+    except KeyboardInterrupt:
         if os.environ.get("ZH_DEBUG"):
             raise
-        print(f"zerohero: error: {e}", file=sys.stderr)
+        print("zerohero: interrupted", file=sys.stderr)
+        return 130
+    except (CLIError, ValueError, OSError, MemoryError) as e:
+        if os.environ.get("ZH_DEBUG"):
+            raise
+        message = (f"out of memory ({str(e) or 'an allocation failed'}): the operands are too large "
+                   "for this machine" if isinstance(e, MemoryError) else e)
+        print(f"zerohero: error: {message}", file=sys.stderr)
         return 2
+    except Exception as e:
+        if os.environ.get("ZH_DEBUG"):
+            raise
+        from zerohero.run_command import _one_line
+
+        print(f"zerohero: internal error: {type(e).__name__}: {_one_line(e)} (a bug in "
+              "zerohero; ZH_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,9 +71,37 @@ DEFAULT_TRAIN_EPOCHS = 120
 DEFAULT_FINETUNE_EPOCHS = 40
 TRAIN_IMAGES = 1400        # digits 0-1399 train/calibrate, 1400+ test
 MULT_BITS = 15             # host requantization multiplier: [2**14, 2**15)
+MIN_LEVELS = 15            # fewest activation levels a layer's quantization may leave
 
 
 # The model -------------------------------------------------------------------------------
+
+@contextmanager
+def _about(path):
+    """ValueErrors raised inside are about the file ``path`` (if any): prefix its name."""
+    try:
+        yield
+    except ValueError as e:
+        if path is None:
+            raise
+        raise ValueError(f"{path}: {e}") from None
+
+
+def _real_array(a, name: str, layer: int) -> np.ndarray:
+    """``a`` as finite float64, or a ValueError naming the layer and the array (NumPy would
+    drop an imaginary part with only a warning)."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "biuf":
+        kind = "complex" if a.dtype.kind == "c" else f"of type {a.dtype}"
+        raise ValueError(f"layer {layer}: {name} is {kind} (weights must be real numbers)")
+    a = a.astype(np.float64)
+    bad = np.argwhere(~np.isfinite(a))
+    if len(bad):
+        pos = tuple(int(k) for k in bad[0])
+        raise ValueError(f"layer {layer}: {name} has {a[pos]} at "
+                         f"{pos[0] if len(pos) == 1 else pos} (weights must be finite)")
+    return a
+
 
 @dataclass
 class MLP:
@@ -91,8 +120,7 @@ class MLP:
                              f"not {len(self.weights)} weight(s) and {len(self.biases)} bias(es)")
         ws, bs = [], []
         for i, (W, b) in enumerate(zip(self.weights, self.biases)):
-            W = np.asarray(W, dtype=np.float64)
-            b = np.asarray(b, dtype=np.float64)
+            W, b = _real_array(W, f"W{i}", i), _real_array(b, f"b{i}", i)
             if W.ndim != 2:
                 raise ValueError(f"layer {i}: W{i} must be 2-D (in x out), not shape {W.shape}")
             if b.shape != (W.shape[1],):
@@ -101,12 +129,6 @@ class MLP:
             if i and W.shape[0] != ws[-1].shape[1]:
                 raise ValueError(f"layer {i}: W{i} has {W.shape[0]} inputs but layer {i - 1} "
                                  f"has {ws[-1].shape[1]} outputs (shapes do not chain)")
-            for name, arr in ((f"W{i}", W), (f"b{i}", b)):
-                bad = np.argwhere(~np.isfinite(arr))
-                if len(bad):
-                    pos = tuple(int(k) for k in bad[0])
-                    raise ValueError(f"layer {i}: {name} has {arr[pos]} at "
-                                     f"{pos if len(pos) > 1 else pos[0]} (weights must be finite)")
             ws.append(W)
             bs.append(b)
         self.weights, self.biases = ws, bs
@@ -138,35 +160,31 @@ class MLP:
 
     # Files -------------------------------------------------------------------------------
 
-    def save(self, path):
+    def save(self, file):
+        """Write the ``.npz`` to ``file``: an open binary file, or a name (to which NumPy
+        appends ``.npz`` if it is missing)."""
         arrays = {}
         for i, (W, b) in enumerate(zip(self.weights, self.biases)):
             arrays[f"W{i}"], arrays[f"b{i}"] = W, b
-        np.savez(path, activation=np.array(self.activation), **arrays)
+        np.savez(file, activation=np.array(self.activation), **arrays)
 
     @classmethod
     def load(cls, path) -> "MLP":
-        path = Path(path)
-        try:
-            data = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise ValueError(f"{path}: not a readable .npz model ({e})") from None
-        with data:
-            keys = set(data.files)
-            activation = str(data["activation"]) if "activation" in keys else "relu"
-            keys.discard("activation")
+        """The model of the ``.npz`` file ``path``; every error names the file."""
+        with _about(path):
+            arrays = _read_npz(path)
+            activation = str(arrays.pop("activation", "relu"))
             n = 0
-            while f"W{n}" in keys:
+            while f"W{n}" in arrays:
                 n += 1
-            unknown = sorted(keys - {f"{p}{i}" for p in "Wb" for i in range(n)})
+            unknown = sorted(set(arrays) - {f"{p}{i}" for p in "Wb" for i in range(n)})
             if unknown:
-                raise ValueError(f"{path}: unsupported array(s) {unknown}: a model holds only "
+                raise ValueError(f"unsupported array(s) {unknown}: a model holds only "
                                  "W0, b0, W1, b1, ... (dense layers) and 'activation'")
-            missing = [f"b{i}" for i in range(n) if f"b{i}" not in keys]
+            missing = [f"b{i}" for i in range(n) if f"b{i}" not in arrays]
             if n == 0 or missing:
-                raise ValueError(f"{path}: missing {missing or ['W0']}: a model holds "
-                                 "W0, b0, W1, b1, ...")
-            return cls([data[f"W{i}"] for i in range(n)], [data[f"b{i}"] for i in range(n)],
+                raise ValueError(f"missing {missing or ['W0']}: a model holds W0, b0, W1, b1, ...")
+            return cls([arrays[f"W{i}"] for i in range(n)], [arrays[f"b{i}"] for i in range(n)],
                        activation)
 
     @classmethod
@@ -180,6 +198,62 @@ class MLP:
             raise ValueError(f"MLPClassifier output activation {out!r} is not supported "
                              "(softmax or identity: the prediction is the argmax of the logits)")
         return cls(list(clf.coefs_), list(clf.intercepts_))
+
+
+def _read_npz(path) -> dict:
+    """Every array of the ``.npz`` file ``path`` by name, or a ValueError saying why not.
+    Pickled objects are refused, never loaded (``allow_pickle=False``)."""
+    from zerohero.run_command import _one_line
+
+    def why(e, pickled):
+        # NumPy's message about pickled data advises loading it unsafely: never pass that on.
+        return pickled if "pickle" in str(e) else _one_line(e)
+
+    invalid = "not a valid .npz of model arrays W0, b0, W1, b1, ..."
+    try:
+        data = np.load(path, allow_pickle=False)
+    except OSError as e:
+        raise ValueError(f"not a readable .npz model ({e})") from None
+    except Exception as e:  # NumPy and zipfile raise many kinds on a malformed file
+        reason = why(e, "not a zip of .npy arrays; pickled data is never loaded")
+        raise ValueError(f"{invalid} ({reason})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"{invalid} (it is a single .npy array)")
+    arrays = {}
+    with data:
+        for name in data.files:
+            try:
+                arrays[name] = data[name]
+            except Exception as e:
+                reason = why(e, "pickled Python objects, which are never loaded")
+                raise ValueError(f"{invalid} (array {name!r}: {reason})") from None
+            if not isinstance(arrays[name], np.ndarray):
+                raise ValueError(f"{invalid} ({name!r} is not a .npy array)")
+    return arrays
+
+
+def check_images(X, inputs: int, what: str) -> np.ndarray:
+    """``X`` (batch x ``inputs`` real numbers >= 0) as float64, or a ValueError naming
+    ``what``, the value and its position. Negative inputs are refused, not clipped to 0:
+    the first layer's activations are unsigned, and a clipped input is a silently wrong
+    answer (signed inputs are the ONNX front end's work)."""
+    X = np.asarray(X)
+    if X.ndim == 1:
+        X = X[None, :]
+    if X.ndim != 2 or X.shape[1] != inputs:
+        raise ValueError(f"{what}: expected a batch x {inputs} array (the network's inputs), "
+                         f"not shape {X.shape}")
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{what}: expected real numbers, not {X.dtype}")
+    X = X.astype(np.float64)
+    for bad, why in ((~np.isfinite(X), "is not finite"),
+                     (X < 0, "is negative: the network takes inputs >= 0 (scale the data to "
+                             "[0, 1], as the digits images are; signed inputs are not "
+                             "supported yet)")):
+        if bad.any():
+            pos = tuple(int(k) for k in np.argwhere(bad)[0])
+            raise ValueError(f"{what}: the value {X[pos]:g} at {pos} {why}")
+    return X
 
 
 def load_digits_split():
@@ -357,9 +431,11 @@ class CompiledNetwork:
     float_model: MLP = field(repr=False, default=None)
 
     def quantize_input(self, X) -> np.ndarray:
-        """Images (batch x in, real) -> the first layer's activations (in x batch)."""
+        """Images (batch x in, real, >= 0) -> the first layer's activations (in x batch);
+        inputs beyond the calibration range saturate at ``amax``."""
         L0 = self.layers[0]
-        q = np.floor(np.asarray(X, dtype=np.float64) / self.in_scale + 0.5)
+        X = check_images(X, L0.A.shape[1] - L0.bias_rows, "images")
+        q = np.floor(X / self.in_scale + 0.5)
         return np.clip(q, 0, L0.amax).astype(np.int64).T
 
     def macs_per_inference(self) -> int:
@@ -369,6 +445,18 @@ class CompiledNetwork:
         """Images per program that fit every lane's vector bank (B, then the results)."""
         cfg = self.cfg
         return max(1, min(cfg.spm_depth // (L.A.shape[1] + L.A.shape[0]) for L in self.layers))
+
+
+def _scale(top: float, levels: int, what: str, i: int) -> float:
+    """``top / levels``, the quantization scale of ``what`` in layer ``i``, if it is a positive
+    normal number: 0 divides by zero, and a subnormal scale has too few bits to keep
+    ``round(v / scale)`` within the levels."""
+    scale = top / levels
+    if not np.finfo(np.float64).tiny <= scale < math.inf:
+        raise ValueError(f"layer {i}: {what} reach {top:g}, which gives the scale {top:g} / "
+                         f"{levels} = {scale:g}: a scale must be a positive normal number "
+                         "(rescale them)")
+    return scale
 
 
 def _calibration_max(net: MLP, X, i) -> float:
@@ -388,22 +476,35 @@ def quantize(net: MLP, cfg: AccelConfig, calibration, sparsity, pattern) -> Comp
         wmax = float(np.max(np.abs(W)))
         if wmax == 0:
             raise ValueError(f"layer {i}: every weight is zero")
-        w_scale = wmax / vmax
+        w_scale = _scale(wmax, vmax, f"the weights of W{i}", i)
         Wq = np.floor(np.abs(W) / w_scale + 0.5) * np.sign(W)
         Wq = Wq.astype(np.int64).T                                       # out x in
         a_range = _calibration_max(net, calibration, i)
-        # Bias in units of (w_scale * a_range): the weight of a constant input a_range.
-        bq = np.floor(np.abs(b) / (w_scale * a_range) + 0.5) * np.sign(b)
+        # The finest activation scale (amax = vmax); every coarser one is positive normal too.
+        _scale(a_range, vmax, "its inputs on the calibration set", i)
+        # Bias in units of (w_scale * a_range): the weight of a constant input a_range. One
+        # division at a time, so that a huge quotient is inf (refused below), not 0 / 0.
+        with np.errstate(over="ignore"):
+            bq = np.floor(np.abs(b) / a_range / w_scale + 0.5) * np.sign(b)
+        # The bias columns of a row sum to |bq| in magnitude, so beyond acc_max / MIN_LEVELS
+        # no amax of MIN_LEVELS levels keeps that row in the accumulator, whatever the weights.
+        k = int(np.argmax(np.abs(bq)))
+        if abs(bq[k]) > cfg.acc_max // MIN_LEVELS:
+            raise ValueError(f"layer {i}: bias b{i}[{k}] = {b[k]:g} is {abs(bq[k]):.3g} units of "
+                             f"weight scale x input range ({w_scale:.3g} x {a_range:.3g}), more "
+                             f"than the {cfg.acc_max // MIN_LEVELS} a {cfg.acc_width}-bit "
+                             f"accumulator holds with {MIN_LEVELS} activation levels: the bias "
+                             "dwarfs every product, so quantizing the layer is meaningless")
         bq = bq.astype(np.int64)
         rows = max(1, math.ceil(int(np.max(np.abs(bq))) / vmax))
         cols = np.stack([(bq + k) // rows for k in range(rows)], axis=1)   # sums to bq
         A = np.hstack([Wq, cols])
         rowsum = int(np.max(np.abs(A).sum(axis=1)))
         amax = min(vmax, cfg.acc_max // max(rowsum, 1))
-        if amax < 15:
+        if amax < MIN_LEVELS:
             raise ValueError(f"layer {i}: {W.shape[0]} inputs of {cfg.value_width}-bit weights "
                              f"leave only {amax} activation levels in a {cfg.acc_width}-bit "
-                             "accumulator (at least 15 needed)")
+                             f"accumulator (at least {MIN_LEVELS} needed)")
         layers.append(QuantLayer(A, amax, rows, i < last, w_scale, a_range / amax))
     for L, nxt in zip(layers, layers[1:]):
         ratio = L.w_scale * L.a_scale / nxt.a_scale
@@ -494,7 +595,8 @@ def run_network(acc, nets, X, progress=None):
     for net, kernel in nets:
         batch = net.max_batch()
         logits = []
-        tot = {"cycles": 0, "useful_macs": 0, "macs": 0, "zeros_skipped": 0, "programs": 0}
+        tot = {"cycles": 0, "useful_macs": 0, "macs": 0, "zeros_skipped": 0, "programs": 0,
+               "overflows": 0}
         for s in range(0, len(X), batch):
             a = net.quantize_input(X[s:s + batch])
             for i, L in enumerate(net.layers):
@@ -506,6 +608,7 @@ def run_network(acc, nets, X, progress=None):
                 for k in ("cycles", "zeros_skipped"):
                     tot[k] = None if st[k] is None or tot[k] is None else tot[k] + st[k]
                 tot["macs"] += st["macs"]
+                tot["overflows"] += st["overflows"]
                 tot["useful_macs"] += st.get("useful_macs", st["macs"])
                 a = L.next(res) if L.relu else res
             logits.append(a.T)
@@ -562,6 +665,9 @@ def evaluate(float_model: MLP, sparse: CompiledNetwork, dense: CompiledNetwork, 
                                        if st_s["zeros_skipped"] is not None else None),
         "macs_issued_per_inference": st_s["macs"] / n,
         "bit_exact": exact,
+        # Results the accumulator wrapped or saturated: the compiler's activation bound
+        # (amax) keeps every sum in range, so anything but 0 is a compiler bug.
+        "overflows": st_s["overflows"] + st_d["overflows"],
         "compared_on": ("hardware vs golden model" if backend != "model" else
                         "golden model vs itself through the runtime"),
     })
@@ -582,7 +688,8 @@ def add_parser(sub, func):
     p.add_argument("--model", metavar="FILE.npz",
                    help="float model W0,b0,W1,b1,... (default: train the digits MLP)")
     p.add_argument("--out", metavar="FILE.npz",
-                   help="train: where to save the model; compile: the compiled network")
+                   help="train: where to save the model (default build/nn/digits.npz); "
+                   "compile: the compiled network; a .npz name, written as given")
     p.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)),
                    help="train: layer sizes (default %(default)s)")
     p.add_argument("--epochs", type=int, default=DEFAULT_TRAIN_EPOCHS,
@@ -623,19 +730,20 @@ def _load_or_train(args, progress):
     return train(sizes, epochs=args.epochs, seed=args.seed)
 
 
-def _save_compiled(net: CompiledNetwork, path):
+def _save_compiled(net: CompiledNetwork, file):
     arrays = {"in_scale": np.array(net.in_scale)}
     for i, L in enumerate(net.layers):
         arrays[f"A{i}"] = L.A
         arrays[f"layer{i}"] = np.array([L.amax, L.bias_rows, int(L.relu), L.mult, L.shift,
                                         L.next_amax])
-    np.savez(path, **arrays)
+    np.savez(file, **arrays)
 
 
 def nn_command(args) -> int:
     import json
     import sys
 
+    from zerohero import outputs
     from zerohero.run_command import backend_options, resolve_board
 
     progress = (lambda m: None) if args.quiet else (
@@ -649,24 +757,33 @@ def nn_command(args) -> int:
         raise ValueError("nn train trains a new model; --model is for nn compile and nn run")
     cfg = preset(args.config or (board.config if board else "sim-small"))
     resolve_sparsity(args.sparsity, args.pattern)
+    if args.out and args.action == "run":
+        raise ValueError("--out applies to nn train and nn compile; nn run writes no file")
+    # Checked before training or compiling, which take a while.
+    out = outputs.check("--out", args.out or ("build/nn/digits.npz" if args.action == "train"
+                                              else None), (".npz",), {"--model": args.model})
     net = _load_or_train(args, progress)
     Xtr, ytr, Xte, yte = load_digits_split()
     if args.action == "train":
-        path = args.out or "build/nn/digits.npz"
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        net.save(path)
-        r = {"model": str(path), "layers": list(net.sizes),
+        outputs.write(out, net.save)
+        r = {"model": str(out.path), "layers": list(net.sizes),
              "accuracy_float": accuracy(net.forward(Xte), yte)}
         print(json.dumps(r) if args.json else
-              f"wrote {path}: {'-'.join(map(str, net.sizes))} MLP, test accuracy "
+              f"wrote {out.path}: {'-'.join(map(str, net.sizes))} MLP, test accuracy "
               f"{r['accuracy_float']:.2%} on digits 1400+")
         return 0
-    if net.sizes[0] != Xtr.shape[1]:
-        raise ValueError(f"layer 0: the model has {net.sizes[0]} inputs but digits images "
-                         f"have {Xtr.shape[1]}")
-    progress(f"pruning ({args.pattern}, sparsity {args.sparsity}), fine-tuning, quantizing")
-    sparse = compile_network(net, cfg, args.sparsity, args.pattern,
-                             finetune_epochs=args.finetune_epochs, seed=args.seed)
+    with _about(args.model):    # errors about the model name its file
+        if net.sizes[0] != Xtr.shape[1]:
+            raise ValueError(f"layer 0: the model has {net.sizes[0]} inputs but digits images "
+                             f"have {Xtr.shape[1]}")
+        classes = int(max(ytr.max(), yte.max())) + 1
+        if net.sizes[-1] != classes:
+            raise ValueError(f"layer {len(net.sizes) - 2}: the model has {net.sizes[-1]} "
+                             f"outputs but the digits data has {classes} classes (one output "
+                             "per class)")
+        progress(f"pruning ({args.pattern}, sparsity {args.sparsity}), fine-tuning, quantizing")
+        sparse = compile_network(net, cfg, args.sparsity, args.pattern,
+                                 finetune_epochs=args.finetune_epochs, seed=args.seed)
     if args.action == "compile":
         rows = [{"layer": i, "A": list(L.A.shape), "nnz": int(np.count_nonzero(L.A)),
                  "amax": L.amax, "bias_rows": L.bias_rows, "relu": L.relu,
@@ -674,9 +791,8 @@ def nn_command(args) -> int:
                 for i, L in enumerate(sparse.layers)]
         r = {"config": cfg.name, "sparsity": sparse.sparsity, "pattern": sparse.pattern,
              "layers": rows}
-        if args.out:
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            _save_compiled(sparse, args.out)
+        if out:
+            outputs.write(out, lambda f: _save_compiled(sparse, f))
             r["out"] = args.out
         if args.json:
             print(json.dumps(r))
@@ -697,7 +813,11 @@ def nn_command(args) -> int:
         print(json.dumps(r))
     else:
         print(report(r))
-    return 0 if r["bit_exact"] else 1
+    if r["overflows"]:
+        print(f"zerohero: error: {r['overflows']} layer results overflowed the "
+              f"{cfg.acc_width}-bit accumulator, which the compiler's bound rules out: a bug "
+              "in zerohero", file=sys.stderr)
+    return 0 if r["bit_exact"] and not r["overflows"] else 1
 
 
 def _fmt(v):

@@ -57,6 +57,7 @@ silences it); ``--json`` prints one JSON object on stdout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -70,8 +71,8 @@ import numpy as np
 import scipy.io
 import scipy.sparse
 
+from zerohero import model, outputs
 from zerohero.spec.config import preset
-from zerohero import model
 
 __all__ = ["run_command", "KERNELS", "numpy_reference", "quantize"]
 
@@ -153,41 +154,56 @@ class Raw:
 
 
 def read_operand(path: str, name: str) -> Raw:
-    """Read ``--a``/``--b`` (``name``) from ``path``; values not yet checked."""
+    """Read ``--a``/``--b`` (``name``) from ``path``; values not yet checked. Sizes are checked
+    from the file's header (Matrix Market size line, ``.npy`` header) before anything is read
+    into memory."""
     p = Path(path)
     where = f"--{name.lower()} {path}"
     if p.suffix.lower() not in (".mtx", ".npy"):
         raise RunError(f"{where}: expected a .mtx (Matrix Market) or .npy (NumPy) file")
-    if not p.is_file():
+    if p.is_dir():
+        raise RunError(f"{where}: is a directory")
+    if not p.exists():
         raise RunError(f"{where}: no such file")
+    if not p.is_file():
+        raise RunError(f"{where}: not a regular file (a device, FIFO or socket); give a file")
     if p.suffix.lower() == ".mtx":
         try:
-            _, _, _, layout, fld, _ = scipy.io.mminfo(str(p))
-            if fld == "complex":
-                raise RunError(f"{where}: complex values are not supported")
-            data = scipy.io.mmread(str(p))
-        except RunError:
-            raise
-        except Exception as e:  # scipy raises many kinds on a malformed file
-            raise RunError(f"{where}: not a readable Matrix Market file ({_one_line(e)})")
-        if layout == "array":
-            return Raw(p.name, dense=np.asarray(data))
-        coo = scipy.sparse.coo_matrix(data)
-        if fld == "pattern":
-            coo = scipy.sparse.coo_matrix((np.ones(coo.nnz, dtype=np.int64),
-                                           (coo.row, coo.col)), shape=coo.shape)
-        order = np.lexsort((coo.col, coo.row))
-        coo = scipy.sparse.coo_matrix((coo.data[order], (coo.row[order], coo.col[order])),
-                                      shape=coo.shape)
-        return Raw(p.name, sparse=coo)
+            mm = model.read_mtx(p, max_entries=MAX_ENTRIES)
+        except model.MtxError as e:
+            raise RunError(f"{where}: line {e.line}: {e.reason}") from None
+        raw = (Raw(p.name, dense=mm.to_dense()) if mm.layout == "array" else
+               Raw(p.name, sparse=scipy.sparse.coo_matrix((mm.values, (mm.rows, mm.cols)),
+                                                          shape=mm.shape)))
+        return _not_empty(raw, where)
     try:
-        arr = np.load(str(p), allow_pickle=False)
+        # Memory-mapped: the header (dtype, shape) is checked before the data is read.
+        arr = np.load(str(p), mmap_mode="r", allow_pickle=False)
     except Exception as e:
-        raise RunError(f"{where}: not a readable .npy array ({_one_line(e)})")
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
-        kind = arr.dtype if isinstance(arr, np.ndarray) else type(arr).__name__
-        raise RunError(f"{where}: expected an array of numbers, not {kind}")
-    return Raw(p.name, dense=arr)
+        # NumPy's message about pickled data advises loading it unsafely: never pass that on.
+        why = ("it holds pickled Python objects, which are never loaded" if "pickle" in str(e)
+               or "Python objects" in str(e) else _one_line(e))
+        raise RunError(f"{where}: not a readable .npy array ({why})") from None
+    if not isinstance(arr, np.ndarray):
+        with contextlib.suppress(Exception):
+            arr.close()
+        raise RunError(f"{where}: not a .npy array (it is a .npz archive of arrays)")
+    if arr.dtype.kind not in "biuf":
+        raise RunError(f"{where}: expected an array of numbers, not {arr.dtype}")
+    if arr.ndim not in (1, 2):
+        raise RunError(f"{where}: expected a vector or a matrix (1-D or 2-D), not shape "
+                       f"{arr.shape}")
+    if arr.size > MAX_ENTRIES:
+        raise RunError(f"{where}: {arr.size} entries (shape {arr.shape}) are more than the "
+                       f"{MAX_ENTRIES} zerohero reads")
+    return _not_empty(Raw(p.name, dense=np.array(arr)), where)
+
+
+def _not_empty(raw: Raw, where: str) -> Raw:
+    if 0 in raw.shape:
+        raise RunError(f"{where}: the operand is empty ({_shape_text(raw.shape)}); every "
+                       "kernel needs at least one row and one column")
+    return raw
 
 
 def _one_line(e) -> str:
@@ -240,6 +256,11 @@ def integerize(raw: Raw, name: str, cfg, allow_quantize: bool) -> Raw:
     if not allow_quantize:
         raise RunError(f"{label}: {why}; use --quantize to scale it to {width}-bit integers")
     q, s = quantize(real, vmax)
+    if 0 < s < np.finfo(np.float64).tiny:
+        # The product of two such scales is 0: every result would read back as 0.
+        raise RunError(f"{label}: its largest magnitude {s * vmax:g} is too small to quantize "
+                       f"(the scale max|v| / {vmax} = {s:g} is below the smallest normal "
+                       "float64); rescale the data")
     return Raw(raw.source, sparse=raw.with_values(q) if raw.sparse is not None else None,
                dense=None if raw.sparse is not None else raw.with_values(q), scale=s,
                quantized=True, real=raw.with_values(real))
@@ -358,7 +379,8 @@ def _nonzero_values(rng, n, m):
 def _positions(rng, total, density):
     count = max(1, round(density * total))
     if count > MAX_ENTRIES:
-        raise RunError(f"{count} generated nonzeros is too many (at most {MAX_ENTRIES})")
+        raise RunError(f"{count} nonzeros at --density {density:g} are too many to generate "
+                       f"(at most {MAX_ENTRIES}): make --random ROWSxCOLS or --density smaller")
     return np.sort(rng.choice(total, size=count, replace=False))
 
 
@@ -503,8 +525,8 @@ def run_command(args) -> int:
     board = resolve_board(getattr(args, "board", None), getattr(args, "port", None))
     cfg = preset(args.config or (board.config if board else "sim-small"))
     backend = "board" if board else args.sim
-    if args.out and Path(args.out).suffix.lower() not in (".npy", ".mtx"):
-        raise RunError(f"--out {args.out}: expected a .npy (dense) or .mtx (sparse) file name")
+    # Checked before anything runs: a bad --out is not discovered after the whole run.
+    out = outputs.check("--out", args.out, (".npy", ".mtx"), {"--a": args.a, "--b": args.b})
     if args.a and args.random:
         raise RunError("give either --a FILE or --random ROWSxCOLS, not both")
     if not args.a and not args.random:
@@ -588,17 +610,15 @@ def run_command(args) -> int:
     rel_error = (quantization_error(result, kernel, A_real, B_real, a.scale * b.scale,
                                     args.relu) if quantized else None)
 
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.suffix.lower() == ".npy":
-            np.save(out, result)
+    if out:
+        if out.path.suffix.lower() == ".npy":
+            outputs.write(out, lambda f: np.save(f, result))
         else:
             stored = (sparse_result if sparse_result is not None
                       else result.reshape(len(result), -1))
-            scipy.io.mmwrite(str(out), scipy.sparse.coo_matrix(stored),
-                             comment=f" zerohero run {kernel} --config {cfg.name} "
-                                     f"--sim {backend}", field="integer")
+            outputs.write(out, lambda f: scipy.io.mmwrite(
+                f, scipy.sparse.coo_matrix(stored), field="integer",
+                comment=f" zerohero run {kernel} --config {cfg.name} --sim {backend}"))
 
     nnz = lambda x: int(x.nnz) if hasattr(x, "nnz") else int(np.count_nonzero(x))  # noqa: E731
     record = {
@@ -611,13 +631,16 @@ def run_command(args) -> int:
         "sim_cycles_per_s": stats.get("sim_cycles_per_s"),
         "tiles": stats.get("tiles"), "load_cycles": stats.get("load_cycles"),
         "hidden_cycles": stats.get("hidden_cycles"), "read_cycles": stats.get("read_cycles"),
+        "overflows": stats["overflows"],
         "relu": bool(args.relu),
         "a": {"source": a.source, "shape": list(a.shape), "stored": nnz(A),
               "scale": a.scale, "quantized": a.quantized},
         "b": {"source": b.source, "shape": list(np.shape(B.to_dense() if hasattr(B, "to_dense")
                                                          else B)),
               "stored": nnz(B), "scale": b.scale, "quantized": b.quantized},
-        "result": {"shape": list(result.shape), "nonzeros": int(np.count_nonzero(result))},
+        "result": {"shape": list(result.shape), "size": int(result.size),
+                   "nonzeros": int(np.count_nonzero(result))},
+        "acc_width": cfg.acc_width, "overflow": acc.sem.overflow,
         "quantization_rel_error": rel_error,
         "out": str(args.out) if args.out else None,
         "wall_s": round(time.perf_counter() - started, 3),
@@ -657,6 +680,10 @@ def report(r: dict) -> str:
     else:
         lines.append(f"  check: FAIL ({r['mismatches']} elements differ from the "
                      f"{r['check_against']})")
+    if r["overflows"]:
+        lines.append(f"  overflow: {r['overflows']} of {res['size']} results did not fit the "
+                     f"{r['acc_width']}-bit accumulator ({r['overflow']}); they differ from "
+                     "the exact integer result")
     util = None if r["utilization"] is None else f"{r['utilization']:.1%}"
     lines.append(f"  cycles {_fmt(r['cycles'])}, ideal cycles {r['ideal_cycles']}, "
                  f"utilization {_fmt(util)}, MACs issued {r['macs']} (useful "

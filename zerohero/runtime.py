@@ -29,7 +29,8 @@ import numpy as np
 import scipy.sparse
 
 from zerohero.firmware.scheduler import useful_macs
-from zerohero.firmware.sparse import estimated_cycles, plan_double_buffered, plan_tiles, stitch
+from zerohero.firmware.sparse import (SPARSE_KERNELS, estimated_cycles, plan_double_buffered,
+                                      plan_tiles, stitch)
 from zerohero.spec.config import AccelConfig, preset
 from zerohero.spec.regmap import RegisterMap
 from zerohero import model
@@ -161,14 +162,11 @@ class Runtime:
         return model.KERNELS[kernel](A, B, self.sem, relu=relu), stats
 
     def _run(self, kernel, A, B, relu):
-        macs = useful_macs(kernel, A, B)
-        if self.backend == "model":
-            return self._golden(kernel, A, B, relu, macs)
         if kernel in ("spmv", "spmspv", "gemv"):
             shape = (A.shape[0], None)
         else:
             shape = (A.shape[0], np.asarray(B).shape[1])
-        return self._run_tiles(kernel, A, B, relu, shape, macs)
+        return self._dispatch(kernel, A, B, relu, shape, useful_macs(kernel, A, B))
 
     def _run_sparse(self, kernel, A, B, relu):
         if not self.cfg.sparse_out:
@@ -183,15 +181,37 @@ class Runtime:
         else:
             macs = int((a.multiply(b) if kernel == "ewmul" else (a + b).astype(bool)).sum())
             shape = A.shape
+        return self._dispatch(kernel, A, B, relu, shape, macs)
+
+    def _dispatch(self, kernel, A, B, relu, shape, macs):
+        """Plan, run on the backend, count the overflowed results (``stats["overflows"]``).
+
+        Every backend plans the tiles, the ``model`` backend too: planning is where the
+        operands meet the hardware's limits (coordinate width, bank and firmware capacity,
+        the partial sums of inner tiles under saturation), so every backend refuses the same
+        operands with the same message before anything runs."""
+        sparse = kernel in SPARSE_KERNELS
+        empty = sparse and 0 in shape              # no entries: nothing to plan or run
+        if not empty:
+            tiles, overlap = self._plan(kernel, *((A.to_scipy(), B.to_scipy()) if sparse
+                                                  else (A, B)), relu)
         if self.backend == "model":
             result, stats = self._golden(kernel, A, B, relu, macs)
-            return scipy.sparse.csr_array(result.to_scipy()), stats
-        if 0 in shape:
-            return scipy.sparse.csr_array(shape, dtype=np.int64), self._stats([], [], macs)
-        return self._run_tiles(kernel, A.to_scipy(), B.to_scipy(), relu, shape, macs)
+            if sparse:
+                result = scipy.sparse.csr_array(result.to_scipy())
+        elif empty:
+            result, stats = scipy.sparse.csr_array(shape, dtype=np.int64), self._stats([], [], macs)
+        else:
+            result, stats = self._run_tiles(kernel, tiles, overlap, relu, shape, macs)
+        # Results the accumulator's wrap or saturation changed: the golden model's semantics,
+        # and what the hardware returns, but not the true integer answer the user asked for.
+        stats["overflows"] = model.count_overflows(kernel, A, B, result, relu)
+        return result, stats
 
-    def _run_tiles(self, kernel, A, B, relu, shape, macs):
-        """Plan the tiles (one when everything fits), run them in one simulator run, stitch."""
+    def _plan(self, kernel, A, B, relu):
+        """``(tiles, overlap)``: one tile when everything fits, else the tiles of
+        :func:`plan_tiles`, or those of :func:`plan_double_buffered` (``overlap``) when
+        double buffering is asked for or estimated to be faster."""
         tiles = plan_tiles(self.cfg, kernel, A, B, relu)
         overlap = len(tiles) > 1 and self.double_buffer is not False
         if overlap:
@@ -201,6 +221,10 @@ class Runtime:
                 tiles = halves
             else:
                 overlap = False
+        return tiles, overlap
+
+    def _run_tiles(self, kernel, tiles, overlap, relu, shape, macs):
+        """Run the planned tiles in one simulator run and stitch their results."""
         jobs = self.execute([t.program for t in tiles], overlap=overlap)
         decoded = [t.program.decode(job["reads"]) for t, job in zip(tiles, jobs)]
         result = stitch(self.cfg, kernel, tiles, decoded, shape, self.sem, relu)

@@ -306,3 +306,80 @@ def test_a_layer_that_does_not_fit_the_scratchpad_is_named_before_running():
     with pytest.raises(ValueError, match=r"^layer 0 \(dense\): gemm: lane 0's rows of A needs "
                        r"1040 words but a bank holds 256"):
         nn.check_fits(acc, [(c, "gemm")], 8)
+
+
+# Issue 32: nothing silent ---------------------------------------------------------------------
+
+def test_negative_inputs_are_refused_not_clipped():
+    # quantize_input once clipped them to 0 without a word (standardized digits: 61% negative).
+    cfg = acc_config()
+    X = np.random.default_rng(1).random((6, 12))
+    c = nn.compile_network(random_mlp((12, 8, 4), seed=2), cfg, finetune_epochs=0, calibration=X)
+    X[3, 5] = -0.25
+    with pytest.raises(ValueError, match=r"^images: the value -0.25 at \(3, 5\) is negative: the "
+                       r"network takes inputs >= 0"):
+        nn.golden_infer(c, X)
+    with pytest.raises(ValueError, match=r"^images: expected a batch x 12 array"):
+        c.quantize_input(np.ones((2, 11)))
+
+
+def test_complex_weights_are_refused():
+    W = np.ones((4, 3), dtype=np.complex128) * (1 + 2j)
+    with pytest.raises(ValueError, match=r"^layer 0: W0 is complex \(weights must be real"):
+        nn.MLP([W], [np.zeros(3)])
+
+
+def test_the_overflow_count_of_a_network_is_zero(tmp_path, capsys):
+    net = random_mlp((64, 16, 10), seed=7)
+    net.save(tmp_path / "m.npz")
+    assert main(["nn", "run", "--model", str(tmp_path / "m.npz"), "--finetune-epochs", "0",
+                 "--sim", "model", "--json", "-q"]) == 0
+    assert json.loads(capsys.readouterr().out)["overflows"] == 0
+
+
+def bad_model(tmp_path, name, **arrays):
+    path = tmp_path / name
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("make, message", [
+    # a model whose output count does not match the data's classes
+    (lambda d: bad_model(d, "m7.npz", W0=np.ones((64, 7)), b0=np.zeros(7)),
+     "m7.npz: layer 0: the model has 7 outputs but the digits data has 10 classes"),
+    (lambda d: bad_model(d, "cplx.npz", W0=np.ones((64, 10)) * 1j, b0=np.zeros(10)),
+     "cplx.npz: layer 0: W0 is complex"),
+    # a .npy renamed .npz (once a TypeError)
+    (lambda d: (np.save(d / "w.npy", np.ones(3)), (d / "w.npy").rename(d / "w.npz"))[1]
+     or d / "w.npz", "w.npz: not a valid .npz of model arrays W0, b0, W1, b1, ... (it is a "
+                     "single .npy array)"),
+    # garbage: never suggest loading it with allow_pickle
+    (lambda d: (d / "junk.npz").write_bytes(b"PK\x03\x04 not a zip") and d / "junk.npz",
+     "junk.npz: not a valid .npz of model arrays"),
+    (lambda d: bad_model(d, "pickled.npz", W0=np.array([{}], dtype=object), b0=np.zeros(1)),
+     "pickled.npz: not a valid .npz of model arrays W0, b0, W1, b1, ... (array 'W0': pickled "
+     "Python objects, which are never loaded)"),
+    # a bias no accumulator holds beside weights of 1e-300
+    (lambda d: bad_model(d, "tinyw.npz", W0=np.full((64, 10), 1e-300), b0=np.ones(10)),
+     "tinyw.npz: layer 0: bias b0[0] = 1 is 3.28e+304 units of weight scale x input range"),
+    # a huge bias: once "leave only 0 activation levels"
+    (lambda d: bad_model(d, "bias.npz", W0=np.ones((64, 10)), b0=np.full(10, 1e12)),
+     "bias.npz: layer 0: bias b0[0] = 1e+12 is"),
+])
+def test_bad_models_are_one_line_naming_the_file(tmp_path, capsys, make, message):
+    path = make(tmp_path)
+    assert main(["nn", "run", "--model", str(path), "--sim", "model", "-q",
+                 "--finetune-epochs", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("zerohero: error: ") and err.count("\n") == 1, err
+    assert message in err and "allow_pickle" not in err, err
+
+
+def test_tiny_weights_quantize_like_any_others(tmp_path, capsys):
+    # Weights of 1e-300 once overflowed int64 in the bias quantization (a bogus value error).
+    path = bad_model(tmp_path, "tiny.npz", W0=np.full((64, 16), 1e-300), b0=np.zeros(16),
+                     W1=np.full((16, 10), 1e-300), b1=np.zeros(10))
+    assert main(["nn", "run", "--model", str(path), "--sim", "model", "-q", "--json",
+                 "--finetune-epochs", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["bit_exact"] is True

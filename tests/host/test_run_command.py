@@ -272,15 +272,58 @@ def bad_files(tmp_path):
     np.save(tmp_path / "m33.npy", np.ones((3, 3), dtype=np.int64))
     np.save(tmp_path / "big.npy", np.array([[1, 40000], [0, 1]]))
     np.save(tmp_path / "nan.npy", np.array([[1.0, np.nan]]))
+    np.save(tmp_path / "subnormal.npy", np.array([[1e-310, 0.0]]))
     (tmp_path / "complex.mtx").write_text(
         "%%MatrixMarket matrix coordinate complex general\n1 1 1\n1 1 1.0 2.0\n")
+    head = "%%MatrixMarket matrix coordinate integer "
+    for name, text in {
+        "dup.mtx": "general\n2 2 3\n1 1 1\n2 2 1\n1 1 1\n",
+        "dupvec.mtx": "general\n2 1 2\n1 1 1\n1 1 1\n",
+        "both.mtx": "symmetric\n2 2 3\n1 1 1\n2 1 5\n1 2 5\n",
+        "sym32.mtx": "symmetric\n3 2 1\n1 1 1\n",
+        "skewdiag.mtx": "skew-symmetric\n2 2 1\n1 1 1\n",
+        "extra.mtx": "general\n2 2 1\n1 1 1 9\n",
+    }.items():
+        (tmp_path / name).write_text(head + text)
+    (tmp_path / "array00.mtx").write_text("%%MatrixMarket matrix array real general\n0 0\n")
+    (tmp_path / "array03.mtx").write_text("%%MatrixMarket matrix array real general\n0 3\n")
+    np.save(tmp_path / "empty30.npy", np.zeros((3, 0)))
+    np.savez(tmp_path / "archive.npz", a=np.eye(2))
+    (tmp_path / "archive.npz").rename(tmp_path / "archive.npy")
+    np.save(tmp_path / "objects.npy", np.array([{}], dtype=object), allow_pickle=True)
+    (tmp_path / "folder.mtx").mkdir()
+    os.mkfifo(tmp_path / "fifo.npy")
     return tmp_path
 
 
 ERRORS = [
     (["spmv", "--a", "{d}/missing.mtx"], "--a {d}/missing.mtx: no such file"),
     (["spmv", "--a", "{d}/a.txt"], "expected a .mtx (Matrix Market) or .npy (NumPy) file"),
-    (["spmv", "--a", "{d}/garbage.mtx"], "not a readable Matrix Market file"),
+    (["spmv", "--a", "{d}/garbage.mtx"], "--a {d}/garbage.mtx: line 1: expected the header "
+                                          "'%%MatrixMarket matrix LAYOUT FIELD SYMMETRY'"),
+    # One reader, one set of rules, for every operand and kernel (issue 32).
+    (["spmv", "--a", "{d}/dup.mtx"], "--a {d}/dup.mtx: line 5: (1, 1) is listed twice (also "
+                                     "on line 3); each entry is listed once (nothing is summed)"),
+    (["gemv", "--a", "{d}/dup.mtx"], "--a {d}/dup.mtx: line 5: (1, 1) is listed twice"),
+    (["spmv", "--random", "4x2", "--b", "{d}/dupvec.mtx"], "--b {d}/dupvec.mtx: line 4: (1, 1) "
+                                                           "is listed twice"),
+    (["spgemm", "--random", "4x2", "--b", "{d}/dup.mtx"], "--b {d}/dup.mtx: line 5"),
+    (["spmv", "--a", "{d}/both.mtx"], "--a {d}/both.mtx: line 5: (1, 2) is not in the "
+                                      "symmetric file's lower triangle"),
+    (["spmv", "--a", "{d}/sym32.mtx"], "line 2: a symmetric matrix is square, but the size is "
+                                       "3 x 2"),
+    (["spmv", "--a", "{d}/skewdiag.mtx"], "line 3: (1, 1) is not in the skew-symmetric file's "
+                                          "strictly lower triangle"),
+    (["spmv", "--a", "{d}/extra.mtx"], "--a {d}/extra.mtx: line 3: expected ROW COL VALUE, not "
+                                       "'1 1 1 9'"),
+    (["spmv", "--a", "{d}/array00.mtx"], "--a {d}/array00.mtx: the operand is empty (0 x 0)"),
+    (["gemv", "--a", "{d}/array03.mtx"], "--a {d}/array03.mtx: the operand is empty (0 x 3)"),
+    (["spmv", "--a", "{d}/empty30.npy"], "--a {d}/empty30.npy: the operand is empty (3 x 0)"),
+    (["spmv", "--a", "{d}/archive.npy"], "not a .npy array (it is a .npz archive of arrays)"),
+    (["spmv", "--a", "{d}/objects.npy"], "not a readable .npy array (it holds pickled Python "
+                                         "objects, which are never loaded)"),
+    (["spmv", "--a", "{d}/folder.mtx"], "--a {d}/folder.mtx: is a directory"),
+    (["spmv", "--a", "{d}/fifo.npy"], "--a {d}/fifo.npy: not a regular file"),
     (["spmv", "--a", "{d}/garbage.npy"], "not a readable .npy array"),
     (["spmv", "--a", "{d}/strings.npy"], "expected an array of numbers"),
     (["spmv", "--a", "{d}/complex.mtx"], "complex values are not supported"),
@@ -300,6 +343,8 @@ ERRORS = [
      "A (big.npy): value 40000 at (0, 1) does not fit signed 16-bit [-32768, 32767]; "
      "use --quantize"),
     (["spmv", "--a", "{d}/nan.npy", "--quantize"], "value nan at (0, 1) is not finite"),
+    (["spmv", "--a", "{d}/subnormal.npy", "--quantize"],
+     "A (subnormal.npy): its largest magnitude 1e-310 is too small to quantize"),
     (["spmv", "--random", "abc"], "--random must look like ROWSxCOLS, not 'abc'"),
     (["spmv", "--random", "0x5"], "--random: ROWS and COLS must be at least 1, not '0x5'"),
     (["spmv", "--random", "4x4", "--density", "0"], "--density must be in (0, 1], not '0'"),
@@ -396,3 +441,57 @@ def test_one_golden_kernel_table():
     assert np.array_equal(model.KERNELS["gemv"](A, np.array([1, 1]), SEM, relu=True), [0, 3])
     with pytest.raises(ValueError, match="^ewmul has no fused ReLU$"):
         model.KERNELS["ewmul"](A, A, SEM, relu=True)
+
+
+# Issue 32: nothing silent, nothing lost ----------------------------------------------------
+
+def test_overflowed_results_are_counted_beside_the_wrapped_check(capsys, tmp_path):
+    # 4 products of 32767 * 32767 sum past 2**31: the check passes against the wrapped
+    # reference (the documented semantics), and the report says the true result did not fit.
+    a, x = npy(tmp_path, "a.npy", np.full((2, 4), 32767)), npy(tmp_path, "x.npy",
+                                                              np.full(4, 32767))
+    r = model_run(capsys, "spmv", "--a", a, "--b", x)
+    assert r["check"] == "pass" and r["overflows"] == 2 and r["overflow"] == "wrap"
+    assert main(["run", "spmv", "--a", str(a), "--b", str(x), "--sim", "model", "-q"]) == 0
+    assert ("overflow: 2 of 2 results did not fit the 32-bit accumulator (wrap)"
+            in capsys.readouterr().out)
+    assert model_run(capsys, "spmv", "--random", "20x20")["overflows"] == 0
+
+
+def test_the_model_backend_refuses_what_the_hardware_refuses(capsys):
+    # 5000 columns need 13-bit coordinates; the icebreaker preset has 12.
+    for sim in ("model", "verilator"):
+        status, record, err = run(capsys, "spmv", "--config", "icebreaker", "--random",
+                                  "10x5000", "--sim", sim)
+        assert status == 2 and record is None
+        assert "coordinates have 12 bits (largest 4095)" in err, err
+
+
+def test_a_huge_sparse_operand_stays_sparse(tmp_path):
+    # 3.6e9 positions, 36 nonzeros: no bookkeeping path may densify it (27 GiB), so the
+    # run fits in a 1 GiB address space.
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    proc = subprocess.run([sys.executable, "-m", "zerohero", "run", "spmv", "--random",
+                           "60000x60000", "--density", "1e-8",
+                           "--sim", "model", "--json", "-q"], preexec_fn=limit,
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["a"]["stored"] == 36
+
+
+@pytest.mark.parametrize("error, status, line", [
+    (KeyboardInterrupt, 130, "zerohero: interrupted\n"),
+    (MemoryError, 2, "zerohero: error: out of memory (an allocation failed): the operands "
+                     "are too large for this machine\n"),
+])
+def test_an_interrupt_or_exhausted_memory_is_one_line(capsys, monkeypatch, error, status, line):
+    def fails(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr("zerohero.runtime.Runtime.spmv", fails)
+    assert main(["run", "spmv", "--random", "4x4", "--sim", "model"]) == status
+    assert capsys.readouterr().err == line

@@ -465,3 +465,46 @@ def test_check_values_directly():
         sem.check_values(COO((3, 3), [2, 0], [2, 1], [100, -9]), "W")
     with raises("W: value 9 at (0, 3) does not fit signed 4-bit [-8, 7]"):
         sem.check_values(to_format(np.array([[0, 0, 0, 9]]), "nm", n=1, m=2), "W")
+
+
+# Overflowed results (count_overflows) ---------------------------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), mode=st.sampled_from(["wrap", "saturate"]),
+       kernel=st.sampled_from(["spmv", "spmm", "gemv", "gemm", "spgemm"]), use_relu=st.booleans())
+def test_count_overflows_counts_results_that_differ_from_the_exact_sum(seed, mode, kernel,
+                                                                       use_relu):
+    # 4-bit values into an 8-bit accumulator: sums of a few products leave [-128, 127].
+    from zerohero.model import KERNELS, count_overflows
+
+    rng = np.random.default_rng(seed)
+    sem = IntSemantics(4, 8, mode)
+    A = rng.integers(-8, 8, (3, 12)) * (rng.random((3, 12)) < 0.8)
+    B = rng.integers(-8, 8, (12,) if kernel in ("spmv", "gemv") else (12, 2))
+    if kernel == "spgemm":
+        B = B * (rng.random(B.shape) < 0.7)
+    a_op = A if kernel in ("gemv", "gemm") else from_dense(A, "csr")
+    b_op = from_dense(B, "csr") if kernel == "spgemm" else B
+    got = KERNELS[kernel](a_op, b_op, sem, relu=use_relu)
+    got = got.to_dense() if hasattr(got, "to_dense") else np.asarray(got)
+    # The exact sums in Python integers, naively (no accumulator limit), then the ReLU.
+    B2 = B.reshape(12, -1)
+    exact = [[sum(int(A[i, k]) * int(B2[k, j]) for k in range(12)) for j in range(B2.shape[1])]
+             for i in range(3)]
+    exact = np.array([[max(v, 0) if use_relu else v for v in row] for row in exact])
+    want = int((got.reshape(3, -1) != exact).sum())
+    assert count_overflows(kernel, a_op, b_op, got, relu=use_relu) == want
+    event("some overflow" if want else "none")
+
+
+def test_count_overflows_of_sums_beyond_int64():
+    # 32-bit values into a 64-bit accumulator: three products can leave int64, so the exact
+    # sums are taken in Python integers.
+    from zerohero.model import count_overflows
+
+    big, sem = (1 << 31) - 1, IntSemantics(32, 64, "wrap")
+    x = np.full(3, big)
+    for row, overflows in (([big, big, big], 1),       # 3 * big**2 > 2**63 - 1: wraps
+                           ([big, big, -big], 0)):     # big**2 fits
+        A = from_dense(np.array([row]), "csr")
+        assert count_overflows("spmv", A, x, spmv(A, x, sem)) == overflows
