@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zerohero import model
+from zerohero import model, outputs
 from zerohero.sim.harness import ROOT, generated
 
 DATA = ROOT / "data" / "suitesparse"
@@ -68,11 +68,12 @@ def run_demo(sim: str = "verilator", config: str = "sim-small", seed: int = 1, o
           f"values, {cfg.acc_width}-bit {cfg.overflow} accumulators, {cfg.spm_banks} banks of "
           f"{cfg.spm_depth} words) simulated with {sim}", file=out)
     build = Path("build") / "demo"
-    build.mkdir(parents=True, exist_ok=True)
     text, description = generated(cfg)
+    files = outputs.Outputs()
     vpath = build / f"{description['module']}.v"
-    vpath.write_text(text)
-    (build / f"{description['module']}.json").write_text(dumps(description))
+    outputs.write_all([(files.add("the demo's Verilog", vpath), text),
+                       (files.add("its port description", vpath.with_suffix(".json")),
+                        dumps(description))])
     print(f"  Verilog: {vpath} ({len(text.splitlines())} lines); building the simulation model "
           "(a few minutes the first time)...", file=out, flush=True)
     rows = []

@@ -469,16 +469,38 @@ def numpy_reference(kernel, A, B, sem, relu=False) -> np.ndarray:
     return out.reshape(A.shape[0]) if vector else out
 
 
-def sparse_reference(kernel, A, B, sem, relu=False) -> np.ndarray:
-    """The dense integer result of spgemm / ewmul / ewadd computed with NumPy, independently
+def sparse_reference(kernel, A, B, sem, relu=False):
+    """The integer result (a SciPy CSR array) of spgemm / ewmul / ewadd computed with SciPy,
+    independently
     of the golden model: spgemm as :func:`numpy_reference` of A times dense B (zeros of B add
     nothing, so wrap and saturate give the same sums in the same order); products and sums of
     two values always fit the accumulator."""
     if kernel == "spgemm":
-        return numpy_reference("spmm", A, B.to_dense(), sem, relu)
-    a, b = A.to_dense().astype(np.int64), B.to_dense().astype(np.int64)
-    out = a * b if kernel == "ewmul" else a + b
-    return np.maximum(out, 0) if relu else out
+        return scipy.sparse.csr_array(numpy_reference("spmm", A, B.to_dense(), sem, relu))
+    a, b = (scipy.sparse.csr_array(X.to_scipy(), dtype=np.int64) for X in (A, B))
+    out = a.multiply(b) if kernel == "ewmul" else a + b
+    out = scipy.sparse.csr_array(out.maximum(0) if relu else out)
+    out.eliminate_zeros()
+    return out
+
+
+def _differences(got, want):
+    """``(count, first)``: how many elements of ``got`` differ from ``want`` and the first of
+    them (row-major) as ``{"index", "got", "expected"}``; sparse results compared sparsely."""
+    if got.shape != want.shape:
+        return math.prod(got.shape), {"reason": f"result shape {got.shape}, expected "
+                                                f"{want.shape}"}
+    if scipy.sparse.issparse(got):
+        diff = scipy.sparse.csr_array(got - scipy.sparse.csr_array(want, dtype=np.int64))
+        diff.eliminate_zeros()
+        diff = diff.tocoo()
+        differ = np.stack([diff.row, diff.col], axis=1)[np.lexsort((diff.col, diff.row))]
+    else:
+        differ = np.argwhere(got != want)
+    if not len(differ):
+        return 0, None
+    idx = tuple(int(i) for i in differ[0])
+    return len(differ), {"index": list(idx), "got": int(got[idx]), "expected": int(want[idx])}
 
 
 def quantization_error(result, kernel, A_real, B_real, scale, relu):
@@ -490,6 +512,13 @@ def quantization_error(result, kernel, A_real, B_real, scale, relu):
         want = (scipy.sparse.csr_matrix(A_real).multiply(scipy.sparse.csr_matrix(B_real)))
     else:
         want = A_real @ B_real
+    if scipy.sparse.issparse(result):          # sparse results stay sparse
+        want = scipy.sparse.csr_array(want, dtype=np.float64)
+        if relu:
+            want = want.maximum(0.0)
+        error = abs(scipy.sparse.csr_array(result, dtype=np.float64) * scale - want)
+        largest = [float(abs(M).max()) if M.nnz else 0.0 for M in (want, error)]
+        return largest[1] / largest[0] if largest[0] else None
     want = np.asarray(want.toarray() if scipy.sparse.issparse(want) else want, dtype=np.float64)
     if relu:
         want = np.maximum(want, 0.0)
@@ -577,32 +606,24 @@ def run_command(args) -> int:
 
     if work > LONG_WORK:
         progress("checking the result...")
-    sparse_result = None
-    if kernel in SPARSE_B:                  # compared densely; stored zeros are a mismatch
-        sparse_result = scipy.sparse.csr_matrix(result)
-        result = sparse_result.toarray().astype(np.int64)
+    # A sparse result stays sparse (a dense copy of a large one may not fit in memory); its
+    # stored zeros are a mismatch.
+    sparse = kernel in SPARSE_B
     if backend == "model":
         against = "numpy reference"
-        want = (sparse_reference(kernel, A, B, acc.sem, args.relu) if kernel in SPARSE_B
+        want = (sparse_reference(kernel, A, B, acc.sem, args.relu) if sparse
                 else numpy_reference(kernel, A, B, acc.sem, args.relu))
     else:
         against = "golden model"
         want = model.KERNELS[kernel](A, B, acc.sem, relu=args.relu)
-        if kernel in SPARSE_B:
-            want = want.to_dense()
-    result = np.asarray(result, dtype=np.int64)
-    differ = np.argwhere(result != want) if result.shape == want.shape else None
-    if differ is None:
-        mismatches, first = int(result.size), {"reason": f"result shape {result.shape}, "
-                                                         f"expected {want.shape}"}
-    elif len(differ):
-        idx = tuple(int(i) for i in differ[0])
-        mismatches, first = len(differ), {"index": list(idx), "got": int(result[idx]),
-                                          "expected": int(want[idx])}
-    else:
-        mismatches, first = 0, None
-    if sparse_result is not None and mismatches == 0 and (sparse_result.data == 0).any():
-        mismatches, first = int((sparse_result.data == 0).sum()), {
+        if sparse:
+            want = want.to_scipy()
+    result = (scipy.sparse.csr_array(result, dtype=np.int64) if sparse
+              else np.asarray(result, dtype=np.int64))
+    size = math.prod(result.shape)
+    mismatches, first = _differences(result, want)
+    if sparse and mismatches == 0 and (result.data == 0).any():
+        mismatches, first = int((result.data == 0).sum()), {
             "reason": "the sparse result stores zeros (they must be dropped)"}
     check = "pass" if mismatches == 0 else "fail"
 
@@ -612,10 +633,9 @@ def run_command(args) -> int:
 
     if out:
         if out.path.suffix.lower() == ".npy":
-            outputs.write(out, lambda f: np.save(f, result))
+            outputs.write(out, lambda f: np.save(f, result.toarray() if sparse else result))
         else:
-            stored = (sparse_result if sparse_result is not None
-                      else result.reshape(len(result), -1))
+            stored = result if sparse else result.reshape(len(result), -1)
             outputs.write(out, lambda f: scipy.io.mmwrite(
                 f, scipy.sparse.coo_matrix(stored), field="integer",
                 comment=f" zerohero run {kernel} --config {cfg.name} --sim {backend}"))
@@ -635,11 +655,12 @@ def run_command(args) -> int:
         "relu": bool(args.relu),
         "a": {"source": a.source, "shape": list(a.shape), "stored": nnz(A),
               "scale": a.scale, "quantized": a.quantized},
-        "b": {"source": b.source, "shape": list(np.shape(B.to_dense() if hasattr(B, "to_dense")
-                                                         else B)),
+        "b": {"source": b.source, "shape": list((B.length,) if hasattr(B, "length")
+                                                else np.shape(B)),
               "stored": nnz(B), "scale": b.scale, "quantized": b.quantized},
-        "result": {"shape": list(result.shape), "size": int(result.size),
-                   "nonzeros": int(np.count_nonzero(result))},
+        "result": {"shape": list(result.shape), "size": size,
+                   "nonzeros": int(result.count_nonzero() if sparse
+                                   else np.count_nonzero(result))},
         "acc_width": cfg.acc_width, "overflow": acc.sem.overflow,
         "quantization_rel_error": rel_error,
         "out": str(args.out) if args.out else None,
@@ -652,7 +673,7 @@ def run_command(args) -> int:
     if check == "fail":
         where = (f"first at {tuple(first['index'])}: got {first['got']}, expected "
                  f"{first['expected']}" if "index" in first else first["reason"])
-        print(f"zerohero: error: check failed: {mismatches} of {result.size} elements differ "
+        print(f"zerohero: error: check failed: {mismatches} of {size} elements differ "
               f"from the {against} ({where})", file=sys.stderr)
         return 1
     return 0

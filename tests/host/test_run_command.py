@@ -467,16 +467,18 @@ def test_the_model_backend_refuses_what_the_hardware_refuses(capsys):
         assert "coordinates have 12 bits (largest 4095)" in err, err
 
 
-def test_a_huge_sparse_operand_stays_sparse(tmp_path):
+@pytest.mark.parametrize("kernel", ["spmv", "spmspv", "spmm", "spgemm", "ewmul", "ewadd"])
+def test_a_huge_sparse_operand_stays_sparse(tmp_path, kernel):
     # 3.6e9 positions, 36 nonzeros: no bookkeeping path may densify it (27 GiB), so the
-    # run fits in a 1 GiB address space.
+    # run fits in a 2 GiB address space.
     import resource
 
     def limit():
-        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
 
-    proc = subprocess.run([sys.executable, "-m", "zerohero", "run", "spmv", "--random",
+    proc = subprocess.run([sys.executable, "-m", "zerohero", "run", kernel, "--random",
                            "60000x60000", "--density", "1e-8",
+                           *(["--b-cols", "2"] if kernel in ("spmm", "spgemm") else []),
                            "--sim", "model", "--json", "-q"], preexec_fn=limit,
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -495,3 +497,23 @@ def test_an_interrupt_or_exhausted_memory_is_one_line(capsys, monkeypatch, error
     monkeypatch.setattr("zerohero.runtime.Runtime.spmv", fails)
     assert main(["run", "spmv", "--random", "4x4", "--sim", "model"]) == status
     assert capsys.readouterr().err == line
+
+
+def test_a_large_npy_is_refused_from_its_header(tmp_path):
+    # 60 million int8 entries (a sparse file: little disk): refused before the data is read, so
+    # no float64 copy (480 MB) is ever made.
+    import resource
+
+    big = np.lib.format.open_memmap(tmp_path / "big.npy", mode="w+", dtype=np.int8,
+                                    shape=(60_000_000, 1))
+    del big
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    proc = subprocess.run([sys.executable, "-m", "zerohero", "run", "gemv", "--a",
+                           str(tmp_path / "big.npy"), "--sim", "model", "-q"],
+                          preexec_fn=limit, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stderr == (
+        f"zerohero: error: --a {tmp_path / 'big.npy'}: 60000000 entries (shape (60000000, 1)) "
+        "are more than the 50000000 zerohero reads\n")
