@@ -6,21 +6,28 @@ UART pins go to the bridge (115200 baud, 8N1) and the first LEDs show busy / irq
 
 :func:`build_board` runs Amaranth's Lattice flow with the YoWASP tools from PyPI (Yosys,
 nextpnr-ice40 / -ecp5, icepack / ecppack; ``synth_ice40 -dsp`` so multipliers go to SB_MAC16),
-writes the bitstream and ``report.json`` into ``build/fpga/<board>/`` and returns the report:
+writes the bitstream and ``report.json`` into the board's build folder (:func:`build_dir`:
+``<board>`` under :func:`build_root`, ``build/fpga`` of the working directory unless
+``$ZH_FPGA_BUILD_DIR`` names another) and returns the report:
 ``board``, ``config``, ``lanes``, ``fmax_mhz``, ``clock_mhz`` (the PLL output the bitstream
 runs at: the board's target unless another clock was asked for), ``target_mhz``,
 ``timing_met`` (Fmax >= clock: the bitstream is safe to run), ``target_met`` (Fmax >= target),
 ``lut``, ``ff`` (Yosys cell counts), ``lc`` (logic cells: ICESTORM_LC / TRELLIS_COMB, used
 and available), ``bram``, ``dsp`` (nextpnr), ``router``, ``seed`` (nextpnr's),
-``critical_path`` (see :func:`critical_path`), ``bitstream``, ``build_s``.
+``critical_path`` (see :func:`critical_path`), ``bitstream``, ``bitstream_sha256``,
+``build_s``. A build holds the folder's lock (``<folder>.lock``) from start to report, so two
+builds of one board run one after the other, and :func:`flash_board` takes it too.
 
 :func:`pll_params` finds the PLL setting for a clock (the fastest the PLL makes at or below
 it, within the datasheet's ranges); :func:`flash_board` refuses a bitstream whose build missed
-timing unless forced.
+timing unless forced, and one that is not the bitstream its report describes (its SHA-256
+differs).
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import importlib
 import json
 import os
@@ -29,6 +36,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,9 +48,32 @@ from zerohero.spec.link import DEFAULT_BAUD
 from zerohero.spec.config import AccelConfig, preset
 
 __all__ = ["BOARDS", "Board", "BoardTop", "board", "build_board", "flash_board", "FPGAError",
-           "BUILD_ROOT"]
+           "build_root"]
 
-BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "fpga"
+#: Where board builds go when set (tests); else :func:`build_root` decides.
+BUILD_ROOT: Path | None = None
+
+
+def build_root() -> Path:
+    """The folder of board builds: ``$ZH_FPGA_BUILD_DIR``, else ``build/fpga`` under the
+    working directory (never the installed package's folder)."""
+    if BUILD_ROOT is not None:
+        return Path(BUILD_ROOT)
+    return Path(os.environ.get("ZH_FPGA_BUILD_DIR") or Path("build") / "fpga")
+
+
+@contextmanager
+def _locked(folder: Path):
+    """Hold the build folder's lock (``<folder>.lock``, an exclusive ``flock``): one build or
+    flash of a board at a time, across processes."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.with_name(folder.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class FPGAError(RuntimeError):
@@ -248,6 +279,12 @@ def build_board(name: str, config: str | AccelConfig | None = None,
     except ValueError as e:
         raise FPGAError(str(e)) from None
     top = BoardTop(spec, cfg, mhz)
+    with _locked(out):
+        return _build(spec, cfg, top, out, seed, router, progress)
+
+
+def _build(spec, cfg, top, out, seed, router, progress) -> dict:
+    """:func:`build_board` in ``out``, under its lock."""
     out.mkdir(parents=True, exist_ok=True)
     # Neither the report nor an error message ever describes an earlier build.
     for stale in ("report.json", "report-pnr.json", "zerohero.rpt", "zerohero.tim"):
@@ -286,7 +323,9 @@ def build_board(name: str, config: str | AccelConfig | None = None,
         "lut": lut, "ff": ff, "lc": lc, "bram": bram, "dsp": dsp, "router": router,
         "seed": seed,
         "critical_path": critical_path(pnr, clock),
-        "bitstream": str(out / spec.bitstream), "build_s": round(time.monotonic() - t0, 1),
+        "bitstream": str(out / spec.bitstream),
+        "bitstream_sha256": _sha256(out / spec.bitstream),
+        "build_s": round(time.monotonic() - t0, 1),
     }
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
@@ -332,7 +371,7 @@ def _tool_error(out: Path) -> str:
 
 
 def build_dir(spec: Board, cfg: AccelConfig) -> Path:
-    return BUILD_ROOT / (spec.name if cfg.name == spec.config else f"{spec.name}-{cfg.name}")
+    return build_root() / (spec.name if cfg.name == spec.config else f"{spec.name}-{cfg.name}")
 
 
 def last_build(name: str) -> dict | None:
@@ -347,11 +386,23 @@ def flash_board(name: str, force: bool = False) -> str:
     """Program board ``name`` with its last bitstream; the tool's output, or FPGAError. A
     bitstream whose build missed timing at its clock is refused unless ``force``."""
     spec = board(name)
-    bitstream = build_dir(spec, preset(spec.config)) / spec.bitstream
-    report = last_build(name)
+    folder = build_dir(spec, preset(spec.config))
+    with _locked(folder):
+        return _flash(spec, folder, force)
+
+
+def _flash(spec, folder, force) -> str:
+    """:func:`flash_board` of the build in ``folder``, under its lock."""
+    bitstream = folder / spec.bitstream
+    report = last_build(spec.name)
     if not bitstream.exists() or report is None:
-        raise FPGAError(f"no finished {spec.name} build in {bitstream.parent}: run "
+        raise FPGAError(f"no finished {spec.name} build in {folder}: run "
                         f"`zerohero build {spec.name}` first")
+    if report.get("bitstream_sha256") != _sha256(bitstream):
+        why = ("its SHA-256 differs" if "bitstream_sha256" in report
+               else "the report records no SHA-256")
+        raise FPGAError(f"{bitstream} is not the bitstream {folder / 'report.json'} describes "
+                        f"({why}): rebuild with `zerohero build {spec.name}`")
     if not report["timing_met"] and not force:
         raise FPGAError(
             f"the last {spec.name} bitstream misses timing (Fmax {report['fmax_mhz']} MHz < "

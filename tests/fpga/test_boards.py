@@ -325,7 +325,8 @@ def test_flash_with_no_board_reports_the_tools_device_not_found(name, tmp_path, 
     out = boards.build_dir(spec, preset(spec.config))
     out.mkdir(parents=True)
     (out / spec.bitstream).write_bytes(b"\xff" * 16)
-    (out / "report.json").write_text(json.dumps({"timing_met": True}))
+    (out / "report.json").write_text(json.dumps({
+        "timing_met": True, "bitstream_sha256": hashlib.sha256(b"\xff" * 16).hexdigest()}))
     (stdout, stderr, status), why = NO_BOARD[spec.flash[0]]
     tool = tmp_path / "bin" / spec.flash[0]
     tool.parent.mkdir()
