@@ -41,7 +41,7 @@ __all__ = ["RegisterMap", "Register", "Field", "DATA_WIDTH", "ADDR_WIDTH", "REGM
 DATA_WIDTH = 32
 ADDR_WIDTH = 32
 #: Bumped whenever the layout changes incompatibly.
-REGMAP_VERSION = 2
+REGMAP_VERSION = 3
 #: "ZH" in the top half of ``ID``.
 ID_MAGIC = 0x5A48
 #: First per-lane counter register.
@@ -189,6 +189,12 @@ def _fixed_registers(cfg: AccelConfig, spm_word_stride: int) -> list[tuple]:
         (0x0C, "SCRATCH", [
             _f("VALUE", 0, 32, "rw", "no effect; for link tests")],
          "read/write scratch register"),
+        (0x0D, "CYCLES", [
+            _f("VALUE", 0, 32, "ro", "cycles of the last run: from the edge that accepted its "
+               "START write to the edge that raised irq (it counts on while a run has not "
+               "ended; it stops at 0xFFFFFFFF)")],
+         "the last run's cycle count, measured by the hardware (what the host reads on a "
+         "board, where no simulator counts)"),
     ]
 
 

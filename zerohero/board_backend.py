@@ -2,8 +2,9 @@
 UART link (:mod:`zerohero.link`) of a board top built by :mod:`zerohero.fpga.boards`.
 
 Per program: the operand and firmware writes (consecutive addresses share frames), the START
-write, polling STATUS until ``irq``, and the reads. Boards have no cycle counter the host can
-read, so ``cycles`` is ``None``; ``wall_s`` is the wall time from START to ``irq``.
+write, polling STATUS until ``irq``, and the reads. The runtime's programs end by reading the
+hardware's ``CYCLES`` register, which gives the run's cycles (``cycles`` here is ``None``: the
+link cannot count them); ``wall_s`` is the wall time from START to ``irq``.
 """
 
 from __future__ import annotations

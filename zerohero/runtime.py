@@ -17,12 +17,15 @@ Backends: ``"verilator"`` and ``"icarus"`` run the generated Verilog of
 (:meth:`zerohero.sim.harness.Built.play`: the host's writes, START, the wait for ``irq`` and
 the reads played from a script, clocked by a C++ loop on Verilator and by ``vvp`` on
 Icarus); ``"model"`` runs the golden model (no cycle figures); ``"board"`` executes the
-same :class:`Program` s on an FPGA board over its UART (:mod:`zerohero.board_backend`; ``cycles`` is
-``None`` there).
+same :class:`Program` s on an FPGA board over its UART (:mod:`zerohero.board_backend`).
+``cycles`` is the hardware's own count (the ``CYCLES`` register, read after every run: from
+the edge that accepted START to the one that raised ``irq``) on the simulators and the board
+alike; on a simulator it equals the bus player's count (``tests/hw/test_accelerator.py``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -232,7 +235,7 @@ class Runtime:
 
     def _stats(self, jobs, counters, macs):
         """Stats of the jobs of one kernel; ``counters``: per job, per lane."""
-        def counted(key):              # a board has no cycle counter the host can read
+        def counted(key):              # a board's link cannot count bus cycles
             values = [j.get(key) for j in jobs]
             return None if None in values else sum(values)
 
@@ -251,6 +254,8 @@ class Runtime:
             "sim_cycles_per_s": (self.last_run["cycles"] / self.last_run["wall_s"]
                                  if jobs and self.last_run and self.last_run["wall_s"]
                                  else None),
+            # The bus player's count on a simulator (equal to ``cycles``; None on a board).
+            "sim_cycles": counted("sim_cycles"),
             "tiles": len(jobs),
             "load_cycles": counted("load_cycles"),
             "read_cycles": counted("read_cycles"),
@@ -265,6 +270,10 @@ class Runtime:
         programs alternate between bank halves (:func:`plan_double_buffered`), so on a
         simulator each one's scratchpad writes are played while the one before runs (the
         board backend runs them one after the other)."""
+        # Every program reads the hardware's CYCLES register last: the run's cycle count on
+        # every backend, the board's too (where no simulator counts).
+        cycles_at = RegisterMap(self.cfg)["CYCLES"].offset
+        programs = [dataclasses.replace(p, reads=[*p.reads, cycles_at]) for p in programs]
         if self.backend == "board":
             self.progress(f"running on the board: {sum(len(p.writes) for p in programs)} "
                           f"words out, {sum(len(p.reads) for p in programs)} back...")
@@ -272,6 +281,9 @@ class Runtime:
         else:
             results = self._simulate(programs, overlap)
         for p, res in zip(programs, results):
+            counted = res["reads"].pop() if len(res["reads"]) == len(p.reads) else None
+            # The simulator's own count (the bus player's) stays as a cross-check.
+            res["sim_cycles"], res["cycles"] = res.get("cycles"), counted
             if res["errors"]:
                 addr, we = res["errors"][0]
                 raise RuntimeError(f"{p.kernel}: the accelerator refused the bus "

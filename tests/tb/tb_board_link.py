@@ -54,7 +54,7 @@ def run_kernel(spec, port):
     A, B = np.array(spec["A"]), np.array(spec["B"])
     result, stats = getattr(acc, spec["kernel"])(A, B, relu=spec.get("relu", False))
     return {"result": np.asarray(result).tolist(), "stats": acc._board.link.stats,
-            "writes": port.writes}
+            "writes": port.writes, "cycles": stats["cycles"]}
 
 
 def run_faults(spec, port):
