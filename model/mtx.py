@@ -19,11 +19,12 @@ The rules (each broken one is a ``ValueError`` naming the file and its 1-based l
   integers and nothing else; a symmetric or skew-symmetric matrix is square;
 - each entry line has exactly its numbers: ``ROW COL VALUE`` (``ROW COL`` for pattern) with
   1-based ``ROW <= ROWS`` and ``COL <= COLS``; an array file has one value per line, column by
-  column; an ``integer`` value is an integer, a ``real`` value a finite decimal number;
+  column; an ``integer`` value is an integer, a ``real`` value a finite decimal number that
+  float64 holds (a nonzero that would read as 0 is refused too);
 - a coordinate is listed at most once (nothing is summed);
 - a symmetric file lists the lower triangle only (``ROW >= COL``), a skew-symmetric file the
-  strictly lower one (``ROW > COL``: its diagonal is zero by definition); both are expanded to
-  both triangles, the mirror of ``v`` being ``v`` or ``-v``;
+  strictly lower one (``ROW > COL``: its diagonal is zero by definition), and is not a pattern
+  file; both are expanded to both triangles, the mirror of ``v`` being ``v`` or ``-v``;
 - exactly ``ENTRIES`` (``ROWS * COLS`` for array) entries, then nothing but comments.
 """
 
@@ -44,7 +45,7 @@ _FIELDS = ("integer", "real", "pattern")
 _SYMMETRIES = ("general", "symmetric", "skew-symmetric")
 _TRIANGLE = {"symmetric": "lower triangle (ROW >= COL)",
              "skew-symmetric": "strictly lower triangle (ROW > COL: its diagonal is zero)"}
-_VALUE = {"integer": "an integer", "real": "a finite real number"}
+_VALUE = {"integer": "an integer", "real": "a finite real number within float64's range"}
 
 #: The most entries a file may declare; beyond it the arrays of even a sparse matrix take
 #: gigabytes (three 8-byte numbers an entry), which is refused before anything is allocated.
@@ -87,6 +88,12 @@ class MatrixMarket:
         return f"line {self.lines[k]} ({self.rows[k] + 1}, {self.cols[k] + 1})"
 
 
+def _shown(tokens, limit: int = 40) -> str:
+    """``tokens`` as a message quotes them, cut to ``limit`` characters."""
+    text = " ".join(tokens)
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
 def _number(token: str, field: str):
     """``token`` as the field's number, or None if it is not one (Python's own readers also
     take ``1_000``, which no Matrix Market writer emits)."""
@@ -96,6 +103,9 @@ def _number(token: str, field: str):
         if field == "integer":
             return int(token)
         value = float(token)
+        mantissa = token.lower().partition("e")[0]
+        if value == 0 and any(c in "123456789" for c in mantissa):
+            return None                 # a nonzero below float64's range would read as 0
         return value if math.isfinite(value) else None
     except ValueError:
         return None
@@ -118,7 +128,11 @@ def read_mtx(path, max_entries: int = MAX_ENTRIES) -> MatrixMarket:
         line = raw[:e.start].count(b"\n") + 1
         raise MtxError(name, line, "not a Matrix Market text file (a byte that is not "
                                    "ASCII)") from None
-    lines = text.splitlines()
+    # Lines end at "\n" (and "\r\n"); str.splitlines would also split at form feeds and
+    # other separators, and the line numbers of messages would no longer be the file's.
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
 
     def fail(number, why):
         raise MtxError(name, number, why)
@@ -136,6 +150,9 @@ def read_mtx(path, max_entries: int = MAX_ENTRIES) -> MatrixMarket:
     if layout == "array" and (field == "pattern" or symmetry != "general"):
         fail(1, f"an array file is 'general' and holds values, not '{field} {symmetry}' "
                 "(write it as a general array or in coordinate form)")
+    if field == "pattern" and symmetry == "skew-symmetric":
+        fail(1, "a pattern file cannot be skew-symmetric (its entries are all 1, their "
+                "mirrors would be -1)")
 
     # The lines after the header that are not comments or blank: (line number, tokens).
     body = ((n, line.split()) for n, line in enumerate(lines[1:], start=2)
@@ -149,7 +166,7 @@ def read_mtx(path, max_entries: int = MAX_ENTRIES) -> MatrixMarket:
     dims = [_number(t, "integer") for t in tokens]
     if len(dims) != want or any(d is None or d < 0 for d in dims):
         fail(n, f"expected the size line {'ROWS COLS ENTRIES' if want == 3 else 'ROWS COLS'} "
-                f"({want} non-negative integers), not {' '.join(tokens)!r}")
+                f"({want} non-negative integers), not {_shown(tokens)}")
     shape = (dims[0], dims[1])
     if symmetry != "general" and shape[0] != shape[1]:
         fail(n, f"a {symmetry} matrix is square, but the size is {shape[0]} x {shape[1]}")
@@ -170,14 +187,15 @@ def read_mtx(path, max_entries: int = MAX_ENTRIES) -> MatrixMarket:
         if k == count:
             fail(n, f"more entries than the {count} the size line declares")
         if len(tokens) != per_line:
-            fail(n, f"expected {form}, not {' '.join(tokens)!r}")
+            fail(n, f"expected {form}, not {_shown(tokens)}")
         if layout == "array":
             i, j = k % shape[0], k // shape[0]
         else:
             i, j = (_number(t, "integer") for t in tokens[:2])
             if i is None or j is None or not (1 <= i <= shape[0] and 1 <= j <= shape[1]):
-                fail(n, f"({tokens[0]}, {tokens[1]}) is not a position of the "
-                        f"{shape[0]} x {shape[1]} matrix (1-based integers)")
+                fail(n, f"({_shown(tokens[:1], 20)[1:-1]}, {_shown(tokens[1:2], 20)[1:-1]}) "
+                        f"is not a position of the {shape[0]} x {shape[1]} matrix (1-based "
+                        "integers)")
             if (symmetry == "symmetric" and i < j) or (symmetry == "skew-symmetric" and i <= j):
                 fail(n, f"({i}, {j}) is not in the {symmetry} file's {_TRIANGLE[symmetry]}")
             i, j = i - 1, j - 1
@@ -186,7 +204,7 @@ def read_mtx(path, max_entries: int = MAX_ENTRIES) -> MatrixMarket:
         else:
             value = _number(tokens[-1], field)
             if value is None:
-                fail(n, f"{tokens[-1]!r} is not {_VALUE[field]}")
+                fail(n, f"{_shown(tokens[-1:])} is not {_VALUE[field]}")
         rows.append(i)
         cols.append(j)
         values.append(value)
@@ -200,12 +218,16 @@ def read_mtx(path, max_entries: int = MAX_ENTRIES) -> MatrixMarket:
         values = np.array(values, dtype=dtype)
     except OverflowError:
         k = next(k for k, v in enumerate(values) if not -(1 << 63) <= v < (1 << 63))
-        fail(where[k], f"{values[k]} does not fit a 64-bit integer")
+        fail(where[k], f"{_shown([str(values[k])])[1:-1]} does not fit a 64-bit integer")
     rows, cols = np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)
     where = np.array(where, dtype=np.int64)
     if symmetry != "general":
         off = rows != cols
         sign = 1 if symmetry == "symmetric" else -1
+        if sign < 0 and dtype == np.int64 and (values == np.iinfo(np.int64).min).any():
+            k = int(np.argmax(values == np.iinfo(np.int64).min))
+            fail(where[k], f"{values[k]}'s mirror {-int(values[k])} does not fit a 64-bit "
+                           "integer")
         rows, cols = np.concatenate([rows, cols[off]]), np.concatenate([cols, rows[off]])
         values = np.concatenate([values, sign * values[off]])
         where = np.concatenate([where, where[off]])

@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from zerohero.outputs import Outputs, check, write, write_all
@@ -224,7 +226,7 @@ def build_parser():
     d.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("bench", help="measured benchmarks (cycles, ratios)")
-    b.add_argument("what", choices=["intersect", "scan", "spmv", "spgemm"])
+    b.add_argument("what", choices=["intersect", "scan", "spmv", "spgemm", "nn"])
     b.add_argument("--tiled", action="store_true",
                    help="spmv, spgemm: operands larger than the scratchpad, tiled: "
                         "sequential, double-buffered, and which the runtime picks")
@@ -303,22 +305,39 @@ def build_parser():
     return p
 
 
+class Terminated(BaseException):
+    """SIGTERM (``kill``, ``timeout``, a cancelled CI job): unwinds like Ctrl-C, so that
+    outputs half written are removed (:mod:`zerohero.outputs`)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def main(argv=None):
     """The command line: 0 done, 1 a failed check or run, 2 bad input (one line), 130 an
-    interrupt (Ctrl-C, one line). Anything else is a bug, reported as one line too."""
+    interrupt (Ctrl-C), 143 SIGTERM, 141 a closed output pipe (``| head``). Anything else is a
+    bug, reported as one line too."""
     args = build_parser().parse_args(argv)
+    main_thread = threading.current_thread() is threading.main_thread()   # signals' only
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         args.func(args)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as e:
         if os.environ.get("ZH_DEBUG"):
             raise
-        print("zerohero: interrupted", file=sys.stderr)
-        return 130
+        stopped = isinstance(e, Terminated)
+        print(f"zerohero: {'terminated' if stopped else 'interrupted'}", file=sys.stderr)
+        return 143 if stopped else 130
+    except BrokenPipeError:
+        # The reader is gone: say nothing more, and keep Python's exit from failing to flush.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (CLIError, ValueError, OSError, MemoryError) as e:
         if os.environ.get("ZH_DEBUG"):
             raise
-        message = (f"out of memory ({str(e) or 'an allocation failed'}): the operands are too large "
-                   "for this machine" if isinstance(e, MemoryError) else e)
+        message = (f"out of memory ({str(e) or 'an allocation failed'}): the operands are too "
+                   "large for this machine" if isinstance(e, MemoryError) else e)
         print(f"zerohero: error: {message}", file=sys.stderr)
         return 2
     except Exception as e:
@@ -329,6 +348,9 @@ def main(argv=None):
         print(f"zerohero: internal error: {type(e).__name__}: {_one_line(e)} (a bug in "
               "zerohero; ZH_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -123,6 +123,9 @@ class MLP:
             W, b = _real_array(W, f"W{i}", i), _real_array(b, f"b{i}", i)
             if W.ndim != 2:
                 raise ValueError(f"layer {i}: W{i} must be 2-D (in x out), not shape {W.shape}")
+            if 0 in W.shape:
+                raise ValueError(f"layer {i}: W{i} has shape {W.shape}: a layer needs at least "
+                                 "one input and one output")
             if b.shape != (W.shape[1],):
                 raise ValueError(f"layer {i}: b{i} must have shape ({W.shape[1]},) to match W{i} "
                                  f"{W.shape}, not {b.shape}")
@@ -210,6 +213,10 @@ def _read_npz(path) -> dict:
         return pickled if "pickle" in str(e) else _one_line(e)
 
     invalid = "not a valid .npz of model arrays W0, b0, W1, b1, ..."
+    path = Path(path)
+    if path.exists() and not path.is_file():    # a FIFO would block the read forever
+        raise ValueError("is a directory" if path.is_dir() else
+                         "not a regular file (a device, FIFO or socket); give a file")
     try:
         data = np.load(path, allow_pickle=False)
     except OSError as e:
@@ -596,7 +603,7 @@ def run_network(acc, nets, X, progress=None):
         batch = net.max_batch()
         logits = []
         tot = {"cycles": 0, "useful_macs": 0, "macs": 0, "zeros_skipped": 0, "programs": 0,
-               "overflows": 0}
+               "overflows": 0, "end_to_end_cycles": 0, "host_words_out": 0, "host_words_in": 0}
         for s in range(0, len(X), batch):
             a = net.quantize_input(X[s:s + batch])
             for i, L in enumerate(net.layers):
@@ -605,8 +612,10 @@ def run_network(acc, nets, X, progress=None):
                 Aop = L.csr if kernel == "spmm" else L.A
                 res, st = getattr(acc, kernel)(Aop, L.operand(a), relu=L.relu)
                 tot["programs"] += 1
-                for k in ("cycles", "zeros_skipped"):
+                for k in ("cycles", "zeros_skipped", "end_to_end_cycles"):
                     tot[k] = None if st[k] is None or tot[k] is None else tot[k] + st[k]
+                for k in ("host_words_out", "host_words_in"):
+                    tot[k] += st[k]
                 tot["macs"] += st["macs"]
                 tot["overflows"] += st["overflows"]
                 tot["useful_macs"] += st.get("useful_macs", st["macs"])
@@ -658,6 +667,13 @@ def evaluate(float_model: MLP, sparse: CompiledNetwork, dense: CompiledNetwork, 
         "cycles_per_inference": cyc,
         "dense_cycles_per_inference": dcyc,
         "speedup_vs_dense": dcyc / cyc if cyc else None,
+        # The system as a user meets it: every layer a runtime call per batch, its weights
+        # written and its results read back each time (host requantization between).
+        "end_to_end_cycles_per_inference": (st_s["end_to_end_cycles"] / n
+                                            if st_s["end_to_end_cycles"] is not None else None),
+        "host_words_out_per_inference": st_s["host_words_out"] / n,
+        "host_words_in_per_inference": st_s["host_words_in"] / n,
+        "runtime_calls_per_inference": st_s["programs"] / n,
         "ideal_cycles_per_inference": st_s["useful_macs"] / n / cfg.lanes,
         "utilization": (st_s["useful_macs"] / (cfg.lanes * st_s["cycles"])
                         if st_s["cycles"] else None),
@@ -776,6 +792,11 @@ def nn_command(args) -> int:
         if net.sizes[0] != Xtr.shape[1]:
             raise ValueError(f"layer 0: the model has {net.sizes[0]} inputs but digits images "
                              f"have {Xtr.shape[1]}")
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = np.isfinite(net.forward(Xtr)).all()
+        if not finite:
+            raise ValueError("the float network's outputs on the digits images are not finite "
+                             "(its products overflow float64): rescale the weights")
         classes = int(max(ytr.max(), yte.max())) + 1
         if net.sizes[-1] != classes:
             raise ValueError(f"layer {len(net.sizes) - 2}: the model has {net.sizes[-1]} "
@@ -851,6 +872,10 @@ def demo_digits(sim="verilator", config="sim-small", sparsity=0.8, rtl_images=8,
           f"{r['dense_cycles_per_inference']:.0f} dense -> {r['speedup_vs_dense']:.1f}x; "
           f"utilization {r['utilization']:.0%}; {r['macs_skipped_per_inference']:.0f} "
           f"zero-activation MACs skipped per inference", file=out)
+    print(f"  end to end with the host bus: {r['end_to_end_cycles_per_inference']:.0f} "
+          f"cycles/inference ({r['host_words_out_per_inference']:.0f} words written, "
+          f"{r['host_words_in_per_inference']:.0f} read per inference: weights and "
+          "activations cross the bus for every layer of every batch)", file=out)
     if not r["bit_exact"]:
         raise RuntimeError("digits network: the hardware's logits differ from the golden model")
     print(f"  the {r['images_on_backend']} images' logits match the golden model bit-exactly "

@@ -23,7 +23,8 @@ Every file a ``zerohero`` verb writes goes through this module, in two steps:
    command is written are they renamed into place (``os.replace``, atomic within a folder).
    A failed write (a full disk, a file-size limit, an interrupt) removes the temporary files and
    leaves every existing target as it was; an ``OSError`` is reported as one line. New files
-   get the permissions of any file the process creates (``0o666`` less the umask).
+   get the permissions of any file the process creates (``0o666`` less the umask); a replaced
+   file keeps its own, and one the user may not write is refused in step 1.
 
 Content is ``str`` (written as UTF-8), ``bytes``, or a function that writes to a binary file
 object: NumPy's ``save``/``savez`` and SciPy's ``mmwrite`` get the open file, never a name, so
@@ -36,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +91,8 @@ class Outputs:
         if out.target.exists() and not out.target.is_file():
             raise out.error("exists and is not a regular file (a device, FIFO or socket); "
                             "zerohero writes only regular files")
+        if out.target.is_file() and not os.access(out.target, os.W_OK):
+            raise out.error("is read-only; zerohero replaces only files it may write")
         for option_in, path_in in self.inputs.items():
             if _same(path_in, out.target):
                 raise out.error(f"is the input {option_in} {path_in}; write to another file")
@@ -127,6 +131,8 @@ def write_all(files) -> None:
                 tmp = out.target.with_name(f".{out.target.name}.{secrets.token_hex(4)}.tmp")
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
                 temps.append(tmp)
+                with contextlib.suppress(FileNotFoundError):   # a replaced file keeps its mode
+                    os.chmod(fd, stat.S_IMODE(os.stat(out.target).st_mode))
                 with open(fd, "wb") as f:
                     if callable(content):
                         content(f)

@@ -245,7 +245,7 @@ def integerize(raw: Raw, name: str, cfg, allow_quantize: bool) -> Raw:
         if out.any():
             bad = int(np.argmax(out))
             v = vals[bad]
-            v = int(v) if abs(float(v)) < 2.0**63 else float(v)
+            v = int(v) if vals.dtype.kind in "biu" or abs(float(v)) < 2.0**63 else float(v)
             why = (f"value {v} at {raw.position(bad)} does not fit signed {width}-bit "
                    f"[{vmin}, {vmax}]")
     if bad is None:
@@ -256,9 +256,10 @@ def integerize(raw: Raw, name: str, cfg, allow_quantize: bool) -> Raw:
     if not allow_quantize:
         raise RunError(f"{label}: {why}; use --quantize to scale it to {width}-bit integers")
     q, s = quantize(real, vmax)
-    if 0 < s < np.finfo(np.float64).tiny:
+    if s < np.finfo(np.float64).tiny and (real != 0).any():
         # The product of two such scales is 0: every result would read back as 0.
-        raise RunError(f"{label}: its largest magnitude {s * vmax:g} is too small to quantize "
+        raise RunError(f"{label}: its largest magnitude {np.abs(real).max():g} is too small "
+                       "to quantize "
                        f"(the scale max|v| / {vmax} = {s:g} is below the smallest normal "
                        "float64); rescale the data")
     return Raw(raw.source, sparse=raw.with_values(q) if raw.sparse is not None else None,
@@ -333,7 +334,7 @@ def kernel_operands(kernel: str, a: Raw, b: Raw):
 # Generated operands -----------------------------------------------------------------------
 
 def parse_random(spec: str):
-    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", spec or "")
+    m = re.fullmatch(r"\s*([0-9]+)\s*[xX]\s*([0-9]+)\s*", spec or "")
     if not m:
         raise RunError(f"--random must look like ROWSxCOLS, not {spec!r}")
     rows, cols = int(m.group(1)), int(m.group(2))
@@ -344,6 +345,8 @@ def parse_random(spec: str):
 
 def _number(text, option, kind, lo=None):
     try:
+        if isinstance(text, str) and not (text.isascii() and "_" not in text):
+            raise ValueError(text)              # Python would read "٣" or "1_0" too
         value = kind(text)
     except (TypeError, ValueError):
         raise RunError(f"{option} must be {'an integer' if kind is int else 'a number'}, "
@@ -376,7 +379,10 @@ def _nonzero_values(rng, n, m):
     return rng.integers(1, m + 1, size=n) * rng.choice(np.array([-1, 1]), size=n)
 
 
-def _positions(rng, total, density):
+def _positions(rng, total, density, what="--random ROWSxCOLS"):
+    if total >= 1 << 63:
+        raise RunError(f"{what}: {total} positions are more than zerohero generates operands "
+                       "for (2**63)")
     count = max(1, round(density * total))
     if count > MAX_ENTRIES:
         raise RunError(f"{count} nonzeros at --density {density:g} are too many to generate "
@@ -403,13 +409,13 @@ def random_b(kernel, cols, density, b_cols, m, seed, rows=None) -> Raw:
     rng = np.random.default_rng([seed, 1])
     if kernel in SPARSE_B:
         shape = (rows, cols) if kernel != "spgemm" else (cols, b_cols)
-        flat = _positions(rng, shape[0] * shape[1], density)
+        flat = _positions(rng, shape[0] * shape[1], density, "the generated B")
         vals = _nonzero_values(rng, len(flat), m)
         coo = scipy.sparse.coo_matrix((vals, (flat // shape[1], flat % shape[1])), shape=shape)
         return Raw(f"random {shape[0]} x {shape[1]}, density {density:g}, values in [-{m}, {m}]",
                    sparse=coo, real=coo.astype(np.float64))
     if kernel == "spmspv":
-        crd = _positions(rng, cols, density)
+        crd = _positions(rng, cols, density, "the generated B")
         vals = _nonzero_values(rng, len(crd), m)
         coo = scipy.sparse.coo_matrix((vals, (crd, np.zeros_like(crd))), shape=(cols, 1))
         src = f"random sparse vector of {cols}, density {density:g}, values in [-{m}, {m}]"
@@ -505,9 +511,16 @@ def _differences(got, want):
 
 def quantization_error(result, kernel, A_real, B_real, scale, relu):
     """``max |result * scale - C| / max |C|`` with ``C`` the float64 product (module doc);
-    ``None`` for ewadd (a sum of operands of different scales has no common scale)."""
+    ``None`` for ewadd (a sum of operands of different scales has no common scale) and when
+    ``C`` is all zero or overflows float64."""
     if kernel == "ewadd":
         return None
+    with np.errstate(over="ignore", invalid="ignore"):     # a float64 product may overflow
+        error = _quantization_error(result, kernel, A_real, B_real, scale, relu)
+    return error if error is None or math.isfinite(error) else None
+
+
+def _quantization_error(result, kernel, A_real, B_real, scale, relu):
     if kernel == "ewmul":
         want = (scipy.sparse.csr_matrix(A_real).multiply(scipy.sparse.csr_matrix(B_real)))
     else:
@@ -578,6 +591,14 @@ def run_command(args) -> int:
         a = random_a(kernel, rows, cols, density, m, seed)
     if len(a.shape) != 2:
         raise RunError(f"{kernel}: A must be a 2-D matrix, not shape {tuple(a.shape)}")
+    # The hardware's coordinate range, from the file's size line, before any conversion
+    # (a compressed A of 10^8 rows takes gigabytes to build only to be refused).
+    rows_have_coords = kernel not in SPARSE_B    # the row-wise kernels address rows too
+    if args.a and (a.shape[1] - 1 > cfg.coord_max
+                   or (rows_have_coords and a.shape[0] - 1 > cfg.coord_max)):
+        raise RunError(f"--a {args.a}: A is {a.shape[0]} x {a.shape[1]} but the coordinates of "
+                       f"config {cfg.name} have {cfg.coord_width} bits (largest "
+                       f"{cfg.coord_max})")
     if args.b:
         b = integerize(read_operand(args.b, "B"), "B", cfg, args.quantize)
     else:
@@ -585,6 +606,12 @@ def run_command(args) -> int:
     if args.relu and kernel == "ewmul":
         raise RunError("ewmul has no fused ReLU (a product of two nonzeros is never cut)")
     A, B, A_real, B_real = kernel_operands(kernel, a, b)
+    if out and kernel in SPARSE_B and out.path.suffix.lower() == ".npy":
+        shape = (A.shape[0], B.shape[1])
+        if _entries(shape) > MAX_ENTRIES:
+            raise RunError(f"--out {out.path}: the {_shape_text(shape)} sparse result would be "
+                           f"{_entries(shape)} entries as a dense .npy (at most {MAX_ENTRIES}); "
+                           "write it as a .mtx")
 
     work = (a.sparse.nnz if a.sparse is not None else _entries(a.shape)) * (
         1 if kernel in VECTOR_B or kernel in SPARSE_B else int(np.shape(B)[1]))
@@ -651,6 +678,9 @@ def run_command(args) -> int:
         "sim_cycles_per_s": stats.get("sim_cycles_per_s"),
         "tiles": stats.get("tiles"), "load_cycles": stats.get("load_cycles"),
         "hidden_cycles": stats.get("hidden_cycles"), "read_cycles": stats.get("read_cycles"),
+        "compute_cycles": stats.get("compute_cycles"),
+        "end_to_end_cycles": stats.get("end_to_end_cycles"),
+        "host_words_out": stats.get("host_words_out"), "host_words_in": stats.get("host_words_in"),
         "overflows": stats["overflows"],
         "relu": bool(args.relu),
         "a": {"source": a.source, "shape": list(a.shape), "stored": nnz(A),
@@ -709,6 +739,10 @@ def report(r: dict) -> str:
     lines.append(f"  cycles {_fmt(r['cycles'])}, ideal cycles {r['ideal_cycles']}, "
                  f"utilization {_fmt(util)}, MACs issued {r['macs']} (useful "
                  f"{r['useful_macs']}), zero operands skipped {_fmt(r['zeros_skipped'])}")
+    lines.append(f"  end to end: {_fmt(r['end_to_end_cycles'])} cycles with the host bus "
+                 f"(compute {_fmt(r['compute_cycles'])}, load {_fmt(r['load_cycles'])}, "
+                 f"read-back {_fmt(r['read_cycles'])}); host words out {r['host_words_out']}, "
+                 f"in {r['host_words_in']}")
     if r["lane_busy"] is not None:
         lines.append("  lane busy cycles: " + " ".join(str(v) for v in r["lane_busy"]))
     if r["tiles"] and r["tiles"] > 1:
@@ -718,5 +752,6 @@ def report(r: dict) -> str:
     if r["a"]["quantized"] or r["b"]["quantized"]:
         err = r["quantization_rel_error"]
         lines.append("  quantization: largest relative error against float64 "
-                     + ("n/a (the float64 result is all zero)" if err is None else f"{err:.3g}"))
+                     + ("n/a (the float64 result is all zero or overflows)" if err is None
+                        else f"{err:.3g}"))
     return "\n".join(lines)

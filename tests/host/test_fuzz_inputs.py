@@ -97,7 +97,8 @@ def mtx_mutated(draw):
 
 
 @FUZZ
-@given(text=mtx_text | mtx_mutated() | mtx_mutated(), kernel=st.sampled_from(["spmv", "gemv", "spmm", "ewadd"]),
+@given(text=mtx_text | mtx_mutated() | mtx_mutated(),
+       kernel=st.sampled_from(["spmv", "gemv", "spmm", "ewadd"]),
        operand=st.sampled_from(["--a", "--b"]), quantize=st.booleans())
 def test_matrix_market_text(text, kernel, operand, quantize):
     with tempfile.TemporaryDirectory() as d:
@@ -165,8 +166,9 @@ def models(draw):
 
 
 @FUZZ
-@given(arrays=models() | models() | models() | st.dictionaries(st.sampled_from(["W0", "b0", "W1", "b1", "activation", "x"]),
-                              small_arrays, max_size=5),
+@given(arrays=models() | models() | models() | st.dictionaries(
+           st.sampled_from(["W0", "b0", "W1", "b1", "activation", "x"]), small_arrays,
+           max_size=5),
        raw=st.sampled_from([None, b"", b"PK\x03\x04junk", b"\x93NUMPY junk"]))
 def test_npz_models(arrays, raw):
     with tempfile.TemporaryDirectory() as d:

@@ -2,6 +2,7 @@
 compiled networks (Verilator: the digits network; Icarus: a tiny network)."""
 
 import json
+import os
 from fractions import Fraction
 
 import numpy as np
@@ -274,7 +275,9 @@ def test_cli_json_keys(tmp_path, capsys):
     r = json.loads(capsys.readouterr().out)
     for key in ("accuracy_float", "accuracy_quantized_dense", "accuracy_sparse", "sparsity",
                 "pattern", "cycles_per_inference", "dense_cycles_per_inference",
-                "speedup_vs_dense", "bit_exact", "utilization", "macs_skipped_per_inference"):
+                "speedup_vs_dense", "bit_exact", "utilization", "macs_skipped_per_inference",
+                "end_to_end_cycles_per_inference", "host_words_out_per_inference",
+                "host_words_in_per_inference", "runtime_calls_per_inference", "overflows"):
         assert key in r
     assert r["sparsity"] == 0.5 and r["pattern"] == "unstructured" and r["bit_exact"] is True
 
@@ -360,6 +363,14 @@ def bad_model(tmp_path, name, **arrays):
     (lambda d: bad_model(d, "pickled.npz", W0=np.array([{}], dtype=object), b0=np.zeros(1)),
      "pickled.npz: not a valid .npz of model arrays W0, b0, W1, b1, ... (array 'W0': pickled "
      "Python objects, which are never loaded)"),
+    (lambda d: bad_model(d, "empty.npz", W0=np.zeros((64, 0)), b0=np.zeros(0),
+                         W1=np.zeros((0, 10)), b1=np.zeros(10)),
+     "empty.npz: layer 0: W0 has shape (64, 0): a layer needs at least one input and one output"),
+    (lambda d: (os.mkfifo(d / "fifo.npz"), d / "fifo.npz")[1],     # once a hang
+     "fifo.npz: not a regular file"),
+    (lambda d: bad_model(d, "inf.npz", W0=np.full((64, 16), 1e300), b0=np.zeros(16),
+                         W1=np.full((16, 10), 1e300), b1=np.zeros(10)),
+     "inf.npz: the float network's outputs on the digits images are not finite"),
     # a bias no accumulator holds beside weights of 1e-300
     (lambda d: bad_model(d, "tinyw.npz", W0=np.full((64, 10), 1e-300), b0=np.ones(10)),
      "tinyw.npz: layer 0: bias b0[0] = 1 is 3.28e+304 units of weight scale x input range"),

@@ -251,3 +251,30 @@ def test_run_writes_exactly_the_name_given(tmp_path, capsys, name):
                  str(out)]) == 0
     assert f"written to {out}" in capsys.readouterr().out
     assert files(tmp_path) == [name]
+
+
+def test_sigterm_during_a_write_leaves_no_partial_file(tmp_path, capsys, monkeypatch):
+    """SIGTERM (kill, timeout, a cancelled job) unwinds like Ctrl-C: the temporary file goes,
+    the old file stays, one line, exit 143."""
+    import signal
+
+    out = tmp_path / "regs.json"
+    out.write_text("old\n")
+
+    def terminated_in_fsync(fd):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(outputs.os, "fsync", terminated_in_fsync)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["regmap", "--json", str(out)]) == 143
+    assert capsys.readouterr().err == "zerohero: terminated\n"
+    assert out.read_text() == "old\n" and files(tmp_path) == ["regs.json"]
+    assert signal.getsignal(signal.SIGTERM) == before      # the handler is main()'s only
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path):
+    out = tmp_path / "regs.h"
+    out.write_text("old\n")
+    os.chmod(out, 0o600)
+    assert main(["regmap", "--header", str(out)]) == 0
+    assert out.read_text() != "old\n" and (out.stat().st_mode & 0o777) == 0o600

@@ -273,6 +273,9 @@ def bad_files(tmp_path):
     np.save(tmp_path / "big.npy", np.array([[1, 40000], [0, 1]]))
     np.save(tmp_path / "nan.npy", np.array([[1.0, np.nan]]))
     np.save(tmp_path / "subnormal.npy", np.array([[1e-310, 0.0]]))
+    np.save(tmp_path / "tinier.npy", np.array([1e-320, 0.0, 2e-320]))     # scale exactly 0
+    (tmp_path / "huge.mtx").write_text("%%MatrixMarket matrix coordinate integer general\n"
+                                       "100000000 100000000 1\n1 1 1\n")
     (tmp_path / "complex.mtx").write_text(
         "%%MatrixMarket matrix coordinate complex general\n1 1 1\n1 1 1.0 2.0\n")
     head = "%%MatrixMarket matrix coordinate integer "
@@ -345,6 +348,18 @@ ERRORS = [
     (["spmv", "--a", "{d}/nan.npy", "--quantize"], "value nan at (0, 1) is not finite"),
     (["spmv", "--a", "{d}/subnormal.npy", "--quantize"],
      "A (subnormal.npy): its largest magnitude 1e-310 is too small to quantize"),
+    (["gemv", "--random", "3x3", "--b", "{d}/tinier.npy", "--quantize"],
+     "B (tinier.npy): its largest magnitude 1.99998e-320 is too small to quantize"),
+    # refused from the size line, before a compressed A of 10^8 rows is built (gigabytes)
+    (["ewmul", "--a", "{d}/huge.mtx"], "--a {d}/huge.mtx: A is 100000000 x 100000000 but the "
+                                       "coordinates of config sim-small have 16 bits"),
+    (["spmv", "--random", "10000000000x10000000000", "--density", "1e-30"],
+     "--random ROWSxCOLS: 100000000000000000000 positions are more than"),
+    (["ewadd", "--random", "20000x20000", "--density", "1e-6", "--out", "{d}/r.npy"],
+     "--out {d}/r.npy: the 20000 x 20000 sparse result would be 400000000 entries as a dense "
+     ".npy"),
+    (["spmv", "--random", "\uff14x\uff14"], "--random must look like ROWSxCOLS"),
+    (["spmv", "--random", "4x4", "--seed", "\u0663"], "--seed must be an integer"),
     (["spmv", "--random", "abc"], "--random must look like ROWSxCOLS, not 'abc'"),
     (["spmv", "--random", "0x5"], "--random: ROWS and COLS must be at least 1, not '0x5'"),
     (["spmv", "--random", "4x4", "--density", "0"], "--density must be in (0, 1], not '0'"),

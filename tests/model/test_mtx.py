@@ -181,6 +181,8 @@ SKEW = "%%MatrixMarket matrix coordinate real skew-symmetric\n"
     (HEAD + "2 2 1\n1 1 1_000\n", "line 3: '1_000' is not an integer"),
     ("%%MatrixMarket matrix coordinate real general\n2 2 1\n1 1 nan\n",
      "line 3: 'nan' is not a finite real number"),
+    ("%%MatrixMarket matrix coordinate real general\n2 2 1\n1 1 1e-400\n",
+     "line 3: '1e-400' is not a finite real number within float64's range"),
     (HEAD + "2 2 1\n1 1 99999999999999999999\n", "line 3: 99999999999999999999 does not fit"),
     (HEAD + "2 2 2\n1 1 5\n% gap\n1 1 6\n", "line 5: (1, 1) is listed twice (also on line 3)"),
     (SYM + "2 2 2\n2 1 5\n1 2 5\n",
@@ -192,6 +194,18 @@ SKEW = "%%MatrixMarket matrix coordinate real skew-symmetric\n"
     ("%%MatrixMarket matrix array real general\n2 2\n1\n2\n3\n",
      "line 6: the file ends after 3 of the 4 entries"),
     (HEAD + "2 2 1\n1 1 5\n\u00e9\n", "line 4: not a Matrix Market text file"),
+    # the mirror of -2**63 is not a 64-bit integer (it once wrapped to -2**63 itself)
+    ("%%MatrixMarket matrix coordinate integer skew-symmetric\n2 2 1\n2 1 "
+     "-9223372036854775808\n", "line 3: -9223372036854775808's mirror 9223372036854775808 "
+                               "does not fit a 64-bit integer"),
+    ("%%MatrixMarket matrix coordinate pattern skew-symmetric\n2 2 1\n2 1\n",
+     "line 1: a pattern file cannot be skew-symmetric"),
+    # a form feed is not a line end: line numbers stay the file's
+    (HEAD + "2 2 2\n\f% page\n1 1 5\n1 1 6\n", "line 5: (1, 1) is listed twice (also on "
+                                                  "line 4)"),
+    # a long token is cut in the message
+    (HEAD + "2 2 1\n1 1 " + "9" * 1000 + "5x\n", "line 3: '" + "9" * 40 + "...' is not an "
+                                                   "integer"),
 ])
 def test_a_broken_rule_is_refused_with_the_file_and_line(tmp_path, text, message):
     with raises(message):
