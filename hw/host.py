@@ -280,16 +280,17 @@ class RegisterBank(wiring.Component):
         with m.Elif(self.done):
             m.d.sync += done.eq(1)
 
-        # CYCLES: the START pulse is registered reg_edges edges after the write's acceptance;
-        # starting there at reg_edges - 1 and stopping with the done or error strobe (from
-        # which Accelerator registers irq) gives the bus player's count (sim/hdl/zh_player.v,
-        # "C cycles"), which tests/hw/test_accelerator.py checks on every build it runs. A
-        # START while the sequencer runs starts nothing, and restarts no count.
+        # CYCLES: the registered START pulse (``start``, high the cycle after the write's
+        # decode, so no bus decode reaches the counter: the iCE40's critical path otherwise)
+        # loads reg_edges; counting on to the done or error strobe (from which Accelerator
+        # registers irq) gives the bus player's count (sim/hdl/zh_player.v, "C cycles"),
+        # which tests/hw/test_accelerator.py checks on every build it runs. A START while the
+        # sequencer runs starts nothing, and restarts no count.
         counting = Signal()
-        with m.If(pulse_now[("CONTROL", "START")] & ~self.busy):
-            m.d.sync += [cycles.eq(reg_edges(self.cfg) - 1), counting.eq(1)]
+        with m.If(self.start & ~self.busy):
+            m.d.sync += [cycles.eq(reg_edges(self.cfg)), counting.eq(1)]
         with m.Elif(counting):
-            m.d.sync += cycles.eq(Mux(cycles == (1 << DATA_WIDTH) - 1, cycles, cycles + 1))
+            m.d.sync += cycles.eq(cycles + 1)
             with m.If(self.done | self.error):
                 m.d.sync += counting.eq(0)
 

@@ -191,8 +191,8 @@ def _fixed_registers(cfg: AccelConfig, spm_word_stride: int) -> list[tuple]:
          "read/write scratch register"),
         (0x0D, "CYCLES", [
             _f("VALUE", 0, 32, "ro", "cycles of the last run: from the edge that accepted its "
-               "START write to the edge that raised irq (it counts on while a run has not "
-               "ended; it stops at 0xFFFFFFFF)")],
+               "START write to the edge that raised irq, modulo 2**32 (it counts on while a "
+               "run has not ended)")],
          "the last run's cycle count, measured by the hardware (what the host reads on a "
          "board, where no simulator counts)"),
     ]

@@ -9,6 +9,7 @@ import json
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -28,17 +29,23 @@ def default_root(monkeypatch, tmp_path):
 
 
 def test_builds_go_under_the_working_directory(default_root, tmp_path, monkeypatch):
+    """The root is decided when a build runs, as an absolute path (a report's ``bitstream``
+    names its file from any directory)."""
     folder = boards.build_dir(SPEC, preset(SPEC.config))
-    assert folder.resolve() == tmp_path / "build" / "fpga" / "icebreaker"
+    assert folder == Path.cwd() / "build" / "fpga" / "icebreaker" and folder.is_absolute()
+    assert folder.resolve() == tmp_path.resolve() / "build" / "fpga" / "icebreaker"
     monkeypatch.setenv("ZH_FPGA_BUILD_DIR", str(tmp_path / "elsewhere"))
     assert boards.build_dir(SPEC, preset(SPEC.config)) == tmp_path / "elsewhere" / "icebreaker"
+    monkeypatch.setenv("ZH_FPGA_BUILD_DIR", "rel")
+    assert boards.build_dir(SPEC, preset(SPEC.config)) == Path.cwd() / "rel" / "icebreaker"
 
 
 def finished_build(folder, bitstream=b"\x01\x02", recorded=b"\x01\x02", timing_met=True):
-    """A build's files as build_board leaves them, the report recording ``recorded``'s hash
-    (``None``: no hash, as an older zerohero wrote)."""
+    """A build's files as build_board leaves them (``bitstream`` ``None``: none), the report
+    recording ``recorded``'s hash (``None``: no hash, as an older zerohero wrote)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / SPEC.bitstream).write_bytes(bitstream)
+    if bitstream is not None:
+        (folder / SPEC.bitstream).write_bytes(bitstream)
     report = {"timing_met": timing_met, "fmax_mhz": 30.0, "clock_mhz": 27.0}
     if recorded is not None:
         report["bitstream_sha256"] = hashlib.sha256(recorded).hexdigest()
@@ -57,20 +64,20 @@ def fake_iceprog(tmp_path, monkeypatch):
     return log
 
 
-@pytest.mark.parametrize("recorded, why", [
-    (b"another build", "its SHA-256 differs"),
-    (None, "the report records no SHA-256"),
+@pytest.mark.parametrize("bitstream, recorded, why", [
+    (b"\x01\x02", b"another build", "its SHA-256 differs"),
+    (b"\x01\x02", None, "the report records no SHA-256"),
+    (None, b"\x01\x02", "it does not exist"),
 ])
 def test_flash_refuses_a_bitstream_its_report_does_not_describe(default_root, tmp_path, capsys,
-                                                                fake_iceprog, recorded, why):
+                                                                fake_iceprog, bitstream,
+                                                                recorded, why):
     folder = boards.build_dir(SPEC, preset(SPEC.config))
-    finished_build(folder, recorded=recorded)
+    finished_build(folder, bitstream=bitstream, recorded=recorded)
     assert main(["flash", "icebreaker"]) == 2
-    bitstream = os.path.join("build", "fpga", "icebreaker", SPEC.bitstream)
     assert capsys.readouterr().err == (
-        f"zerohero: error: {bitstream} is not the bitstream "
-        f"{os.path.join('build', 'fpga', 'icebreaker', 'report.json')} describes ({why}): "
-        "rebuild with `zerohero build icebreaker`\n")
+        f"zerohero: error: {folder / SPEC.bitstream} is not the bitstream "
+        f"{folder / 'report.json'} describes ({why}): rebuild with `zerohero build icebreaker`\n")
     assert not fake_iceprog.exists()                    # nothing was programmed
 
 
@@ -125,3 +132,7 @@ def test_two_builds_of_one_board_run_one_after_the_other(default_root, monkeypat
     assert end <= begin, "the two builds' tool steps overlapped"
     for name, report in reports.items():
         assert report["bitstream_sha256"] == hashlib.sha256(name.encode()).hexdigest()
+    # The folder holds the build that finished last (reports fills in finishing order).
+    folder, last = boards.build_dir(SPEC, preset(SPEC.config)), list(reports.values())[-1]
+    assert last["bitstream"] == str(folder / SPEC.bitstream)
+    assert json.loads((folder / "report.json").read_text()) == last
