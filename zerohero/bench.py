@@ -377,3 +377,87 @@ def bench_spgemm_tiled(sim: str = "verilator"):
 
 
 BENCHES["spgemm"] = bench_spgemm
+
+
+def bench_nn(sim: str = "verilator", configs=("sim-small", "ulx3s-85f"),
+             sparsities=(0.0, 0.5, 0.8, 0.9), rtl_images: int = 32):
+    """The digits MLP (64-128-64-10) pruned to each sparsity (unstructured, fine-tuned),
+    quantized for each preset, its first ``rtl_images`` test images run on ``sim``: per
+    inference the compute cycles, the end-to-end cycles (the host bus's loading and reading
+    back included), the host words each way and the runtime calls; a board preset's
+    projected time on the board at its clock and over its UART at the default baud
+    (:func:`zerohero.link.program_bytes` of the same programs); and the float network in
+    NumPy measured in the same run on this CPU, one image at a time and the test set in one
+    batch. The floor of the host traffic is the network's input and output words
+    (``input_words``, ``output_words``)."""
+    import time
+
+    import numpy as np
+
+    from zerohero import nn
+    from zerohero.fpga.boards import BOARDS
+    from zerohero.link import program_bytes
+    from zerohero.runtime import Runtime
+    from zerohero.spec.link import DEFAULT_BAUD
+    from zerohero.spec.regmap import RegisterMap
+
+    _, _, Xte, _ = nn.load_digits_split()
+    net = nn.train()
+
+    def cpu_us(batched: bool) -> float:
+        """Best of 5 rounds of the float forward pass over the test set, us an image."""
+        best = math.inf
+        for _ in range(5):
+            t0 = time.perf_counter()
+            if batched:
+                net.forward(Xte)
+            else:
+                for x in Xte:
+                    net.forward(x[None, :])
+            best = min(best, time.perf_counter() - t0)
+        return best / len(Xte) * 1e6
+
+    cpu_one, cpu_batched = cpu_us(False), cpu_us(True)
+    boards = {b.config: b for b in BOARDS.values()}
+    records = []
+    for name in configs:
+        cfg = preset(name)
+        for sparsity in sparsities:
+            c = nn.compile_network(net, cfg, sparsity)
+            cycles_at = RegisterMap(cfg)["CYCLES"].offset     # read after every program
+            acc = Runtime(cfg, sim)
+            programs = []
+            execute = acc.execute
+
+            def recording(progs, overlap=False):
+                programs.extend(progs)
+                return execute(progs, overlap)
+
+            acc.execute = recording
+            n = min(rtl_images, len(Xte))
+            [(logits, st)] = nn.run_network(acc, [(c, "spmm")], Xte[:n])
+            exact = bool(np.array_equal(logits, nn.golden_infer(c, Xte[:n])))
+            board = boards.get(name)
+            link_s = (sum(program_bytes(p.writes + [p.start], p.reads + [cycles_at])
+                          for p in programs) * 10 / DEFAULT_BAUD / n) if board else None
+            records.append({
+                "config": name, "sparsity": sparsity, "batch": c.max_batch(),
+                "runtime_calls": round(st["programs"] / n, 2),
+                "compute_cycles": round(st["cycles"] / n, 1),
+                "end_to_end_cycles": round(st["end_to_end_cycles"] / n, 1),
+                "host_bus_share": round(1 - st["cycles"] / st["end_to_end_cycles"], 3),
+                "host_words_out": round(st["host_words_out"] / n, 1),
+                "host_words_in": round(st["host_words_in"] / n, 1),
+                "input_words": Xte.shape[1], "output_words": c.layers[-1].A.shape[0],
+                "utilization": round(st["useful_macs"] / (cfg.lanes * st["cycles"]), 3),
+                "board_compute_us": (round(st["cycles"] / n / board.target_mhz, 2)
+                                     if board else None),
+                "board_link_ms": round(link_s * 1e3, 1) if board else None,
+                "numpy_one_image_us": round(cpu_one, 1),
+                "numpy_batched_us": round(cpu_batched, 2),
+                "bit_exact": exact,
+            })
+    return records
+
+
+BENCHES["nn"] = bench_nn

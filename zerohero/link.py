@@ -173,6 +173,21 @@ class BoardLink:
         return {"irq": bool(word & 1), "busy": bool(word & 2)}
 
 
+def program_bytes(writes, reads, polls: int = 1) -> int:
+    """Bytes a program's traffic puts on the UART, both ways, with no retries: ``writes``
+    ``(addr, data)`` (START included), ``polls`` STATUS polls, ``reads`` addresses; frames of
+    at most ``MAX_WORDS`` consecutive words, as :class:`BoardLink` sends them. A response is
+    sync, status, seq, count, its words and the CRC."""
+    def chunks(pairs):
+        return [(a + i, ws[i:i + MAX_WORDS]) for a, ws in runs(pairs)
+                for i in range(0, len(ws), MAX_WORDS)]
+
+    total = sum(len(encode_request(CMD_WRITE, 0, a, ws)) + 5 for a, ws in chunks(writes))
+    total += sum(len(encode_request(CMD_READ, 0, a, count=len(ws))) + 5 + 4 * len(ws)
+                 for a, ws in chunks((a, 0) for a in reads))
+    return total + polls * (len(encode_request(CMD_STATUS, 0, 0)) + 5 + 4)
+
+
 def runs(pairs):
     """Group ``[(addr, data), ...]`` into ``[(start, [data...]), ...]`` of consecutive
     addresses, in order."""

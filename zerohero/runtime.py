@@ -7,9 +7,12 @@ scipy.sparse matrices (or the golden model's formats), checks them against the c
 ``ideal_cycles`` (``ceil(useful MACs / lanes)``), ``utilization``, ``macs``,
 ``zeros_skipped`` and ``lane_busy`` (plus ``tiles``, ``load_cycles``, ``read_cycles``: the
 bus cycles spent loading operands and reading results, and ``hidden_cycles``: the load cycles
-that overlapped a run, with double buffering). Operands larger than the scratchpad are tiled
-(:mod:`zerohero.firmware.sparse`), optionally double-buffered, and all tiles run in one
-simulator run. ``spgemm``/``ewmul``/``ewadd`` return a ``scipy.sparse.csr_array``
+that overlapped a run, with double buffering; ``compute_cycles`` (``cycles``) beside
+``end_to_end_cycles`` = compute + load + read - hidden, and ``host_words_out`` /
+``host_words_in``, the bus words written (START included) and read). Operands larger than
+the scratchpad are tiled (:mod:`zerohero.firmware.sparse`), optionally double-buffered, and
+all tiles run in one simulator run. ``spgemm``/``ewmul``/``ewadd`` return a
+``scipy.sparse.csr_array``
 with zero results dropped.
 
 Backends: ``"verilator"`` and ``"icarus"`` run the generated Verilog of
@@ -158,10 +161,15 @@ class Runtime:
 
     # Execution -------------------------------------------------------------------------
 
-    def _golden(self, kernel, A, B, relu, macs):
-        """The ``model`` backend: the golden model's result, the stats it can give."""
+    def _golden(self, kernel, A, B, relu, macs, tiles):
+        """The ``model`` backend: the golden model's result, the stats it can give (no
+        cycles; the bus words of the ``tiles`` planned, as the hardware would take them)."""
         stats = {"cycles": None, "ideal_cycles": math.ceil(macs / self.cfg.lanes),
-                 "utilization": None, "macs": macs, "zeros_skipped": None, "lane_busy": None}
+                 "utilization": None, "macs": macs, "zeros_skipped": None, "lane_busy": None,
+                 "compute_cycles": None, "end_to_end_cycles": None, "tiles": len(tiles),
+                 # the CYCLES read the RTL backends add to every program
+                 "host_words_out": sum(len(t.program.writes) + 1 for t in tiles),
+                 "host_words_in": sum(len(t.program.reads) + 1 for t in tiles)}
         return model.KERNELS[kernel](A, B, self.sem, relu=relu), stats
 
     def _run(self, kernel, A, B, relu):
@@ -199,7 +207,7 @@ class Runtime:
             tiles, overlap = self._plan(kernel, *((A.to_scipy(), B.to_scipy()) if sparse
                                                   else (A, B)), relu)
         if self.backend == "model":
-            result, stats = self._golden(kernel, A, B, relu, macs)
+            result, stats = self._golden(kernel, A, B, relu, macs, [] if empty else tiles)
             if sparse:
                 result = scipy.sparse.csr_array(result.to_scipy())
         elif empty:
@@ -241,6 +249,8 @@ class Runtime:
 
         cycles = counted("cycles")
         lanes = self.cfg.lanes
+        load, read, hidden = (counted(k) for k in ("load_cycles", "read_cycles",
+                                                   "hidden_cycles"))
         return {
             "cycles": cycles,
             "ideal_cycles": math.ceil(macs / lanes),
@@ -257,10 +267,18 @@ class Runtime:
             # The bus player's count on a simulator (equal to ``cycles``; None on a board).
             "sim_cycles": counted("sim_cycles"),
             "tiles": len(jobs),
-            "load_cycles": counted("load_cycles"),
-            "read_cycles": counted("read_cycles"),
+            "load_cycles": load,
+            "read_cycles": read,
             # Loading that overlapped the previous tile's run (double buffering).
-            "hidden_cycles": counted("hidden_cycles"),
+            "hidden_cycles": hidden,
+            # The system as a user meets it: compute (START to irq) beside every cycle from
+            # the first operand write to the last result read, and the bus words each way
+            # (writes and START out; results, counters and CYCLES in).
+            "compute_cycles": cycles,
+            "end_to_end_cycles": (None if None in (cycles, load, read, hidden)
+                                  else cycles + load + read - hidden),
+            "host_words_out": sum(j["host_words_out"] for j in jobs),
+            "host_words_in": sum(j["host_words_in"] for j in jobs),
         }
 
     def execute(self, programs, overlap: bool = False):
@@ -284,6 +302,7 @@ class Runtime:
             counted = res["reads"].pop() if len(res["reads"]) == len(p.reads) else None
             # The simulator's own count (the bus player's) stays as a cross-check.
             res["sim_cycles"], res["cycles"] = res.get("cycles"), counted
+            res["host_words_out"], res["host_words_in"] = len(p.writes) + 1, len(p.reads)
             if res["errors"]:
                 addr, we = res["errors"][0]
                 raise RuntimeError(f"{p.kernel}: the accelerator refused the bus "

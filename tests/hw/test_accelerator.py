@@ -155,7 +155,8 @@ def test_host_read_latency_only_delays_the_responses(sim, host_stage):
     staged = {"host_stage": True, "double_buffer": False} if host_stage else {}
     slow, ref = (Runtime(acc_config(host_latency=lat, **more), sim, double_buffer=False)
                  for lat, more in ((3, staged), (1, {})))
-    later = {"cycles": 1, "sim_cycles": 1, "read_cycles": 2}
+    later = {"cycles": 1, "sim_cycles": 1, "compute_cycles": 1, "read_cycles": 2,
+             "end_to_end_cycles": 3}
     for kernel, a, b in cases:
         st, rst = check(slow, kernel, a, b), check(ref, kernel, a, b)
         for key in rst:
@@ -232,8 +233,8 @@ def test_pipelined_sequencer_only_delays_the_run(sim, command_latency):
         for key in rst:
             if key not in ("sim_cycles_per_s", "utilization"):
                 per_tile = (1 + command_latency) * waits + 1
-                want = (rst[key] + per_tile * st["tiles"] if key in ("cycles", "sim_cycles")
-                        else rst[key])
+                moves = key in ("cycles", "sim_cycles", "compute_cycles", "end_to_end_cycles")
+                want = rst[key] + per_tile * st["tiles"] if moves else rst[key]
                 assert st[key] == want, f"{kernel}: {key} {st[key]}, {rst[key]} unpipelined"
     assert st["tiles"] > 1
 
@@ -308,3 +309,25 @@ def test_largest_operands_that_fit_each_preset(name):
                        np.ones(rows * n + 1, dtype=np.int64))
     with pytest.raises(ValueError, match=f"rows of A needs {cfg.spm_depth + 1} words"):
         plan_rowwise(cfg, "spmv", longer, np.ones(n + 1, dtype=np.int64))
+
+
+@pytest.mark.cocotb
+def test_end_to_end_figures_count_the_host_bus(sim):
+    """``end_to_end_cycles`` adds the bus cycles of loading and reading back to the compute
+    cycles; the words each way are the program's. Checked against the bus player's own counts:
+    each write of a single-tile load takes one bus cycle (START is not loading), and the reads
+    are pipelined, one a cycle from the cycle after irq. The model backend gives the same
+    words from the same plan."""
+    cfg = acc_config()
+    rng = np.random.default_rng(21)
+    A, x = rand(rng, (14, 30), 0.3, cfg), rand(rng, 30, 1.0, cfg)
+    st = check(Runtime(cfg, sim, double_buffer=False), "spmv", A, x)
+    assert st["tiles"] == 1 and st["hidden_cycles"] == 0
+    assert st["compute_cycles"] == st["cycles"]
+    assert st["end_to_end_cycles"] == st["cycles"] + st["load_cycles"] + st["read_cycles"]
+    assert st["load_cycles"] == st["host_words_out"] - 1
+    # the first read the cycle after irq is seen, the last response host_latency later
+    assert st["read_cycles"] == st["host_words_in"] + 1 + cfg.host_latency
+    _, mst = Runtime(cfg, "model").spmv(A, x)
+    assert (mst["host_words_out"], mst["host_words_in"]) == (st["host_words_out"],
+                                                             st["host_words_in"])

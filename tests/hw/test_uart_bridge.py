@@ -40,6 +40,18 @@ def test_request_and_response_encoding():
         link.encode_request(frames.CMD_READ, 0, 0, count=17)
 
 
+def test_program_bytes_follow_the_frame_format():
+    # By the format of spec.link: a WRITE of n words is 9 + 4n bytes and its answer 5; a READ
+    # of n words 9 and its answer 5 + 4n; a STATUS poll 9 and 9. Runs of consecutive addresses
+    # share frames of up to 16 words.
+    assert link.program_bytes([(0x8, 1)], []) == (13 + 5) + (9 + 9)
+    writes = [(0x10000 + i, i) for i in range(17)] + [(0x8, 1)]
+    assert link.program_bytes(writes, [0x40, 0x41, 0xD], polls=2) == (
+        (9 + 64 + 5) + (9 + 4 + 5) + (13 + 5)           # 16 + 1 consecutive words, START
+        + (9 + 5 + 8) + (9 + 5 + 4)                     # two reads, then one elsewhere
+        + 2 * (9 + 9))
+
+
 @pytest.fixture
 def board_sim(sim):
     """The fault checks run on both simulators; the kernels (longer) on Verilator only."""
