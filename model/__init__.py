@@ -9,7 +9,7 @@ semantics and the reference kernels, :mod:`.golden` the table of kernels by name
 from .formats import (
     COO, CSC, CSR, FORMATS, NM, Bitmap, Dense, SparseVector, from_dense, from_scipy, to_format,
 )
-from .mtx import MatrixMarket, MtxError, load_mtx, read_mtx
+from .mtx import MatrixMarket, MtxError, load_mtx, quantize, read_mtx
 from .golden import KERNELS, GoldenKernel
 from .kernels import (
     OVERFLOW_MODES, IntSemantics, count_overflows, ewadd, ewmul, gemm, gemv, relu, spgemm, spmm,
@@ -21,7 +21,7 @@ __all__ = [
     "COO", "CSR", "CSC", "Dense", "Bitmap", "NM", "SparseVector", "FORMATS",
     "from_dense", "from_scipy", "to_format",
     # Matrix Market files
-    "MatrixMarket", "MtxError", "read_mtx", "load_mtx",
+    "MatrixMarket", "MtxError", "read_mtx", "load_mtx", "quantize",
     # kernels
     "IntSemantics", "OVERFLOW_MODES", "relu",
     "spmv", "spmspv", "spmm", "gemv", "gemm", "spgemm", "ewmul", "ewadd",

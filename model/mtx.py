@@ -38,7 +38,7 @@ import numpy as np
 
 from . import formats as _f
 
-__all__ = ["MatrixMarket", "MtxError", "read_mtx", "load_mtx"]
+__all__ = ["MatrixMarket", "MtxError", "read_mtx", "load_mtx", "quantize"]
 
 _LAYOUTS = ("coordinate", "array")
 _FIELDS = ("integer", "real", "pattern")
@@ -259,11 +259,8 @@ def load_mtx(path, values: str = "exact", value_width: int = 16, fmt: str = "csr
     - ``"exact"``: every value must be an integer in ``[-2**(w-1), 2**(w-1) - 1]``, else
       ``ValueError`` (which suggests ``values="quantize"``).
     - ``"pattern"``: every stored value becomes 1.
-    - ``"quantize"``: symmetric linear scaling: ``q = round(v / max|v| * value_max)``, rounding
-      to nearest with ties away from zero, so the largest magnitude maps to ``+-value_max``
-      (``value_min`` is never produced). A nonzero that would round to 0 becomes ``+1`` or
-      ``-1`` with its sign, so the sparsity pattern is kept; stored zeros stay 0. An all-zero
-      file stays all zero.
+    - ``"quantize"``: :func:`quantize`, so the largest magnitude maps to ``+-value_max``
+      (``value_min`` is never produced); stored zeros stay 0.
     """
     if values not in _MTX_VALUES:
         raise ValueError(f"load_mtx: values must be one of {_MTX_VALUES}, not {values!r}")
@@ -302,14 +299,19 @@ def load_mtx(path, values: str = "exact", value_width: int = 16, fmt: str = "csr
             raise ValueError(f"load_mtx: {name}: value {int(data[k])} at ({rows[k]}, {cols[k]}) "
                              f"does not fit signed {value_width}-bit [{vmin}, {vmax}]; {hint}")
         vals = data.astype(np.int64)
-    else:  # quantize
-        real = data.astype(np.float64)
-        maxabs = float(np.max(np.abs(real))) if len(real) else 0.0
-        if maxabs == 0.0:
-            vals = np.zeros(len(real), dtype=np.int64)
-        else:
-            mag = np.floor(np.abs(real) / maxabs * vmax + 0.5)
-            mag = np.minimum(mag, vmax)
-            mag = np.where((mag == 0) & (real != 0), 1, mag)
-            vals = (np.sign(real) * mag).astype(np.int64)
+    else:
+        vals, _ = quantize(data, vmax)
     return _f._from_coo(_f.COO(mm.shape, rows, cols, vals), fmt, None, None)
+
+
+def quantize(real, value_max: int):
+    """``(q, s)``: symmetric linear quantization of ``real`` to ``[-value_max, value_max]``,
+    ``s = max|v| / value_max`` and ``q = round(v / s)`` (ties away from zero); a nonzero that
+    would round to 0 becomes +-1, so the sparsity pattern is kept. All zero: ``(0, 1.0)``."""
+    real = np.asarray(real, dtype=np.float64)
+    maxabs = float(np.max(np.abs(real))) if real.size else 0.0
+    if maxabs == 0.0:
+        return np.zeros(real.shape, dtype=np.int64), 1.0
+    mag = np.minimum(np.floor(np.abs(real) / maxabs * value_max + 0.5), value_max)
+    mag = np.where((mag == 0) & (real != 0), 1, mag)
+    return (np.sign(real) * mag).astype(np.int64), maxabs / value_max

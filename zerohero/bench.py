@@ -399,7 +399,6 @@ def bench_nn(sim: str = "verilator", configs=("sim-small", "ulx3s-85f"),
     from zerohero.link import program_bytes
     from zerohero.runtime import Runtime
     from zerohero.spec.link import DEFAULT_BAUD
-    from zerohero.spec.regmap import RegisterMap
 
     _, _, Xte, _ = nn.load_digits_split()
     net = nn.train()
@@ -424,7 +423,6 @@ def bench_nn(sim: str = "verilator", configs=("sim-small", "ulx3s-85f"),
         cfg = preset(name)
         for sparsity in sparsities:
             c = nn.compile_network(net, cfg, sparsity)
-            cycles_at = RegisterMap(cfg)["CYCLES"].offset     # read after every program
             acc = Runtime(cfg, sim)
             programs = []
             execute = acc.execute
@@ -438,8 +436,9 @@ def bench_nn(sim: str = "verilator", configs=("sim-small", "ulx3s-85f"),
             [(logits, st)] = nn.run_network(acc, [(c, "spmm")], Xte[:n])
             exact = bool(np.array_equal(logits, nn.golden_infer(c, Xte[:n])))
             board = boards.get(name)
-            link_s = (sum(program_bytes(p.writes + [p.start], p.reads + [cycles_at])
-                          for p in programs) * 10 / DEFAULT_BAUD / n) if board else None
+            link_s = (sum(program_bytes(p.writes + [p.start], p.reads)      # CYCLES too
+                          for p in acc._reading_cycles(programs)) * 10 / DEFAULT_BAUD / n
+                      if board else None)
             records.append({
                 "config": name, "sparsity": sparsity, "batch": c.max_batch(),
                 "runtime_calls": round(st["programs"] / n, 2),

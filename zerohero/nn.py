@@ -206,17 +206,14 @@ class MLP:
 def _read_npz(path) -> dict:
     """Every array of the ``.npz`` file ``path`` by name, or a ValueError saying why not.
     Pickled objects are refused, never loaded (``allow_pickle=False``)."""
-    from zerohero.run_command import _one_line
+    from zerohero.run_command import _one_line, input_file
 
     def why(e, pickled):
         # NumPy's message about pickled data advises loading it unsafely: never pass that on.
         return pickled if "pickle" in str(e) else _one_line(e)
 
     invalid = "not a valid .npz of model arrays W0, b0, W1, b1, ..."
-    path = Path(path)
-    if path.exists() and not path.is_file():    # a FIFO would block the read forever
-        raise ValueError("is a directory" if path.is_dir() else
-                         "not a regular file (a device, FIFO or socket); give a file")
+    input_file(Path(path))              # _about names the file in front
     try:
         data = np.load(path, allow_pickle=False)
     except OSError as e:

@@ -74,7 +74,7 @@ import scipy.sparse
 from zerohero import model, outputs
 from zerohero.spec.config import preset
 
-__all__ = ["run_command", "KERNELS", "numpy_reference", "quantize"]
+__all__ = ["run_command", "KERNELS", "numpy_reference", "read_operand", "input_file"]
 
 KERNELS = tuple(model.KERNELS)
 #: Kernels with a sparse B and a sparse (scipy CSR) result.
@@ -161,12 +161,7 @@ def read_operand(path: str, name: str) -> Raw:
     where = f"--{name.lower()} {path}"
     if p.suffix.lower() not in (".mtx", ".npy"):
         raise RunError(f"{where}: expected a .mtx (Matrix Market) or .npy (NumPy) file")
-    if p.is_dir():
-        raise RunError(f"{where}: is a directory")
-    if not p.exists():
-        raise RunError(f"{where}: no such file")
-    if not p.is_file():
-        raise RunError(f"{where}: not a regular file (a device, FIFO or socket); give a file")
+    input_file(p, where)
     if p.suffix.lower() == ".mtx":
         try:
             mm = model.read_mtx(p, max_entries=MAX_ENTRIES)
@@ -199,6 +194,16 @@ def read_operand(path: str, name: str) -> Raw:
     return _not_empty(Raw(p.name, dense=np.array(arr)), where)
 
 
+def input_file(path: Path, where: str = ""):
+    """A ``RunError`` (``where: why``, or ``why``) unless ``path`` is a regular file: a
+    directory is named as one, and a FIFO or device would block a read or never end."""
+    why = ("is a directory" if path.is_dir() else "no such file" if not path.exists() else
+           None if path.is_file() else "not a regular file (a device, FIFO or socket); give a "
+           "file")
+    if why:
+        raise RunError(f"{where}: {why}" if where else why)
+
+
 def _not_empty(raw: Raw, where: str) -> Raw:
     if 0 in raw.shape:
         raise RunError(f"{where}: the operand is empty ({_shape_text(raw.shape)}); every "
@@ -209,17 +214,6 @@ def _not_empty(raw: Raw, where: str) -> Raw:
 def _one_line(e) -> str:
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__
-
-
-def quantize(real: np.ndarray, value_max: int):
-    """``(q, s)``: ``q = round(v / s)`` with ``s = max|v| / value_max`` (see module doc)."""
-    real = np.asarray(real, dtype=np.float64)
-    maxabs = float(np.max(np.abs(real))) if real.size else 0.0
-    if maxabs == 0.0:
-        return np.zeros(real.shape, dtype=np.int64), 1.0
-    mag = np.minimum(np.floor(np.abs(real) / maxabs * value_max + 0.5), value_max)
-    mag = np.where((mag == 0) & (real != 0), 1, mag)
-    return (np.sign(real) * mag).astype(np.int64), maxabs / value_max
 
 
 def integerize(raw: Raw, name: str, cfg, allow_quantize: bool) -> Raw:
@@ -255,7 +249,7 @@ def integerize(raw: Raw, name: str, cfg, allow_quantize: bool) -> Raw:
                    real=raw.with_values(real))
     if not allow_quantize:
         raise RunError(f"{label}: {why}; use --quantize to scale it to {width}-bit integers")
-    q, s = quantize(real, vmax)
+    q, s = model.quantize(real, vmax)
     if s < np.finfo(np.float64).tiny and (real != 0).any():
         # The product of two such scales is 0: every result would read back as 0.
         raise RunError(f"{label}: its largest magnitude {np.abs(real).max():g} is too small "

@@ -166,10 +166,10 @@ class Runtime:
         cycles; the bus words of the ``tiles`` planned, as the hardware would take them)."""
         stats = {"cycles": None, "ideal_cycles": math.ceil(macs / self.cfg.lanes),
                  "utilization": None, "macs": macs, "zeros_skipped": None, "lane_busy": None,
-                 "compute_cycles": None, "end_to_end_cycles": None, "tiles": len(tiles),
-                 # the CYCLES read the RTL backends add to every program
-                 "host_words_out": sum(len(t.program.writes) + 1 for t in tiles),
-                 "host_words_in": sum(len(t.program.reads) + 1 for t in tiles)}
+                 "compute_cycles": None, "end_to_end_cycles": None, "tiles": len(tiles)}
+        programs = self._reading_cycles([t.program for t in tiles])
+        stats["host_words_out"] = sum(_words_out(p) for p in programs)
+        stats["host_words_in"] = sum(len(p.reads) for p in programs)
         return model.KERNELS[kernel](A, B, self.sem, relu=relu), stats
 
     def _run(self, kernel, A, B, relu):
@@ -288,10 +288,7 @@ class Runtime:
         programs alternate between bank halves (:func:`plan_double_buffered`), so on a
         simulator each one's scratchpad writes are played while the one before runs (the
         board backend runs them one after the other)."""
-        # Every program reads the hardware's CYCLES register last: the run's cycle count on
-        # every backend, the board's too (where no simulator counts).
-        cycles_at = RegisterMap(self.cfg)["CYCLES"].offset
-        programs = [dataclasses.replace(p, reads=[*p.reads, cycles_at]) for p in programs]
+        programs = self._reading_cycles(programs)
         if self.backend == "board":
             self.progress(f"running on the board: {sum(len(p.writes) for p in programs)} "
                           f"words out, {sum(len(p.reads) for p in programs)} back...")
@@ -302,7 +299,7 @@ class Runtime:
             counted = res["reads"].pop() if len(res["reads"]) == len(p.reads) else None
             # The simulator's own count (the bus player's) stays as a cross-check.
             res["sim_cycles"], res["cycles"] = res.get("cycles"), counted
-            res["host_words_out"], res["host_words_in"] = len(p.writes) + 1, len(p.reads)
+            res["host_words_out"], res["host_words_in"] = _words_out(p), len(p.reads)
             if res["errors"]:
                 addr, we = res["errors"][0]
                 raise RuntimeError(f"{p.kernel}: the accelerator refused the bus "
@@ -310,6 +307,12 @@ class Runtime:
             if not res["irq"]:
                 raise RuntimeError(f"{p.kernel}: no completion within {p.timeout} cycles")
         return results
+
+    def _reading_cycles(self, programs):
+        """``programs`` each reading the hardware's CYCLES register last: the run's cycle
+        count on every backend, the board's too (where no simulator counts)."""
+        cycles_at = RegisterMap(self.cfg)["CYCLES"].offset
+        return [dataclasses.replace(p, reads=[*p.reads, cycles_at]) for p in programs]
 
     def _simulate(self, programs, overlap=False):
         from zerohero.sim.harness import build
@@ -331,3 +334,8 @@ class Runtime:
         if not run["done"] and all(res["irq"] for res in run["jobs"]):
             raise RuntimeError("the simulation did not finish its program list")
         return run["jobs"]
+
+
+def _words_out(program) -> int:
+    """Bus words a program writes: its operands and firmware, and the START."""
+    return len(program.writes) + 1

@@ -289,7 +289,7 @@ def test_cli_json_keys(tmp_path, capsys):
     (["--port", "/dev/ttyUSB1"], "--port needs --board"),
     (["--board", "icebreaker", "--port", "/dev/zh-no-such-port"],
      "cannot open serial port /dev/zh-no-such-port"),
-    (["--model", "missing.npz"], "missing.npz: not a readable .npz model"),
+    (["--model", "missing.npz"], "missing.npz: no such file"),
 ])
 def test_cli_bad_input_is_one_line(argv, message, capsys):
     assert main(["nn", "run", "--sim", "model", "-q"] + argv) == 2
