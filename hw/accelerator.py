@@ -23,7 +23,8 @@ presets) those clocks run only while something can change a lane: the sequencer 
 is busy or has a RUN pending, the host reads the scratchpad or clears the counters, reset,
 and ``GATE_TAIL`` cycles after any of those. Inside a lane, the join units have a gated clock
 of their own (hw/lane.py). Nothing in a lane depends combinationally on the rest (its
-commands and its reset arrive through registers), so a Verilator simulation skips a stopped
+commands and its reset arrive through registers; the broadcast grant is the one exception, and
+it comes from lanes on the same clock), so a Verilator simulation skips a stopped
 lane entirely: a job that mostly loads and reads back simulates 3x faster, and the machine
 is the same cycle for cycle (``tests/hw/test_accelerator.py`` plays the same jobs on gated and
 ungated builds and compares every result, counter and cycle count). Ungated (the FPGA
@@ -32,9 +33,11 @@ presets), every lane clock is ``clk``.
 Bank ownership follows :mod:`zerohero.hw.memory`: lane ``i`` streams from operand bank ``i``
 (both read ports) and gathers or intersects from vector bank ``lanes + i``, whose write port
 takes the lane's results; a compressed output's ``pos`` goes to the operand bank's write port.
+With ``cfg.result_stage``, a lane's broadcast results (``OUT_MODE`` bit 2) go to every vector
+bank's write port through one arbitrated bus, where the next job of every lane gathers them.
 """
 
-from amaranth.hdl import Cat, ClockSignal, DomainRenamer, Module, ResetSignal, Signal
+from amaranth.hdl import C, Cat, ClockSignal, DomainRenamer, Module, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -202,6 +205,22 @@ class Accelerator(wiring.Component):
         def lane_addr(addr):
             return addr | (half << top) if cfg.double_buffer else addr
 
+        # Broadcast writes (result_stage): at most one a cycle, into every vector bank at once,
+        # granted to the lowest lane that asks in a cycle no lane writes its own vector bank
+        # (own writes never wait). Results are one a row, far fewer than the MACs' operands.
+        bc_en = C(0, 1)
+        if cfg.result_stage:
+            bc_en = Signal(name="bcast_en")
+            bc_addr = Signal(cfg.spm_addr_width, name="bcast_addr")
+            bc_data = Signal(cfg.word_width, name="bcast_data")
+            blocked = Cat(lane.out_wr.en for lane in lanes).any()
+            for i, lane in enumerate(lanes):
+                grant = Signal(name=f"lane{i}_bcast_grant")
+                m.d.comb += [grant.eq(lane.bc_wr.en & ~blocked), lane.bc_ready.eq(grant)]
+                blocked = blocked | lane.bc_wr.en
+                with m.If(grant):
+                    m.d.comb += [bc_en.eq(1), bc_addr.eq(lane.bc_wr.addr),
+                                 bc_data.eq(lane.bc_wr.data)]
         for b in range(cfg.spm_banks):
             lane = lanes[b % cfg.lanes] if b < 2 * cfg.lanes else None
             operand = b < cfg.lanes
@@ -229,11 +248,19 @@ class Accelerator(wiring.Component):
             # A lane's results go to its vector bank, compressed ``pos`` to its operand bank.
             src = None if lane is None else (lane.pos_wr if operand else lane.out_wr)
             lane_writes = lanes_own & (src is not None)
+            broadcast_here = src is not None and not operand and cfg.result_stage
             if src is not None and cfg.double_buffer:
-                lane_writes &= src.en
+                lane_writes &= src.en | bc_en if broadcast_here else src.en
                 m.d.comb += host.wr_taken[b].eq(lane_writes)
             with m.If(lane_writes):
-                if src is not None:
+                if broadcast_here:
+                    with m.If(src.en):
+                        m.d.comb += [wr.addr.eq(lane_addr(src.addr)), wr.en.eq(1),
+                                     wr.data.eq(src.data)]
+                    with m.Else():
+                        m.d.comb += [wr.addr.eq(lane_addr(bc_addr)), wr.en.eq(bc_en),
+                                     wr.data.eq(bc_data)]
+                elif src is not None:
                     m.d.comb += [wr.addr.eq(lane_addr(src.addr)), wr.en.eq(src.en),
                                  wr.data.eq(src.data)]
             with m.Else():

@@ -452,8 +452,11 @@ class Locator(wiring.Component):
 
 class DenseWriter(wiring.Component):
     """Writes each data token's value (as an entry with its ``crd``) to ``base + n`` for the
-    n-th data token of the job, one per cycle (always ready). ``count`` is the number written;
-    ``busy`` falls when DONE arrives."""
+    n-th data token of the job, one per cycle while ``wr_ready`` (high unless driven: always
+    ready). ``wr.en`` asks for the write of the token offered (it does not wait for
+    ``wr_ready``, which may depend on it: an arbiter's grant); the write and the token are
+    taken in a cycle with both. ``count`` is the number written; ``busy`` falls when DONE
+    arrives."""
 
     def __init__(self, cfg, value_width=None):
         self.cfg = cfg
@@ -461,7 +464,7 @@ class DenseWriter(wiring.Component):
         super().__init__({
             "start": In(1), "busy": Out(1), "base": In(cfg.spm_addr_width),
             "inp": In(token_stream(cfg, 1, value_width=self.value_width)),
-            "wr": Out(WritePortSignature(cfg)),
+            "wr": Out(WritePortSignature(cfg)), "wr_ready": In(1, init=1),
             "count": Out(cfg.spm_addr_width + 1),
         })
 
@@ -470,18 +473,19 @@ class DenseWriter(wiring.Component):
         cfg = self.cfg
         base = Signal(cfg.spm_addr_width)
         tok = self.inp.p
-        m.d.comb += self.inp.ready.eq(self.busy)
+        m.d.comb += self.inp.ready.eq(self.busy & (self.wr_ready | ~tok.data))
         # Address and data every cycle, only the enable decided (as _Issue.address).
         m.d.comb += [self.wr.addr.eq(base + self.count),
                      self.wr.data.eq(_entry(m, cfg, tok.crd, tok.val[0]))]
         with m.If(self.start):
             m.d.sync += [base.eq(self.base), self.count.eq(0), self.busy.eq(1)]
-        with m.Elif(self.inp.valid & self.inp.ready):
-            with m.If(tok.data):
-                m.d.comb += self.wr.en.eq(1)
-                m.d.sync += self.count.eq(self.count + 1)
-            with m.If(tok.done):
-                m.d.sync += self.busy.eq(0)
+        with m.Else():
+            m.d.comb += self.wr.en.eq(self.busy & self.inp.valid & tok.data)
+            with m.If(self.inp.valid & self.inp.ready):
+                with m.If(tok.data):
+                    m.d.sync += self.count.eq(self.count + 1)
+                with m.If(tok.done):
+                    m.d.sync += self.busy.eq(0)
         return m
 
 

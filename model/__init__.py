@@ -12,8 +12,8 @@ from .formats import (
 from .mtx import MatrixMarket, MtxError, load_mtx, quantize, read_mtx
 from .golden import KERNELS, GoldenKernel
 from .kernels import (
-    OVERFLOW_MODES, IntSemantics, count_overflows, ewadd, ewmul, gemm, gemv, relu, spgemm, spmm,
-    spmspv, spmv,
+    OVERFLOW_MODES, IntSemantics, count_overflows, ewadd, ewmul, gemm, gemv, relu, requantize,
+    spgemm, spmm, spmspv, spmv,
 )
 
 __all__ = [
@@ -25,7 +25,7 @@ __all__ = [
     # kernels
     "IntSemantics", "OVERFLOW_MODES", "relu",
     "spmv", "spmspv", "spmm", "gemv", "gemm", "spgemm", "ewmul", "ewadd",
-    "count_overflows",
+    "count_overflows", "requantize",
     # the kernels by name
     "KERNELS", "GoldenKernel",
 ]

@@ -92,6 +92,7 @@ from zerohero.spec.config import SignedRanges
 __all__ = [
     "IntSemantics", "OVERFLOW_MODES", "relu",
     "spmv", "spmspv", "spmm", "gemv", "gemm", "spgemm", "ewmul", "ewadd", "count_overflows",
+    "requantize",
 ]
 
 #: The accumulator overflow behaviours.
@@ -489,3 +490,25 @@ def _count_overflows_exactly(A, B, got, relu: bool) -> int:
             want = exact.get(j, 0)
             count += returned.get(j, 0) != (max(want, 0) if relu else want)
     return count
+
+
+def requantize(acc, mult, shift, zero, lo: int, hi: int) -> np.ndarray:
+    """The result stage: ``clamp(((acc * m + (2**s >> 1)) >> s) + z, lo, hi)`` per row, in
+    Python integers (nothing can overflow). ``acc``: results, one row per output row (1-D or
+    rows x columns); ``mult``, ``shift``, ``zero``: one integer per row, or one for all.
+
+    ``(acc * m + 2**(s - 1)) >> s`` is ``acc * m / 2**s`` rounded half up (toward +inf on a tie;
+    ONNX's QuantizeLinear rounds ties to even, so the two differ on exact ties only)."""
+    a = np.asarray(acc, dtype=object)
+    rows = a.reshape(len(a) if a.ndim else 1, -1)
+
+    def per_row(v, what):
+        v = np.asarray(v, dtype=object).reshape(-1)
+        if v.size not in (1, len(rows)):
+            raise ValueError(f"requantize: {what} has {v.size} values for {len(rows)} rows")
+        return np.broadcast_to(v, (len(rows),))
+
+    out = [np.clip(((r * int(m) + ((1 << int(s)) >> 1)) >> int(s)) + int(z), lo, hi)
+           for r, m, s, z in zip(rows, per_row(mult, "mult"), per_row(shift, "shift"),
+                                 per_row(zero, "zero"))]
+    return np.array(out, dtype=np.int64).reshape(a.shape)

@@ -80,6 +80,11 @@ class AccelConfig(SignedRanges):
     #: Build the sparse-output path of every lane (unioner, compressed writer, elementwise MAC
     #: modes: spgemm, ewmul, ewadd); it costs about a quarter more LUTs a lane.
     sparse_out: bool = True
+    #: The result stage and the broadcast path of every lane (``OUT_MODE`` bits 2 and 3,
+    #: hw/result.py): results requantized per row on the chip, and results written into every
+    #: lane's vector bank, where the next job gathers them: layers and iterations chained
+    #: without the host. Dense outputs only; a multiplier of ``acc_width`` x 17 bits a lane.
+    result_stage: bool = True
     #: Double buffering: ``CONTROL.HALF`` puts the lanes in one half of every bank while the
     #: host writes the next tile into the other half during the run (see hw/accelerator.py);
     #: each half is a bank of ``spm_depth / 2`` words to the tile planner.
@@ -140,6 +145,7 @@ class AccelConfig(SignedRanges):
         need(isinstance(self.name, str) and self.name != "", "name", "a non-empty string")
         need(isinstance(self.sparse_out, bool), "sparse_out", "True or False")
         need(isinstance(self.double_buffer, bool), "double_buffer", "True or False")
+        need(isinstance(self.result_stage, bool), "result_stage", "True or False")
         need(isinstance(self.clock_gating, bool), "clock_gating", "True or False")
         need(isinstance(self.predict_jumps, bool), "predict_jumps", "True or False")
         need(isinstance(self.host_stage, bool), "host_stage", "True or False")
@@ -236,7 +242,8 @@ PRESETS = {
     "sim-small": AccelConfig(name="sim-small", lanes=8, window=4, spm_banks=16,
                              spm_depth=32768),
     # Both FPGA presets leave out the sparse-output path (sparse_out: about a quarter more
-    # LUTs a lane) and double buffering (their banks are too small to halve usefully).
+    # LUTs a lane) and double buffering (their banks are too small to halve usefully), and
+    # the result stage until their builds meet timing with it (docs/fpga.md).
     # iCE40UP5K (iCEBreaker): a lane is ~1600 LUT4 + ~1300 FF, so one lane fits the 5280 logic
     # cells. int8 values, 20-bit accumulators and 12-bit coordinates make a 32-bit word (2 EBR
     # per 256 words per copy). predict_jumps: the sequencer's fetch address is otherwise the
@@ -244,7 +251,7 @@ PRESETS = {
     "icebreaker": AccelConfig(name="icebreaker", lanes=1, window=1, spm_banks=2,
                               spm_depth=512, value_width=8, acc_width=20, coord_width=12,
                               counter_width=16, fw_depth=64, sparse_out=False,
-                              double_buffer=False, clock_gating=False, predict_jumps=True),
+                              result_stage=False, double_buffer=False, clock_gating=False, predict_jumps=True),
     # ECP5-85F (ULX3S): 32 lanes of int8 MACs (MULT18X18D); 32-bit words so a 512-deep bank
     # copy is one DP16KD (64 banks x 2 read ports = 128 of 208). The sequencer's status and
     # fetch options cut its paths, the command and host stages (command_latency, host_stage)
@@ -254,7 +261,8 @@ PRESETS = {
     # counters: 32 lanes of window 2 with 32-bit counters do not fit the LUT4 slots.
     "ulx3s-85f": AccelConfig(name="ulx3s-85f", lanes=32, window=1, spm_banks=64,
                              spm_depth=512, value_width=8, acc_width=20, coord_width=12,
-                             counter_width=16, sparse_out=False, double_buffer=False,
+                             counter_width=16, sparse_out=False, result_stage=False,
+                             double_buffer=False,
                              clock_gating=False, host_latency=3, host_stage=True,
                              status_latency=1, predict_jumps=True, command_latency=2),
 }

@@ -45,10 +45,17 @@ OUT_MODE    bit 0: 0 dense writer (one result per data token, at OUT_BASE + n), 
             compressed writer (zero results dropped, entries at OUT_BASE of the vector
             bank, ``pos`` at OUT_POS of the operand bank); bit 1: append (the compressed
             writer continues the rows and entries of its previous job, ``pos[0]`` is not
-            rewritten)
-OUT_POS     compressed output: where ``pos`` goes (operand bank)
+            rewritten); with ``AccelConfig.result_stage``, dense writer only: bit 2
+            broadcast (result n goes to OUT_BASE + OUT_POS + n of every lane's vector
+            bank), bit 3 requantize (each result through the result stage: RQ_*)
+OUT_POS     compressed output: where ``pos`` goes (operand bank); broadcast output: the
+            lane's offset in the shared result (its first row)
 MAC_MODE    0: one dot product per fiber, 1: elementwise product per pair, 2:
             elementwise sum per pair (absent operands read 0)
+RQ_TABLE    requantize: base of the per-row table in the vector bank (word n for the
+            job's n-th result: multiplier, shift, zero point; spec/memory.py)
+RQ_LO       requantize: lowest result (signed 16 bits)
+RQ_HI       requantize: highest result (signed 16 bits)
 ==========  ============================================================================
 
 Errors halt the sequencer with a code in the ERROR register: ``ILLEGAL`` (unknown opcode or
@@ -75,9 +82,10 @@ OPCODES = {"nop": 0, "halt": 1, "ldi": 2, "addi": 3, "djnz": 4, "jmp": 5, "cfg":
            "cfgr": 7, "run": 8, "wait": 9, "clrc": 10}
 FIELDS = {"A_MODE": 0, "A_POS": 1, "A_CRD": 2, "A_ROWS": 3, "A_COLS": 4, "B_MODE": 5,
           "B_POS": 6, "B_CRD": 7, "OUT_BASE": 8, "RELU": 9, "OUT_MODE": 10, "OUT_POS": 11,
-          "MAC_MODE": 12}
+          "MAC_MODE": 12, "RQ_TABLE": 13, "RQ_LO": 14, "RQ_HI": 15}
 #: Fields holding scratchpad addresses or counts, checked against the bank depth.
-ADDRESS_FIELDS = ("A_POS", "A_CRD", "A_ROWS", "A_COLS", "B_POS", "B_CRD", "OUT_BASE", "OUT_POS")
+ADDRESS_FIELDS = ("A_POS", "A_CRD", "A_ROWS", "A_COLS", "B_POS", "B_CRD", "OUT_BASE", "OUT_POS",
+                  "RQ_TABLE")
 #: Of those, the counts: up to the bank depth (the others are addresses, below it).
 COUNT_FIELDS = ("A_ROWS", "A_COLS")
 #: Sequencer error codes, as ERROR.CODE reads them (1 and 2 are the host port's BAD_ADDR, BUSY).

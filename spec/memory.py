@@ -5,12 +5,40 @@
   entries share one format); pointers are plain unsigned integers.
 * A bitmap row is ``ceil(cols / BITMAP_BITS)`` words, bit ``b`` of word ``w`` set where column
   ``w * BITMAP_BITS + b`` holds a nonzero.
+* A result-stage table word (one per result row, ``OUT_MODE`` bit 3) is the unsigned multiplier
+  ``m`` in bits ``[0, 16)``, the shift ``s`` in ``[16, 22)`` and the two's complement zero point
+  ``z`` in ``[22, word_width)``; the row's result is
+  ``clamp(((acc * m + (2**s >> 1)) >> s) + z, RQ_LO, RQ_HI)`` (round half up, as
+  :func:`zerohero.model.requantize`).
 """
 
-__all__ = ["BITMAP_BITS", "pack_entry", "unpack_entry"]
+__all__ = ["BITMAP_BITS", "RQ_MULT_BITS", "RQ_SHIFT_BITS", "pack_entry", "unpack_entry",
+           "pack_rq", "rq_zero_bits"]
 
 #: Columns per bitmap word.
 BITMAP_BITS = 32
+#: Bits of a result-stage table word's multiplier and shift (its zero point takes the rest).
+RQ_MULT_BITS, RQ_SHIFT_BITS = 16, 6
+
+
+def rq_zero_bits(cfg) -> int:
+    """Bits of a table word's signed zero point."""
+    return cfg.word_width - RQ_MULT_BITS - RQ_SHIFT_BITS
+
+
+def pack_rq(cfg, mult: int, shift: int, zero: int) -> int:
+    """The table word of one result row's requantization ``(mult, shift, zero)``."""
+    zbits = rq_zero_bits(cfg)
+    if not 0 <= mult < 1 << RQ_MULT_BITS:
+        raise ValueError(f"requantization multiplier {mult} is not an unsigned "
+                         f"{RQ_MULT_BITS}-bit integer")
+    if not 0 <= shift < 1 << RQ_SHIFT_BITS:
+        raise ValueError(f"requantization shift {shift} is not between 0 and "
+                         f"{(1 << RQ_SHIFT_BITS) - 1}")
+    if not -(1 << (zbits - 1)) <= zero < 1 << (zbits - 1):
+        raise ValueError(f"zero point {zero} does not fit the table word's signed {zbits} bits")
+    return (int(mult) | int(shift) << RQ_MULT_BITS
+            | (int(zero) & ((1 << zbits) - 1)) << (RQ_MULT_BITS + RQ_SHIFT_BITS))
 
 
 def pack_entry(cfg, crd: int, val: int) -> int:

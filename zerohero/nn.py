@@ -392,9 +392,7 @@ def prune(net: MLP, sparsity=None, pattern: str = "unstructured"):
 def requantize(acc, mult: int, shift: int, amax: int) -> np.ndarray:
     """Host requantization of (ReLU'd) accumulators: round-half-up ``acc * mult / 2**shift``,
     clipped to ``[0, amax]``. Python integers, so nothing can overflow."""
-    a = np.asarray(acc, dtype=object)
-    out = (a * mult + (1 << (shift - 1))) >> shift
-    return np.clip(out, 0, amax).astype(np.int64)
+    return model.requantize(acc, mult, shift, 0, 0, amax)
 
 
 @dataclass
@@ -444,6 +442,16 @@ class CompiledNetwork:
 
     def macs_per_inference(self) -> int:
         return int(sum(np.count_nonzero(L.A) for L in self.layers))
+
+    def chain_layers(self) -> list:
+        """The layers as a resident chain (:meth:`zerohero.runtime.Runtime.load`): each
+        hidden layer requantized on the chip into the next one's inputs, its bias rows the
+        next layer's constant inputs."""
+        from zerohero.firmware.resident import ChainLayer, Requant
+
+        return [ChainLayer(L.A, L.relu, [L.amax] * L.bias_rows,
+                           Requant(L.mult, L.shift, 0, 0, L.next_amax) if L.relu else None)
+                for L in self.layers]
 
     def max_batch(self) -> int:
         """Images per program that fit every lane's vector bank (B, then the results)."""

@@ -123,6 +123,17 @@ class Runtime:
         self._same("ewadd", A, B)
         return self._run_sparse("ewadd", A, B, relu)
 
+    # Resident workloads ----------------------------------------------------------------
+
+    def load(self, workload, batch: int | None = None) -> "Resident":
+        """Load a chain of layers once and keep it on the accelerator: a
+        :class:`~zerohero.nn.CompiledNetwork` (anything with ``chain_layers()``, and
+        ``quantize_input`` for its real inputs) or a list of
+        :class:`~zerohero.firmware.resident.ChainLayer`. Returns the :class:`Resident`
+        whose ``infer`` runs it, in batches of up to ``batch`` samples
+        (:func:`~zerohero.firmware.resident.plan_chain`)."""
+        return Resident(self, workload, batch)
+
     # Checks ----------------------------------------------------------------------------
 
     def _coords(self, kernel, *extents):
@@ -334,6 +345,112 @@ class Runtime:
         if not run["done"] and all(res["irq"] for res in run["jobs"]):
             raise RuntimeError("the simulation did not finish its program list")
         return run["jobs"]
+
+
+class Resident:
+    """A chain of layers resident on the accelerator (:meth:`Runtime.load`): its weights,
+    requantization tables, constant inputs and firmware are written once; each batch of
+    ``infer`` writes only its inputs (and the firmware words that count columns, when a batch
+    is shorter), starts, and reads only the last layer's results.
+
+    A board keeps what was loaded between calls (it is loaded at :meth:`Runtime.load`); a
+    simulation starts empty, so every ``infer`` on a simulator loads first, in the same
+    simulation, and reports it apart from the inferences (``stats["resident_load"]``). The
+    ``model`` backend gives the golden model's results and the bus words, no cycles."""
+
+    def __init__(self, runtime, workload, batch=None):
+        from zerohero.firmware.isa import assemble
+        from zerohero.firmware.resident import plan_chain
+
+        self.runtime = runtime
+        self.layers = (workload.chain_layers() if hasattr(workload, "chain_layers")
+                       else list(workload))
+        self._prepare = getattr(workload, "quantize_input", None)
+        self.plan = plan = plan_chain(runtime.cfg, self.layers, batch)
+        # The load: weights, tables, constants and the firmware, whose first word is a halt
+        # for the load's own START (so the load ends with a run that does nothing); the first
+        # batch writes the real first word.
+        firmware = plan.firmware_for(plan.max_batch)
+        halted = [assemble("halt", runtime.cfg.lanes)[0]] + firmware[1:]
+        rmap = RegisterMap(runtime.cfg)
+        from zerohero.firmware.scheduler import Program, start_write
+
+        self._load_program = Program(
+            "load", plan.load_writes + [(rmap.fw_base + i, w) for i, w in enumerate(halted)],
+            start_write(rmap), [], lambda values: (None, []), halted, "halt", 64)
+        self._held = None                 # the firmware the board holds, once loaded
+        if runtime.backend == "board":
+            runtime.execute([self._load_program])
+            self._held = halted
+
+    def _inputs(self, X):
+        if self._prepare is not None:
+            return self._prepare(X)
+        X = np.asarray(X)
+        if X.ndim != 2 or not np.issubdtype(X.dtype, np.integer):
+            raise ValueError(f"infer takes integer inputs, one row a sample (2-D), not an "
+                             f"array of shape {X.shape} and dtype {X.dtype}")
+        return X.astype(np.int64).T
+
+    def infer(self, X, counters: bool = False):
+        """``(results, stats)``: one row of results per sample of ``X`` (a network's integer
+        logits), bit for bit the golden model's chain
+        (:func:`~zerohero.firmware.resident.golden_chain`, which also counts the overflowed
+        accumulators of every layer). ``counters``: read every lane's counters after each batch
+        too (``macs``, ``zeros_skipped``), which costs host words."""
+        from zerohero.firmware.resident import golden_chain
+
+        rt, plan = self.runtime, self.plan
+        a = self._inputs(X)
+        n, B = a.shape[1], plan.max_batch
+        if n == 0:
+            raise ValueError("infer needs at least one sample")
+        gold, overflows = golden_chain(self.layers, a, rt.sem)
+        held = self._held
+        programs = []
+        for s in range(0, n, B):
+            programs.append(plan.batch_program(a[:, s:s + B], held if held is not None
+                                               else self._load_program.firmware, counters))
+            held = programs[-1].firmware
+        load = [] if rt.backend == "board" else [self._load_program]
+        if rt.backend == "model":
+            runs = [{"cycles": None, "load_cycles": None, "read_cycles": None,
+                     "host_words_out": _words_out(p), "host_words_in": len(p.reads) + 1}
+                    for p in load + programs]
+            results = gold
+        else:
+            runs = rt.execute(load + programs)
+            got = [p.decode(r["reads"]) for p, r in zip(programs, runs[len(load):])]
+            results = np.hstack([res for res, _ in got])
+            lanes = [c for _, cs in got for c in cs]
+            if rt.backend == "board":
+                self._held = held
+        loaded, runs = (runs[0], runs[1:]) if load else (None, runs)
+
+        def total(key):
+            values = [r.get(key) for r in runs]
+            return None if None in values else sum(values)
+
+        compute, load_c, read = total("cycles"), total("load_cycles"), total("read_cycles")
+        e2e = None if None in (compute, load_c, read) else compute + load_c + read
+        stats = {
+            "images": n, "batch": B, "batches": len(programs),
+            "cycles": compute, "compute_cycles": compute,
+            "load_cycles": load_c, "read_cycles": read, "end_to_end_cycles": e2e,
+            "host_words_out": total("host_words_out"), "host_words_in": total("host_words_in"),
+            "overflows": overflows,
+            "macs": sum(c["macs"] for c in lanes) if counters and rt.backend != "model" else None,
+            "zeros_skipped": (sum(c["zeros"] for c in lanes)
+                              if counters and rt.backend != "model" else None),
+            # What the load cost this call: None when the board already held the chain.
+            "resident_load": None if loaded is None else {
+                "cycles": loaded.get("load_cycles"), "host_words_out": loaded["host_words_out"]},
+        }
+        stats["per_inference"] = {k: None if stats[k] is None else stats[k] / n
+                                  for k in ("compute_cycles", "load_cycles", "read_cycles",
+                                            "end_to_end_cycles", "host_words_out",
+                                            "host_words_in")}
+        return results.T, stats
 
 
 def _words_out(program) -> int:
