@@ -41,7 +41,8 @@ from .layout import csr_words
 from .scheduler import (PROGRAMS, JOB_CYCLES, Program, _words, counter_reads, decode_counters,
                         lane_setup, start_write)
 
-__all__ = ["ChainLayer", "Requant", "ChainPlan", "plan_chain", "golden_chain"]
+__all__ = ["ChainLayer", "Requant", "ChainPlan", "plan_chain", "golden_chain", "IterPlan",
+           "plan_iterate", "golden_iterate"]
 
 #: OUT_MODE bits (spec/isa.py).
 BROADCAST, REQUANTIZE = 1 << 2, 1 << 3
@@ -147,30 +148,25 @@ class ChainPlan:
 DEFAULT_BATCH = 32
 
 
-def plan_chain(cfg, layers, batch: int | None = None) -> ChainPlan:
-    """Plan ``layers`` (:class:`ChainLayer`) to run resident, in batches of up to ``batch``
-    columns (default :data:`DEFAULT_BATCH`, fewer when the vector banks hold fewer).
-    ``ValueError`` naming the layer (and, for a bank, the shortfall) when they do not fit the
-    configuration."""
+def _check(cfg, layers, loop=False):
+    """The layers' CSR matrices and constants, checked against each other and ``cfg``."""
     if not cfg.result_stage:
         raise ValueError(f"config {cfg.name} is built without the result stage "
                          "(AccelConfig.result_stage=False), which a resident chain needs")
     if not layers:
         raise ValueError("a chain needs at least one layer")
-    if batch is not None and not (isinstance(batch, int) and 1 <= batch <= 0xFFFF):
-        raise ValueError(f"batch must be an integer between 1 and 65535, not {batch!r}")
-    lanes, depth = cfg.lanes, cfg.spm_depth
-    rmap = RegisterMap(cfg)
     mats = [_csr(L.A) for L in layers]
     consts = [np.asarray(L.consts, dtype=np.int64).reshape(-1) for L in layers]
     for n, (L, A) in enumerate(zip(layers, mats)):
-        last = n == len(layers) - 1
+        last = n == len(layers) - 1 and not loop
         if (L.requant is None) != last:
             raise ValueError(f"layer {n}: every layer but the last is requantized into the "
-                             "next one's inputs, and the last is not")
-        if not last and A.shape[0] + len(consts[n + 1]) != mats[n + 1].shape[1]:
-            raise ValueError(f"layer {n + 1}: A has {mats[n + 1].shape[1]} columns but layer "
-                             f"{n} gives {A.shape[0]} inputs and it has {len(consts[n + 1])} "
+                             "next one's inputs, and the last is not" if not loop else
+                             "an iterated layer is requantized into its own next input")
+        nxt = 0 if loop else n + 1
+        if not last and A.shape[0] + len(consts[nxt]) != mats[nxt].shape[1]:
+            raise ValueError(f"layer {nxt}: A has {mats[nxt].shape[1]} columns but layer "
+                             f"{n} gives {A.shape[0]} inputs and it has {len(consts[nxt])} "
                              "constants")
         if len(consts[n]) > A.shape[1]:
             raise ValueError(f"layer {n}: {len(consts[n])} constants but A has "
@@ -183,32 +179,36 @@ def plan_chain(cfg, layers, batch: int | None = None) -> ChainPlan:
             if len(values) and not cfg.value_min <= int(np.min(values)) <= int(
                     np.max(values)) <= cfg.value_max:
                 raise ValueError(f"layer {n}: {what} are not {cfg.value_width}-bit values")
+    return mats, consts
 
-    # Slots and renumbered inputs.
-    slots, owners, inputs = [], [], mats[0].shape[1] - len(consts[0])
-    widths = [inputs]                  # inputs a column of each layer's region holds
-    remap = np.arange(inputs)
-    for n, A in enumerate(mats):
-        A = A.tocoo()
-        cols = np.where(A.col < len(remap), remap[np.minimum(A.col, len(remap) - 1)],
-                        A.col - len(remap) + widths[n])
-        A = scipy.sparse.csr_array((A.data, (A.row, cols)),
-                                   shape=(A.shape[0], widths[n] + len(consts[n])))
-        A.sort_indices()
-        mats[n] = A
-        per, assigned = _slots(np.diff(A.indptr), lanes)
-        slots.append(per)
-        owners.append(assigned)
-        remap = np.empty(A.shape[0], dtype=np.int64)
-        for lane, rows in enumerate(assigned):
-            remap[rows] = lane * per + np.arange(len(rows))
-        widths.append(lanes * per)
-        if max(A.shape[1], lanes * per) - 1 > cfg.coord_max:
-            raise ValueError(f"layer {n}: {max(A.shape[1], lanes * per)} coordinates exceed "
-                             f"coord_width {cfg.coord_width} bits")
 
-    # Operand banks: layer after layer at the same address in every lane.
-    writes, a_at, used = [], [], 0
+def _renumbered(cfg, n, A, remap, width, nconst):
+    """``A`` with its first ``len(remap)`` columns moved to ``remap`` and its constants' columns
+    to ``width ..``."""
+    A = A.tocoo()
+    ins = len(remap)
+    cols = np.where(A.col < ins, remap[np.minimum(A.col, max(ins - 1, 0))] if ins else 0,
+                    A.col - ins + width)
+    out = scipy.sparse.csr_array((A.data, (A.row, cols)), shape=(A.shape[0], width + nconst))
+    out.sort_indices()
+    if max(out.shape[1], out.shape[0]) - 1 > cfg.coord_max:
+        raise ValueError(f"layer {n}: {max(out.shape)} coordinates exceed coord_width "
+                         f"{cfg.coord_width} bits")
+    return out
+
+
+def _slot_map(assigned, per, rows):
+    """Row -> its slot (``lane * per + rank``)."""
+    remap = np.empty(rows, dtype=np.int64)
+    for lane, rs in enumerate(assigned):
+        remap[rs] = lane * per + np.arange(len(rs))
+    return remap
+
+
+def _operands(cfg, rmap, mats, slots, owners):
+    """Bus writes of every layer's rows into the operand banks, layer after layer at one
+    address in every lane: ``(writes, [(A_POS, A_CRD)], words used)``."""
+    writes, at, used, depth = [], [], 0, cfg.spm_depth
     for n, A in enumerate(mats):
         images = [csr_words(cfg, A, rows, pad_to=slots[n]) for rows in owners[n]]
         size = max(len(pos) + len(ent) for pos, ent in images)
@@ -219,22 +219,98 @@ def plan_chain(cfg, layers, batch: int | None = None) -> ChainPlan:
                              "the whole network stays resident, so it must fit at once")
         for lane, (pos, ent) in enumerate(images):
             writes += _words(rmap, lane, used, pos + ent)
-        a_at.append((used, used + slots[n] + 1))
+        at.append((used, used + slots[n] + 1))
         used += size
+    return writes, at, used
 
-    # Vector banks: the tables, then the regions (sized for the largest batch that fits).
-    tables, at = [], 0
-    for n, L in enumerate(layers[:-1]):
-        tables.append(at)
+
+def _tables(cfg, rmap, layers, mats, slots, owners):
+    """Bus writes of the requantized layers' tables at the bottom of every vector bank (lane
+    ``i``'s rows in lane ``i``'s): ``(writes, base per layer, words used)``."""
+    writes, tables, at = [], [], 0
+    for n, L in enumerate(layers):
         q = L.requant
+        if q is None:
+            tables.append(None)
+            continue
+        tables.append(at)
         per_row = [_per_row(v, mats[n].shape[0], what, n)
                    for v, what in ((q.mult, "mult"), (q.shift, "shift"), (q.zero, "zero"))]
         for lane, rows in enumerate(owners[n]):
             words = [pack_rq(cfg, int(per_row[0][r]), int(per_row[1][r]), int(per_row[2][r]))
                      for r in rows]
             words += [pack_rq(cfg, 0, 0, 0)] * (slots[n] - len(rows))
-            writes += _words(rmap, lanes + lane, at, words)
+            writes += _words(rmap, cfg.lanes + lane, at, words)
         at += slots[n]
+    return writes, tables, at
+
+
+def _fields(cfg, L, slots, a_at, table):
+    """Every lane's fields of a layer's jobs (B_POS and OUT_BASE are the program's)."""
+    fields = [{"A_MODE": 0, "A_POS": a_at[0], "A_CRD": a_at[1], "A_ROWS": slots,
+               "B_MODE": 0, "RELU": int(L.relu),
+               "OUT_MODE": 0 if L.requant is None else BROADCAST | REQUANTIZE,
+               "OUT_POS": 0 if L.requant is None else lane * slots}
+              for lane in range(cfg.lanes)]
+    if L.requant is not None:
+        for f in fields:
+            f.update({"RQ_TABLE": table, "RQ_LO": L.requant.lo & 0xFFFF,
+                      "RQ_HI": L.requant.hi & 0xFFFF})
+    return lane_setup(fields)
+
+
+def _firmware(cfg, source, what):
+    words = assemble(source, cfg.lanes)
+    if len(words) > cfg.fw_depth:
+        raise ValueError(f"{what}'s firmware of {len(words)} instructions exceeds fw_depth "
+                         f"{cfg.fw_depth} (config {cfg.name})")
+    return words
+
+
+def _busiest(mats, slots, owners):
+    """Per layer, the cycles of its busiest lane's stream (an empty row costs one)."""
+    return [max(sum(max(int(k), 1) for k in np.diff(A.indptr)[rows]) + slots[n] - len(rows)
+                for rows in owners[n]) for n, A in enumerate(mats)]
+
+
+def _entries(cfg, values, first_crd=0):
+    if len(values) and not cfg.value_min <= int(min(values)) <= int(max(values)) <= cfg.value_max:
+        raise ValueError(f"inputs are not {cfg.value_width}-bit values")
+    return [pack_entry(cfg, first_crd + r, int(v)) for r, v in enumerate(values)]
+
+
+def _read_words(rmap, values, at):
+    parts = rmap.spm_word_parts
+    return unpack_entry(rmap.cfg, sum(values[at + p] << (32 * p) for p in range(parts)))[1]
+
+
+def plan_chain(cfg, layers, batch: int | None = None) -> ChainPlan:
+    """Plan ``layers`` (:class:`ChainLayer`) to run resident, in batches of up to ``batch``
+    columns (default :data:`DEFAULT_BATCH`, fewer when the vector banks hold fewer).
+    ``ValueError`` naming the layer (and, for a bank, the shortfall) when they do not fit the
+    configuration."""
+    if batch is not None and not (isinstance(batch, int) and 1 <= batch <= 0xFFFF):
+        raise ValueError(f"batch must be an integer between 1 and 65535, not {batch!r}")
+    mats, consts = _check(cfg, layers)
+    lanes, depth = cfg.lanes, cfg.spm_depth
+    rmap = RegisterMap(cfg)
+
+    # Slots, and each layer's columns renumbered to the slots of the layer before.
+    slots, owners, inputs = [], [], mats[0].shape[1] - len(consts[0])
+    widths = [inputs]                  # inputs a column of each layer's region holds
+    remap = np.arange(inputs)
+    for n, A in enumerate(mats):
+        mats[n] = _renumbered(cfg, n, A, remap, widths[n], len(consts[n]))
+        per, assigned = _slots(np.diff(mats[n].indptr), lanes)
+        slots.append(per)
+        owners.append(assigned)
+        remap = _slot_map(assigned, per, A.shape[0])
+        widths.append(lanes * per)
+
+    writes, a_at, used = _operands(cfg, rmap, mats, slots, owners)
+    table_writes, tables, at = _tables(cfg, rmap, layers, mats, slots, owners)
+    writes += table_writes
+    # Vector banks: the tables, then the regions (sized for the largest batch that fits).
     strides = [widths[n] + len(consts[n]) for n in range(len(layers))]
     per_column = sum(strides) + slots[-1]
     max_batch = (depth - at) // per_column
@@ -250,79 +326,164 @@ def plan_chain(cfg, layers, batch: int | None = None) -> ChainPlan:
     out_at = at
     for n in range(len(layers)):
         for j in range(max_batch):       # the constants of every column, written once
-            base = regions[n] + j * strides[n] + widths[n]
-            writes += _words(rmap, 1, base, [pack_entry(cfg, widths[n] + k, int(c))
-                                              for k, c in enumerate(consts[n])], broadcast=True)
+            writes += _words(rmap, 1, regions[n] + j * strides[n] + widths[n],
+                             _entries(cfg, consts[n], widths[n]), broadcast=True)
 
     def firmware_for(columns):
         blocks = []
         for n, L in enumerate(layers):
             last = n == len(layers) - 1
-            fields = [{"A_MODE": 0, "A_POS": a_at[n][0], "A_CRD": a_at[n][1],
-                       "A_ROWS": slots[n], "B_MODE": 0, "RELU": int(L.relu),
-                       "OUT_MODE": 0 if last else BROADCAST | REQUANTIZE,
-                       "OUT_POS": 0 if last else lane * slots[n]} for lane in range(lanes)]
-            if not last:
-                for f in fields:
-                    f.update({"RQ_TABLE": tables[n], "RQ_LO": L.requant.lo & 0xFFFF,
-                              "RQ_HI": L.requant.hi & 0xFFFF})
-            block = (PROGRAMS / "layer.s").read_text().format(
-                n=n, rows=slots[n], setup="\n".join(lane_setup(fields)),
+            blocks.append((PROGRAMS / "layer.s").read_text().format(
+                n=n, rows=slots[n], setup="\n".join(_fields(cfg, L, slots[n], a_at[n],
+                                                              tables[n])),
                 b_base=regions[n], b_stride=strides[n], columns=columns,
                 out_base=out_at if last else regions[n + 1],
-                out_stride=slots[n] if last else strides[n + 1])
-            blocks.append(block)
-        source = (PROGRAMS / "chain.s").read_text().format(layers="\n".join(blocks))
-        words = assemble(source, lanes)
-        if len(words) > cfg.fw_depth:
-            raise ValueError(f"the chain's firmware of {len(words)} instructions exceeds "
-                             f"fw_depth {cfg.fw_depth} (config {cfg.name})")
-        return words
+                out_stride=slots[n] if last else strides[n + 1]))
+        return _firmware(cfg, (PROGRAMS / "chain.s").read_text().format(
+            layers="\n".join(blocks)), "the chain")
 
     def input_writes(a):
         a = np.asarray(a, dtype=np.int64)
         if a.ndim != 2 or a.shape[0] != inputs or not 1 <= a.shape[1] <= max_batch:
             raise ValueError(f"the chain takes {inputs} inputs x 1..{max_batch} columns, not "
                              f"an array of shape {a.shape}")
-        if a.size and not cfg.value_min <= int(a.min()) <= int(a.max()) <= cfg.value_max:
-            raise ValueError(f"the chain's inputs are not {cfg.value_width}-bit values")
         out = []
         for j in range(a.shape[1]):
-            out += _words(rmap, 1, regions[0] + j * strides[0],
-                          [pack_entry(cfg, r, int(v)) for r, v in enumerate(a[:, j])],
+            out += _words(rmap, 1, regions[0] + j * strides[0], _entries(cfg, a[:, j]),
                           broadcast=True)
         return out
 
     parts = rmap.spm_word_parts
-    rows_out = mats[-1].shape[0]
+    placed = [(lane, t, r) for lane, rows in enumerate(owners[-1]) for t, r in enumerate(rows)]
 
     def reads_for(columns, counters=False):
-        reads = []
-        for lane, rows in enumerate(owners[-1]):
-            for j in range(columns):
-                for t in range(len(rows)):
-                    reads += [rmap.spm_addr(lanes + lane, out_at + j * slots[-1] + t, p)
-                              for p in range(parts)]
+        reads = [rmap.spm_addr(lanes + lane, out_at + j * slots[-1] + t, p)
+                 for j in range(columns) for lane, t, _ in placed for p in range(parts)]
         return reads + (counter_reads(rmap) if counters else [])
 
     def decode(values, columns):
-        result = np.zeros((rows_out, columns), dtype=np.int64)
+        result = np.zeros((mats[-1].shape[0], columns), dtype=np.int64)
         i = 0
-        for rows in owners[-1]:
-            for j in range(columns):
-                for r in rows:
-                    word = sum(values[i + p] << (32 * p) for p in range(parts))
-                    result[r, j] = unpack_entry(cfg, word)[1]
-                    i += parts
+        for j in range(columns):
+            for _, _, r in placed:
+                result[r, j] = _read_words(rmap, values, i)
+                i += parts
         return result, decode_counters(rmap, values[i:]) if len(values) > i else []
 
+    busiest = _busiest(mats, slots, owners)
+
     def timeout_for(columns):
-        busiest = [max(sum(max(int(n), 1) for n in np.diff(A.indptr)[rows]) + slots[k] - len(rows)
-                       for rows in owners[k]) for k, A in enumerate(mats)]
         return 64 + 4 * columns * sum(b + JOB_CYCLES + lanes * s for b, s in zip(busiest, slots))
 
-    source = (PROGRAMS / "chain.s").read_text()
     return ChainPlan(cfg, layers, max_batch, writes, firmware_for, input_writes, reads_for,
-                     decode, timeout_for, source,
+                     decode, timeout_for, (PROGRAMS / "chain.s").read_text(),
                      {"slots": slots, "regions": regions, "tables": tables, "out": out_at,
                       "operand_words": used})
+
+
+@dataclass
+class IterPlan:
+    """What :func:`plan_iterate` gives: the load, and per run of ``iterations`` the program."""
+
+    cfg: object
+    layer: ChainLayer
+    load_writes: list
+    firmware_for: object               # iterations -> instruction words
+    input_writes: object               # x -> bus writes (region 0)
+    reads: list                        # both regions' real rows
+    decode: object                     # reads -> (region 0's x, region 1's x)
+    timeout_for: object                # iterations -> cycles
+    work: dict = field(default_factory=dict)
+
+    def program(self, x, iterations: int, load: bool = True) -> Program:
+        """The program running ``iterations`` iterations from ``x`` (with the load first when
+        ``load``): its decode gives ``(x after them, x one iteration before)``."""
+        if not (isinstance(iterations, (int, np.integer)) and 1 <= iterations <= 2 * 0xFFFF + 1):
+            raise ValueError(f"iterations must be between 1 and {2 * 0xFFFF + 1}, not "
+                             f"{iterations!r}")
+        rmap = RegisterMap(self.cfg)
+        words = self.firmware_for(int(iterations))
+        writes = (self.load_writes if load else []) + self.input_writes(x)
+        writes += [(rmap.fw_base + i, w) for i, w in enumerate(words)]
+
+        def decode(values):
+            x0, x1 = self.decode(values)
+            return ((x1, x0) if iterations % 2 else (x0, x1)), []
+        return Program("iterate", writes, start_write(rmap), self.reads, decode, words,
+                       (PROGRAMS / "iterate.s").read_text(), self.timeout_for(int(iterations)))
+
+
+def plan_iterate(cfg, layer: ChainLayer) -> IterPlan:
+    """Plan ``x <- requantize(A [x; consts])`` iterated on the chip (``layer.requant`` set,
+    ``A`` square in its inputs): one SpMV a step, its results broadcast into the other of two
+    regions of every vector bank. The rows and columns of ``A`` are renumbered alike (the
+    output of a step is the input of the next)."""
+    mats, consts = _check(cfg, [layer], loop=True)
+    lanes, depth = cfg.lanes, cfg.spm_depth
+    rmap = RegisterMap(cfg)
+    rows = mats[0].shape[0]
+    per, assigned = _slots(np.diff(mats[0].indptr), lanes)
+    remap = _slot_map(assigned, per, rows)
+    width, nconst = lanes * per, len(consts[0])
+    A = _renumbered(cfg, 0, mats[0], remap, width, nconst)
+    # Rows stay in the lanes' slots: renumbering the columns does not change a row's cost.
+    writes, a_at, used = _operands(cfg, rmap, [A], [per], [assigned])
+    table_writes, tables, at = _tables(cfg, rmap, [layer], [A], [per], [assigned])
+    writes += table_writes
+    stride = width + nconst
+    if at + 2 * stride > depth:
+        raise ValueError(f"the iteration's two regions of {stride} words and its table of {at} "
+                         f"need {at + 2 * stride} words of every vector bank, more than the "
+                         f"{depth} a bank holds (config {cfg.name})")
+    x0, x1 = at, at + stride
+    for base in (x0, x1):
+        writes += _words(rmap, 1, base + width, _entries(cfg, consts[0], width), broadcast=True)
+    setup = "\n".join(_fields(cfg, layer, per, a_at[0], tables[0]))
+
+    def firmware_for(iterations):
+        steps = []
+        if iterations % 2:
+            steps.append((PROGRAMS / "step.s").read_text().format(a=x0, b=x1))
+        if iterations // 2:
+            a, b = (x1, x0) if iterations % 2 else (x0, x1)
+            steps.append((PROGRAMS / "pair.s").read_text().format(count=iterations // 2,
+                                                                   a=a, b=b))
+        return _firmware(cfg, (PROGRAMS / "iterate.s").read_text().format(
+            iterations=iterations, setup=setup, steps="\n".join(steps)), "the iteration")
+
+    def input_writes(x):
+        x = np.asarray(x, dtype=np.int64).reshape(-1)
+        if len(x) != rows:
+            raise ValueError(f"the iteration takes {rows} values, not {len(x)}")
+        entries = _entries(cfg, x)
+        out = []
+        for r in range(rows):
+            out += _words(rmap, 1, x0 + int(remap[r]), [entries[r]], broadcast=True)
+        return out
+
+    parts = rmap.spm_word_parts
+    reads = [rmap.spm_addr(lanes, base + int(remap[r]), p)
+             for base in (x0, x1) for r in range(rows) for p in range(parts)]
+
+    def decode(values):
+        got = [_read_words(rmap, values, i * parts) for i in range(2 * rows)]
+        return np.array(got[:rows], dtype=np.int64), np.array(got[rows:], dtype=np.int64)
+
+    busiest = _busiest([A], [per], [assigned])[0]
+
+    def timeout_for(iterations):
+        return 64 + 4 * iterations * (busiest + JOB_CYCLES + lanes * per)
+
+    return IterPlan(cfg, layer, writes, firmware_for, input_writes, reads, decode, timeout_for,
+                    {"slots": per, "regions": (x0, x1), "operand_words": used})
+
+
+def golden_iterate(layer, x, iterations, sem):
+    """THE iteration on the golden model: ``(x after iterations, x one before, overflows)``."""
+    x = np.asarray(x, dtype=np.int64).reshape(-1, 1)
+    prev, overflows = x, 0
+    for _ in range(iterations):
+        prev = x
+        x, o = golden_chain([layer], x, sem)
+        overflows += o
+    return x[:, 0], prev[:, 0], overflows

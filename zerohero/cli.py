@@ -157,6 +157,14 @@ def cmd_nn(args):
         raise SystemExit(status)
 
 
+def cmd_graph(args):
+    from zerohero.graph import graph_command
+
+    status = graph_command(args)
+    if status:
+        raise SystemExit(status)
+
+
 def cmd_build(args):
     from zerohero.fpga.boards import FPGAError, build_board
 
@@ -269,6 +277,10 @@ def build_parser():
     from zerohero.nn import add_parser as add_nn_parser
 
     add_nn_parser(sub, cmd_nn)
+
+    from zerohero.graph import add_parser as add_graph_parser
+
+    add_graph_parser(sub, cmd_graph)
 
     r.add_argument("--board", help="run on an FPGA board over its UART (with --port)")
     r.add_argument("--port", help="serial device of the board, e.g. /dev/ttyUSB1")

@@ -134,6 +134,41 @@ class Runtime:
         (:func:`~zerohero.firmware.resident.plan_chain`)."""
         return Resident(self, workload, batch)
 
+    def iterate(self, layer, x, iterations: int, load: bool = True):
+        """``((x_K, x_K-1), stats)``: ``K = iterations`` steps of
+        ``x <- requantize(A [x; consts])`` (a :class:`~zerohero.firmware.resident.ChainLayer`
+        with ``requant``) in one program on the chip, nothing from the host between two steps;
+        the last two iterates, bit for bit the golden model's
+        (:func:`~zerohero.firmware.resident.golden_iterate`). ``load``: write the matrix, its
+        table and constants first (a board that already holds them from the previous call
+        needs only the input)."""
+        from zerohero.firmware.resident import golden_iterate, plan_iterate
+
+        plan = plan_iterate(self.cfg, layer)
+        program = plan.program(x, iterations, load=load or self.backend != "board")
+        gold_k, gold_prev, overflows = golden_iterate(layer, x, iterations, self.sem)
+        if self.backend == "model":
+            (xk, prev), run = (gold_k, gold_prev), {
+                "cycles": None, "load_cycles": None, "read_cycles": None,
+                "host_words_out": _words_out(program), "host_words_in": len(program.reads) + 1}
+        else:
+            [run] = self.execute([program])
+            (xk, prev), _ = program.decode(run["reads"])
+        cycles = run["cycles"]
+        stats = {
+            "iterations": iterations, "cycles": cycles, "compute_cycles": cycles,
+            "cycles_per_iteration": None if cycles is None else cycles / iterations,
+            "load_cycles": run["load_cycles"], "read_cycles": run["read_cycles"],
+            "end_to_end_cycles": (None if None in (cycles, run["load_cycles"],
+                                                   run["read_cycles"])
+                                  else cycles + run["load_cycles"] + run["read_cycles"]),
+            "host_words_out": run["host_words_out"], "host_words_in": run["host_words_in"],
+            # One program from the first step to the last: the host is off the bus between.
+            "host_words_between_iterations": 0,
+            "overflows": overflows,
+        }
+        return (xk, prev), stats
+
     # Checks ----------------------------------------------------------------------------
 
     def _coords(self, kernel, *extents):

@@ -72,8 +72,7 @@ def test_round_trip_any_words(words):
 def test_disassembly():
     words = assemble("start: cfg *, A_POS, 5\ncfgr 1, relu, r7\nldi r2, -1\n"
                      "loop: djnz r2, loop\njmp start\nrun 2\nwait *\nclrc\nnop\nhalt", LANES)
-    bad = [encode(11), encode(OPCODES["cfg"], 0, len(FIELDS), 1),
-           encode(OPCODES["ldi"], REGISTERS, 0, 1), encode(OPCODES["cfgr"], 0, 0, REGISTERS),
+    bad = [encode(11), encode(OPCODES["ldi"], REGISTERS, 0, 1), encode(OPCODES["cfgr"], 0, 0, REGISTERS),
            encode(OPCODES["jmp"], 1, 0, 4), encode(OPCODES["halt"], 0, 0, 1)]
     assert disassemble(words + bad) == [
         "   0: cfg *, A_POS, 5",
@@ -87,11 +86,10 @@ def test_disassembly():
         "   8: nop",
         "   9: halt",
         "  10: .word 0xb0000000",
-        "  11: .word 0x600d0001",
-        "  12: .word 0x20800001",
-        "  13: .word 0x70000008",
-        "  14: .word 0x50100004      ; jmp 4 (with unused bits set)",
-        "  15: .word 0x10000001      ; halt (with unused bits set)",
+        "  11: .word 0x20800001",
+        "  12: .word 0x70000008",
+        "  13: .word 0x50100004      ; jmp 4 (with unused bits set)",
+        "  14: .word 0x10000001      ; halt (with unused bits set)",
     ]
     assert decode(words[1]) == (OPCODES["cfgr"], 1, FIELDS["RELU"], 7)
 
@@ -112,7 +110,7 @@ ERRORS = [
     ("run x", "line 1: 'x' is not a number"),
     ("cfg 0, A_FOO, 1", "line 1: unknown field 'A_FOO'; known: A_MODE, A_POS, A_CRD, A_ROWS, "
                         "A_COLS, B_MODE, B_POS, B_CRD, OUT_BASE, RELU, OUT_MODE, OUT_POS, "
-                        "MAC_MODE"),
+                        "MAC_MODE, RQ_TABLE, RQ_LO, RQ_HI"),
     ("ldi r0, 65536", "line 1: immediate 65536 does not fit 16 bits"),
     ("cfg 0, RELU, -32769", "line 1: immediate -32769 does not fit 16 bits"),
     ("ldi r0, 1.5", "line 1: '1.5' is not a number"),

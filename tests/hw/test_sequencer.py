@@ -67,10 +67,7 @@ def _directed():
     c["illegal-opcode-11"] = case([encode(6, 0, FIELDS["RELU"], 1), encode(11), encode(1)],
                                   "ILLEGAL")
     c["illegal-opcode-15"] = case([0xF000_0000, encode(1)], "ILLEGAL")
-    c["illegal-field-cfg"] = case([encode(OPCODES["cfg"], 0, len(FIELDS), 0), encode(1)],
-                                  "ILLEGAL")
-    c["illegal-field-cfgr"] = case([encode(OPCODES["cfgr"], ALL_LANES, 15, 0), encode(1)],
-                                   "ILLEGAL")
+    # (Every 4-bit field number is a lane field, so no field is illegal.)
     c["illegal-lane-cfg"] = case([encode(OPCODES["cfg"], LANES, 0, 0), encode(1)], "ILLEGAL")
     c["illegal-lane-cfgr"] = case([encode(OPCODES["cfgr"], 254, 0, 0), encode(1)], "ILLEGAL")
     c["illegal-lane-run"] = case("run 0\n" + f".word {encode(OPCODES['run'], LANES)}\nhalt",

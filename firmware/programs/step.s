@@ -1,0 +1,5 @@
+; One iteration: {a} -> {b}.
+        cfg   *, B_POS, {a}
+        cfg   *, OUT_BASE, {b}
+        run   *
+        wait  *
