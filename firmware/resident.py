@@ -378,7 +378,7 @@ def plan_chain(cfg, layers, batch: int | None = None) -> ChainPlan:
     return ChainPlan(cfg, layers, max_batch, writes, firmware_for, input_writes, reads_for,
                      decode, timeout_for, (PROGRAMS / "chain.s").read_text(),
                      {"slots": slots, "regions": regions, "tables": tables, "out": out_at,
-                      "operand_words": used})
+                      "operand_words": used, "busiest": busiest})
 
 
 @dataclass

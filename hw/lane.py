@@ -148,7 +148,7 @@ class Lane(wiring.Component):
         m.submodules.loc = loc = Locator(cfg)
         isect = Intersector(cfg)
         m.submodules.mac = mac = MACLane(cfg)
-        m.submodules.wr = wr = DenseWriter(cfg)
+        m.submodules.wr = wr = DenseWriter(cfg, arbitrated=cfg.result_stage)
         # The join units (xs and the intersector, and the unioner) have a clock of their own,
         # gated (hw/gating.py) to run only while B is joined with A (B_MODE != 0) or xs is
         # busy: in a gather job (SpMV, SpMM, GEMV, GEMM) they get no start, no valid input
@@ -195,10 +195,14 @@ class Lane(wiring.Component):
                              self.out_wr.data.eq(cw.entry_wr.data)]
         with m.Elif(bcast):
             m.d.comb += [self.bc_wr.addr.eq(wr.wr.addr), self.bc_wr.en.eq(wr.wr.en),
-                         self.bc_wr.data.eq(wr.wr.data), wr.wr_ready.eq(self.bc_ready)]
+                         self.bc_wr.data.eq(wr.wr.data)]
+            if chained:
+                m.d.comb += wr.wr_ready.eq(self.bc_ready)
         with m.Else():
             m.d.comb += [self.out_wr.addr.eq(wr.wr.addr), self.out_wr.en.eq(wr.wr.en),
-                         self.out_wr.data.eq(wr.wr.data), wr.wr_ready.eq(1)]
+                         self.out_wr.data.eq(wr.wr.data)]
+            if chained:
+                m.d.comb += wr.wr_ready.eq(1)
         if sparse_out:
             # Gated with the mode: the writer's port is only the lane's in compressed mode
             # (and an idle writer's combinational enable can stay X on Icarus, which would

@@ -452,20 +452,23 @@ class Locator(wiring.Component):
 
 class DenseWriter(wiring.Component):
     """Writes each data token's value (as an entry with its ``crd``) to ``base + n`` for the
-    n-th data token of the job, one per cycle while ``wr_ready`` (high unless driven: always
-    ready). ``wr.en`` asks for the write of the token offered (it does not wait for
-    ``wr_ready``, which may depend on it: an arbiter's grant); the write and the token are
-    taken in a cycle with both. ``count`` is the number written; ``busy`` falls when DONE
-    arrives."""
+    n-th data token of the job, one per cycle (always ready). ``count`` is the number written;
+    ``busy`` falls when DONE arrives.
 
-    def __init__(self, cfg, value_width=None):
+    ``arbitrated``: the writes wait for ``wr_ready`` (an arbiter's grant). ``wr.en`` asks for
+    the write of the token offered without waiting for ``wr_ready``, which may depend on it;
+    the write and the token are taken in a cycle with both."""
+
+    def __init__(self, cfg, value_width=None, arbitrated=False):
         self.cfg = cfg
         self.value_width = cfg.acc_width if value_width is None else value_width
+        self.arbitrated = arbitrated
         super().__init__({
             "start": In(1), "busy": Out(1), "base": In(cfg.spm_addr_width),
             "inp": In(token_stream(cfg, 1, value_width=self.value_width)),
-            "wr": Out(WritePortSignature(cfg)), "wr_ready": In(1, init=1),
+            "wr": Out(WritePortSignature(cfg)),
             "count": Out(cfg.spm_addr_width + 1),
+            **({"wr_ready": In(1)} if arbitrated else {}),
         })
 
     def elaborate(self, platform):
@@ -473,7 +476,8 @@ class DenseWriter(wiring.Component):
         cfg = self.cfg
         base = Signal(cfg.spm_addr_width)
         tok = self.inp.p
-        m.d.comb += self.inp.ready.eq(self.busy & (self.wr_ready | ~tok.data))
+        granted = self.wr_ready if self.arbitrated else 1
+        m.d.comb += self.inp.ready.eq(self.busy & (granted | ~tok.data))
         # Address and data every cycle, only the enable decided (as _Issue.address).
         m.d.comb += [self.wr.addr.eq(base + self.count),
                      self.wr.data.eq(_entry(m, cfg, tok.crd, tok.val[0]))]

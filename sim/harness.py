@@ -95,11 +95,12 @@ class Built:
                     f"cocotb test on {self.sim} failed:\n" + "\n".join(failures) + "\n" + tail)
             return json.loads(result_path.read_text())
 
-    def play(self, jobs: list[dict], overlap: bool = False) -> dict:
+    def play(self, jobs: list[dict], overlap: bool = False, reset: bool = True) -> dict:
         """Run ``jobs`` (each ``{writes: [(addr, data)], start: (addr, data), reads: [addr],
         timeout: cycles}``, optionally ``late_writes``) on a ``player=True`` build, in one
         simulator run: per job the writes, the start, the wait for ``irq``, the reads (and a
-        reset before each job without ``overlap``).
+        reset before each job without ``overlap``, unless ``reset`` is false: then every job
+        finds the accelerator as the one before left it, as on a board).
 
         ``overlap`` (double buffering): job ``i + 1``'s ``writes`` are played while job ``i``
         runs (they must go where job ``i`` does not look), its ``late_writes`` (the firmware)
@@ -128,7 +129,7 @@ class Built:
                 request(READ, i, a)
 
         for i in range(len(jobs)):
-            if not overlap and i:
+            if not overlap and reset and i:
                 ops.append((RESET, 0, 0, 0))
             load(i, "writes")
             if overlap and i:

@@ -92,7 +92,7 @@ COUNT_FIELDS = ("A_ROWS", "A_COLS")
 ERRORS = {"NONE": 0, "ILLEGAL": 3, "RANGE": 4, "UNIT": 5, "WATCHDOG": 6}
 #: What each sequencer error means (the register map documents them from here).
 ERROR_DOCS = {
-    "ILLEGAL": "unknown opcode or field, bad register or lane, jump target outside the "
+    "ILLEGAL": "unknown opcode, bad register or lane, jump target outside the "
                "program, or running off its end",
     "RANGE": "a lane field set to an address beyond the bank",
     "UNIT": "a lane's intersector reported a stream structure error",

@@ -379,17 +379,33 @@ def bench_spgemm_tiled(sim: str = "verilator"):
 BENCHES["spgemm"] = bench_spgemm
 
 
-def bench_nn(sim: str = "verilator", configs=("sim-small", "ulx3s-85f"),
+#: A board preset with the result stage: simulated only (its board build is not done yet),
+#: so its board times are projections at the preset's clock and baud.
+RESIDENT_VARIANT = "+result_stage"
+
+
+def _bench_config(name):
+    if name.endswith(RESIDENT_VARIANT):
+        return preset(name[:-len(RESIDENT_VARIANT)]).replace(result_stage=True, name=name)
+    return preset(name)
+
+
+def bench_nn(sim: str = "verilator",
+             configs=("sim-small", "ulx3s-85f", "ulx3s-85f" + RESIDENT_VARIANT),
              sparsities=(0.0, 0.5, 0.8, 0.9), rtl_images: int = 32):
     """The digits MLP (64-128-64-10) pruned to each sparsity (unstructured, fine-tuned),
-    quantized for each preset, its first ``rtl_images`` test images run on ``sim``: per
-    inference the compute cycles, the end-to-end cycles (the host bus's loading and reading
-    back included), the host words each way and the runtime calls; a board preset's
-    projected time on the board at its clock and over its UART at the default baud
-    (:func:`zerohero.link.program_bytes` of the same programs); and the float network in
+    quantized for each preset, its first ``rtl_images`` test images run on ``sim``, two ways:
+    ``per-layer`` (a runtime call per layer and batch, weights sent and activations
+    requantized on the host every time) and, on configurations with the result stage,
+    ``resident`` (loaded once; a batch is one program, every layer requantized and broadcast
+    on the chip). Per inference: compute cycles, end-to-end cycles (the host bus's loading and
+    reading back), host words each way, runtime calls; for ``resident`` the one-time load
+    (``load_words``) and ``transition_cycles``, the cycles a layer costs a column beyond its
+    busiest lane's stream (job start, pipeline, the broadcast's tail and the barrier). A
+    board preset's projected time on the board at its clock and over its UART at the default
+    baud (:func:`zerohero.link.program_bytes` of the same programs); the float network in
     NumPy measured in the same run on this CPU, one image at a time and the test set in one
-    batch. The floor of the host traffic is the network's input and output words
-    (``input_words``, ``output_words``)."""
+    batch. The floor of the host traffic is the network's input and output words."""
     import time
 
     import numpy as np
@@ -418,45 +434,111 @@ def bench_nn(sim: str = "verilator", configs=("sim-small", "ulx3s-85f"),
 
     cpu_one, cpu_batched = cpu_us(False), cpu_us(True)
     boards = {b.config: b for b in BOARDS.values()}
+    n = min(rtl_images, len(Xte))
     records = []
     for name in configs:
-        cfg = preset(name)
+        cfg = _bench_config(name)
+        board = boards.get(name.removesuffix(RESIDENT_VARIANT))
         for sparsity in sparsities:
             c = nn.compile_network(net, cfg, sparsity)
+            gold = nn.golden_infer(c, Xte[:n])
             acc = Runtime(cfg, sim)
             programs = []
             execute = acc.execute
 
             def recording(progs, overlap=False):
-                programs.extend(progs)
+                programs.extend(acc._reading_cycles(progs))
                 return execute(progs, overlap)
 
             acc.execute = recording
-            n = min(rtl_images, len(Xte))
-            [(logits, st)] = nn.run_network(acc, [(c, "spmm")], Xte[:n])
-            exact = bool(np.array_equal(logits, nn.golden_infer(c, Xte[:n])))
-            board = boards.get(name)
-            link_s = (sum(program_bytes(p.writes + [p.start], p.reads)      # CYCLES too
-                          for p in acc._reading_cycles(programs)) * 10 / DEFAULT_BAUD / n
-                      if board else None)
+            if cfg.result_stage:
+                m = acc.load(c)
+                logits, st = m.infer(Xte[:n])
+                load_words = st["resident_load"]["host_words_out"]
+                programs[:] = programs[1:]                   # the load is counted apart
+                mode, calls, batch = "resident", st["batches"], st["batch"]
+                busiest = m.plan.work["busiest"]
+                transition = (st["compute_cycles"] - sum(busiest) * n) / (len(busiest) * n)
+            else:
+                [(logits, st)] = nn.run_network(acc, [(c, "spmm")], Xte[:n])
+                mode, calls, batch = "per-layer", st["programs"], c.max_batch()
+                load_words, transition = None, None
+            link_s = (sum(program_bytes(p.writes + [p.start], p.reads) for p in programs)
+                      * 10 / DEFAULT_BAUD / n if board else None)
             records.append({
-                "config": name, "sparsity": sparsity, "batch": c.max_batch(),
-                "runtime_calls": round(st["programs"] / n, 2),
+                "config": name, "mode": mode, "sparsity": sparsity, "batch": batch,
+                "runtime_calls": round(calls / n, 3),
                 "compute_cycles": round(st["cycles"] / n, 1),
                 "end_to_end_cycles": round(st["end_to_end_cycles"] / n, 1),
                 "host_bus_share": round(1 - st["cycles"] / st["end_to_end_cycles"], 3),
                 "host_words_out": round(st["host_words_out"] / n, 1),
                 "host_words_in": round(st["host_words_in"] / n, 1),
+                "load_words": load_words,
+                "transition_cycles": None if transition is None else round(transition, 1),
                 "input_words": Xte.shape[1], "output_words": c.layers[-1].A.shape[0],
-                "utilization": round(st["useful_macs"] / (cfg.lanes * st["cycles"]), 3),
                 "board_compute_us": (round(st["cycles"] / n / board.target_mhz, 2)
                                      if board else None),
-                "board_link_ms": round(link_s * 1e3, 1) if board else None,
+                "board_link_ms": round(link_s * 1e3, 2) if board else None,
                 "numpy_one_image_us": round(cpu_one, 1),
                 "numpy_batched_us": round(cpu_batched, 2),
-                "bit_exact": exact,
+                "bit_exact": bool(np.array_equal(logits, gold)),
             })
     return records
 
 
+def bench_pagerank(sim: str = "verilator", graphs=("karate", "bcspwr04"), iters: int = 20):
+    """PageRank on the chip (:func:`zerohero.graph.pagerank`) of SuiteSparse graphs (their
+    pattern, as undirected graphs: an edge each way), ``iters`` iterations in one program on
+    ``sim`` with sim-small: cycles an iteration, the host words between iterations, end-to-end
+    cycles (load and read back included), the L1 distance of the ranks from NetworkX's
+    (``networkx.pagerank``, float64), and on this CPU in the same run the time of one
+    iteration of the same power iteration in SciPy (a float64 SpMV and the teleport)."""
+    import time
+
+    import networkx as nx
+    import numpy as np
+    import scipy.sparse
+
+    from zerohero import model
+    from zerohero.graph import pagerank, pagerank_layer
+    from zerohero.runtime import Runtime
+    from zerohero.sim.harness import ROOT
+
+    cfg = preset("sim-small")
+    acc = Runtime(cfg, sim)
+    records = []
+    for name in graphs:
+        m = model.read_mtx(ROOT / "data" / "suitesparse" / f"{name}.mtx")
+        W = scipy.sparse.csr_array((np.ones(len(m.rows)), (m.rows, m.cols)), shape=m.shape)
+        W.setdiag(0)
+        W.eliminate_zeros()
+        ranks, st = pagerank(acc, W, iters=iters)
+        G = nx.from_scipy_sparse_array(W, create_using=nx.DiGraph)
+        ref = nx.pagerank(G)
+        ref = np.array([ref[i] for i in range(W.shape[0])])
+        M = (0.85 * (scipy.sparse.diags(1 / np.asarray(W.sum(axis=1)).ravel()) @ W).T).tocsr()
+        x, best = np.full(W.shape[0], 1 / W.shape[0]), math.inf
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(100):
+                x = M @ x + 0.15 / W.shape[0]
+            best = min(best, (time.perf_counter() - t0) / 100)
+        layer, _ = pagerank_layer(cfg, W)
+        records.append({
+            "graph": name, "nodes": st["nodes"], "edges": st["edges"],
+            "matrix_nnz": int(scipy.sparse.csr_array(layer.A).nnz), "lanes": cfg.lanes,
+            "iterations": st["iterations"],
+            "cycles_per_iteration": round(st["cycles_per_iteration"], 1),
+            "ideal_cycles_per_iteration": math.ceil(
+                scipy.sparse.csr_array(layer.A).nnz / cfg.lanes),
+            "host_words_between_iterations": st["host_words_between_iterations"],
+            "end_to_end_cycles": st["end_to_end_cycles"],
+            "l1_vs_networkx": float(f"{np.abs(ranks - ref).sum():.2g}"),
+            "top5_as_networkx": list(np.argsort(-ranks)[:5]) == list(np.argsort(-ref)[:5]),
+            "scipy_us_per_iteration": round(best * 1e6, 2),
+        })
+    return records
+
+
+BENCHES["pagerank"] = bench_pagerank
 BENCHES["nn"] = bench_nn

@@ -234,7 +234,7 @@ def build_parser():
     d.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("bench", help="measured benchmarks (cycles, ratios)")
-    b.add_argument("what", choices=["intersect", "scan", "spmv", "spgemm", "nn"])
+    b.add_argument("what", choices=["intersect", "scan", "spmv", "spgemm", "nn", "pagerank"])
     b.add_argument("--tiled", action="store_true",
                    help="spmv, spgemm: operands larger than the scratchpad, tiled: "
                         "sequential, double-buffered, and which the runtime picks")

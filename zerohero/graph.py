@@ -8,8 +8,9 @@ the dangling nodes' (no out-edges) rank spread uniformly. Here that is one matri
 rest has one entry an edge. Each iteration is one SpMV plus the result stage on the chip:
 
 * ``M`` is quantized to ``value_width``-bit integers ``round(M 2**f)`` (``f`` the largest that
-  keeps every entry in range), ``x`` to ``round(x S)`` with ``S`` the largest scale whose
-  ranks cannot leave the value range (a rank is at most ``(1 - d) / N + max(M)``);
+  keeps every entry in range and a row's sum within half the accumulator), ``x`` to
+  ``round(x S)`` with ``S`` the largest scale whose ranks cannot leave the value range (a
+  rank is at most ``(1 - d) / N + max(M)``);
 * the result stage divides by ``2**f`` (multiplier 1, shift ``f``, round half up) and adds
   the teleport term ``round(S (1 - d) / N)`` as every row's zero point, clamped to
   ``[0, value_max]``.
@@ -70,7 +71,13 @@ def pagerank_layer(cfg, W, damping: float = 0.85):
                          f"scale {S} leaves {S / n:.2g} levels an average node (at least "
                          f"{MIN_LEVELS}); at most {S // MIN_LEVELS} nodes with config "
                          f"{cfg.name}")
-    f = math.floor(math.log2(vmax / top)) if top else 0
+    # A row's sum is about 2**f times its next rank (at most vmax), plus half a unit of
+    # rounding per entry times the ranks it meets (at most S): both halves of the accumulator.
+    half = cfg.acc_max // 2
+    if S > half:
+        raise ValueError(f"the ranks' scale {S} does not fit half of a {cfg.acc_width}-bit "
+                         "accumulator")
+    f = min(math.floor(math.log2(vmax / top)) if top else 0, math.floor(math.log2(half / vmax)))
     while f > 0 and round(top * 2 ** f) > vmax:
         f -= 1
     Mq = M.copy()

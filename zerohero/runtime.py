@@ -327,20 +327,22 @@ class Runtime:
             "host_words_in": sum(j["host_words_in"] for j in jobs),
         }
 
-    def execute(self, programs, overlap: bool = False):
+    def execute(self, programs, overlap: bool = False, keep: bool = False):
         """Run :class:`Program` s on the backend (on a simulator, in one simulation); per
         program ``{cycles, reads, ...}``. ``self.last_run`` keeps a simulation's simulated
         cycles (loading and reading back included) and its wall time. ``overlap``: the
         programs alternate between bank halves (:func:`plan_double_buffered`), so on a
         simulator each one's scratchpad writes are played while the one before runs (the
-        board backend runs them one after the other)."""
+        board backend runs them one after the other). ``keep``: a simulator does not reset
+        the accelerator between two programs (as a board, where a program finds what the one
+        before left: a resident workload)."""
         programs = self._reading_cycles(programs)
         if self.backend == "board":
             self.progress(f"running on the board: {sum(len(p.writes) for p in programs)} "
                           f"words out, {sum(len(p.reads) for p in programs)} back...")
             results = self._board.execute(programs)
         else:
-            results = self._simulate(programs, overlap)
+            results = self._simulate(programs, overlap, keep)
         for p, res in zip(programs, results):
             counted = res["reads"].pop() if len(res["reads"]) == len(p.reads) else None
             # The simulator's own count (the bus player's) stays as a cross-check.
@@ -360,7 +362,7 @@ class Runtime:
         cycles_at = RegisterMap(self.cfg)["CYCLES"].offset
         return [dataclasses.replace(p, reads=[*p.reads, cycles_at]) for p in programs]
 
-    def _simulate(self, programs, overlap=False):
+    def _simulate(self, programs, overlap=False, keep=False):
         from zerohero.sim.harness import build
 
         if self._built is None:
@@ -375,7 +377,7 @@ class Runtime:
         run = self._built.play([{"writes": [w for w in p.writes if w[0] < fw_base],
                                  "late_writes": [w for w in p.writes if w[0] >= fw_base],
                                  "start": p.start, "reads": p.reads, "timeout": p.timeout}
-                                for p in programs], overlap=overlap)
+                                for p in programs], overlap=overlap, reset=not keep)
         self.last_run = {"cycles": run["cycles"], "wall_s": run["wall_s"]}
         if not run["done"] and all(res["irq"] for res in run["jobs"]):
             raise RuntimeError("the simulation did not finish its program list")
@@ -454,7 +456,7 @@ class Resident:
                     for p in load + programs]
             results = gold
         else:
-            runs = rt.execute(load + programs)
+            runs = rt.execute(load + programs, keep=True)
             got = [p.decode(r["reads"]) for p, r in zip(programs, runs[len(load):])]
             results = np.hstack([res for res, _ in got])
             lanes = [c for _, cs in got for c in cs]

@@ -242,7 +242,7 @@ def random_runs(count, variant, seed=5):
     rng = random.Random(seed)
     runs = []
     while len(runs) < count:
-        stuck = rng.random() < 0.15
+        stuck = rng.random() < 0.3
         run = case(random_program(rng), None,
                    watchdog=rng.choice([WD, WD, rng.randint(0, 6)]),
                    busy=[rng.choice([0, 1, 2, 3, 5, 8, 12] + [None] * stuck)
