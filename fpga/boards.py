@@ -2,7 +2,8 @@
 
 :class:`BoardTop` wraps the board-agnostic :class:`zerohero.hw.uart_bridge.UartTop` for a board of
 :data:`BOARDS`: a PLL makes the design clock (``target_mhz``) from the board's oscillator, the
-UART pins go to the bridge (115200 baud, 8N1) and the first LEDs show busy / irq / NAK.
+UART pins go to the bridge (3 Mbaud unless built with another rate, 8N1) and the first LEDs
+show busy / irq / NAK.
 
 :func:`build_board` runs Amaranth's Lattice flow with the YoWASP tools from PyPI (Yosys,
 nextpnr-ice40 / -ecp5, icepack / ecppack; ``synth_ice40 -dsp`` so multipliers go to SB_MAC16),
@@ -115,7 +116,7 @@ BOARDS = {
                         ("iceprog", "{bitstream}"), "zerohero.bin", synth_opts="-dsp",
                         # A seed with which the 27 MHz flash build meets its clock (Fmax per
                         # seed: docs/timing-log.md); the design is at the UP5K's limit there.
-                        seed=7),
+                        seed=1),
     # ECP5-85F, 25 MHz oscillator; 75 MHz = EHXPLLL CLKI_DIV 1, CLKFB_DIV 3, CLKOP_DIV 8.
     "ulx3s": Board("ulx3s", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ulx3s-85f", "ecp5",
                    25.0, 75.0, ("openFPGALoader", "-b", "ulx3s", "-m", "{bitstream}"),
@@ -200,6 +201,13 @@ class BoardTop(Elaboratable):
         self.spec = spec
         self.pll, self.clock_mhz = spec.pll(mhz)
         self.clocks_per_bit = round(self.clock_mhz * 1e6 / baud)
+        self.baud = baud
+        # 8N1 tolerates a few percent between the two ends; keep well inside it.
+        error = abs(self.clock_mhz * 1e6 / self.clocks_per_bit - baud) / baud
+        if self.clocks_per_bit < 4 or error > 0.02:
+            raise ValueError(f"{baud} baud at {self.clock_mhz:g} MHz is "
+                             f"{self.clock_mhz * 1e6 / baud:.2f} clocks a bit: the UART needs a "
+                             "whole number of at least 4 (within 2 %)")
         self.core = UartTop(cfg, self.clocks_per_bit)
 
     def elaborate(self, platform):
@@ -266,11 +274,12 @@ def _cells(stat, prefix_lut, ff_prefix):
 
 def build_board(name: str, config: str | AccelConfig | None = None,
                 seed: int | None = None, mhz: float | None = None, progress=print,
-                router: str | None = None) -> dict:
+                router: str | None = None, baud: int = DEFAULT_BAUD) -> dict:
     """Synthesize, place, route and pack board ``name`` for a ``mhz`` clock (default: the
     board's target) with nextpnr's ``router`` and ``seed`` (default: the board's) and the
-    board's placer options; the report (see the module doc). :class:`FPGAError` if a tool fails
-    (e.g. the design does not fit) or the PLL cannot make the clock."""
+    board's placer options, its UART at ``baud``; the report (see the module doc).
+    :class:`FPGAError` if a tool fails (e.g. the design does not fit), the PLL cannot make the
+    clock or the UART the baud."""
     spec = board(name)
     router = router or spec.router
     seed = spec.seed if seed is None else seed
@@ -282,7 +291,10 @@ def build_board(name: str, config: str | AccelConfig | None = None,
         spec.pll(mhz)                   # a clock the PLL cannot make: before any tool runs
     except ValueError as e:
         raise FPGAError(str(e)) from None
-    top = BoardTop(spec, cfg, mhz)
+    try:
+        top = BoardTop(spec, cfg, mhz, baud)
+    except ValueError as e:
+        raise FPGAError(str(e)) from None
     with _locked(out):
         return _build(spec, cfg, top, out, seed, router, progress)
 
@@ -325,7 +337,7 @@ def _build(spec, cfg, top, out, seed, router, progress) -> dict:
         "target_mhz": spec.target_mhz, "timing_met": main["achieved"] >= top.clock_mhz,
         "target_met": main["achieved"] >= spec.target_mhz,
         "lut": lut, "ff": ff, "lc": lc, "bram": bram, "dsp": dsp, "router": router,
-        "seed": seed,
+        "seed": seed, "baud": top.baud,
         "critical_path": critical_path(pnr, clock),
         "bitstream": str(out / spec.bitstream),
         "bitstream_sha256": _sha256(out / spec.bitstream),

@@ -251,7 +251,8 @@ PRESETS = {
     "icebreaker": AccelConfig(name="icebreaker", lanes=1, window=1, spm_banks=2,
                               spm_depth=512, value_width=8, acc_width=20, coord_width=12,
                               counter_width=16, fw_depth=64, sparse_out=False,
-                              result_stage=False, double_buffer=False, clock_gating=False, predict_jumps=True),
+                              result_stage=False, double_buffer=False, clock_gating=False,
+                              predict_jumps=True),
     # ECP5-85F (ULX3S): 32 lanes of int8 MACs (MULT18X18D); 32-bit words so a 512-deep bank
     # copy is one DP16KD (64 banks x 2 read ports = 128 of 208). The sequencer's status and
     # fetch options cut its paths, the command and host stages (command_latency, host_stage)

@@ -47,5 +47,8 @@ HEADER_BYTES = 8
 #: CRC-8/SMBUS, as ``amaranth.lib.crc.Algorithm`` takes it (its catalog's ``CRC8_SMBUS``).
 CRC = {"crc_width": 8, "polynomial": 0x07, "initial_crc": 0x00, "reflect_input": False,
        "reflect_output": False, "xor_output": 0x00}
-#: The line rate of both boards' links.
-DEFAULT_BAUD = 115200
+#: The line rate of both boards' links: the fastest both boards' USB UARTs take (the
+#: iCEBreaker's FT2232H and the ULX3S's FT231X make 3 Mbaud exactly), a whole number of clocks
+#: a bit at the boards' clocks (9 at 27 MHz, 10 at 30, 25 at 75). ``zerohero build --baud``
+#: builds a bitstream for another rate (115200, say); the host takes the rate of the build.
+DEFAULT_BAUD = 3_000_000

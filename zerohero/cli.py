@@ -171,7 +171,7 @@ def cmd_build(args):
     try:
         report = build_board(args.board, args.config, seed=args.seed, mhz=args.mhz,
                              progress=lambda m: print(f"[zerohero] {m}", file=sys.stderr),
-                             router=args.router)
+                             router=args.router, baud=args.baud)
     except FPGAError as e:
         raise CLIError(str(e)) from None
     if args.json:
@@ -296,6 +296,11 @@ def build_parser():
     bd.add_argument("--mhz", type=float, help="design clock: the fastest the PLL makes at or "
                     "below it (default: the board's target, "
                     + ", ".join(f"{b.name} {b.target_mhz:g}" for b in BOARDS.values()) + ")")
+    from zerohero.spec.link import DEFAULT_BAUD
+
+    bd.add_argument("--baud", type=int, default=DEFAULT_BAUD,
+                    help=f"the UART's line rate (default {DEFAULT_BAUD}; runs on the board "
+                    "take the rate of its last build)")
     bd.add_argument("--seed", type=int, help="nextpnr seed (default: the board's, "
                     + ", ".join(f"{b.name} {b.seed}" for b in BOARDS.values()) + ")")
     bd.add_argument("--router", choices=ROUTERS, help="nextpnr router (default: the board's, "

@@ -111,13 +111,16 @@ def resolve_board(name, port):
 def backend_options(board, port) -> dict:
     """``Runtime`` keyword arguments of the board backend (none for a simulator): the
     clock of the board's last build (its target if there is none) converts cycles into
-    timeouts."""
+    timeouts, and the serial port runs at the baud that build's UART was made for."""
     if not board:
         return {}
     from zerohero.fpga.boards import last_build
 
-    report = last_build(board.name)
-    return {"port": port, "clock_hz": (report or {}).get("clock_mhz", board.target_mhz) * 1e6}
+    from zerohero.spec.link import DEFAULT_BAUD
+
+    report = last_build(board.name) or {}
+    return {"port": port, "clock_hz": report.get("clock_mhz", board.target_mhz) * 1e6,
+            "baud": report.get("baud", DEFAULT_BAUD)}
 
 
 # Operands ---------------------------------------------------------------------------------

@@ -72,7 +72,8 @@ def test_round_trip_any_words(words):
 def test_disassembly():
     words = assemble("start: cfg *, A_POS, 5\ncfgr 1, relu, r7\nldi r2, -1\n"
                      "loop: djnz r2, loop\njmp start\nrun 2\nwait *\nclrc\nnop\nhalt", LANES)
-    bad = [encode(11), encode(OPCODES["ldi"], REGISTERS, 0, 1), encode(OPCODES["cfgr"], 0, 0, REGISTERS),
+    bad = [encode(11), encode(OPCODES["ldi"], REGISTERS, 0, 1),
+           encode(OPCODES["cfgr"], 0, 0, REGISTERS),
            encode(OPCODES["jmp"], 1, 0, 4), encode(OPCODES["halt"], 0, 0, 1)]
     assert disassemble(words + bad) == [
         "   0: cfg *, A_POS, 5",

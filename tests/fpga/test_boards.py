@@ -190,7 +190,24 @@ def test_icebreaker_at_a_lower_clock_meets_timing(capsys):
 
     with builds_into(folder):
         assert backend_options(BOARDS["icebreaker"], "/dev/ttyUSB1") == {
-            "port": "/dev/ttyUSB1", "clock_hz": 27e6}
+            "port": "/dev/ttyUSB1", "clock_hz": 27e6, "baud": 3_000_000}
+    assert report["baud"] == 3_000_000
+
+
+def test_the_default_baud_is_whole_clocks_a_bit_on_both_boards():
+    """3 Mbaud: 9 clocks a bit at the iCEBreaker's 27 MHz, 10 at 30, 25 at the ULX3S's 75 MHz,
+    exactly (the bit-level link test runs at 8); 115200 stays available (234 at 27 MHz), and
+    a rate the UART cannot make is refused before any tool runs."""
+    from zerohero.fpga.boards import BOARDS, BoardTop, FPGAError, build_board
+
+    cfg = preset("icebreaker")
+    cases = [("icebreaker", 27, 3_000_000, 9), ("icebreaker", 30, 3_000_000, 10),
+             ("ulx3s", 75, 3_000_000, 25), ("icebreaker", 27, 115200, 234)]
+    for name, mhz, baud, cpb in cases:
+        top = BoardTop(BOARDS[name], cfg, mhz, baud)
+        assert (top.clocks_per_bit, top.baud) == (cpb, baud)
+    with pytest.raises(FPGAError, match=r"10000000 baud at 27 MHz is 2.70 clocks a bit"):
+        build_board("icebreaker", mhz=27, baud=10_000_000, progress=lambda *_: None)
 
 
 def test_pll_settings_follow_the_datasheet_formulas():
