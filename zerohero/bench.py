@@ -446,9 +446,9 @@ def bench_nn(sim: str = "verilator",
             programs = []
             execute = acc.execute
 
-            def recording(progs, overlap=False):
+            def recording(progs, overlap=False, keep=False):
                 programs.extend(acc._reading_cycles(progs))
-                return execute(progs, overlap)
+                return execute(progs, overlap, keep)
 
             acc.execute = recording
             if cfg.result_stage:
