@@ -19,8 +19,8 @@ Layout (every lane alike, so most fields are one broadcast ``cfg``):
 * Operand bank: layer after layer, ``pos`` (``R_L + 1`` words) then entries, at the same
   address in every lane.
 * Vector bank: one input region a layer (its columns ``stride_L`` words apart: the inputs,
-  then the layer's constant inputs, written once at load), each layer's table (word ``t``:
-  the requantization of the lane's ``t``-th row), and the last layer's results (local to each
+  then the layer's constant inputs, written once at load), each layer's table (word ``k``:
+  the requantization of the row in slot ``k``), and the last layer's results (local to each
   lane, as a row-wise kernel writes them). A region per layer, not two that alternate, keeps
   every layer's constants in place for the whole life of the load.
 """
@@ -225,8 +225,9 @@ def _operands(cfg, rmap, mats, slots, owners):
 
 
 def _tables(cfg, rmap, layers, mats, slots, owners):
-    """Bus writes of the requantized layers' tables at the bottom of every vector bank (lane
-    ``i``'s rows in lane ``i``'s): ``(writes, base per layer, words used)``."""
+    """Bus writes of the requantized layers' tables at the bottom of every vector bank (word
+    ``k``: the row in slot ``k``, which the bus's result stage reads for the results of that
+    row): ``(writes, base per layer, words used)``."""
     writes, tables, at = [], [], 0
     for n, L in enumerate(layers):
         q = L.requant
@@ -236,12 +237,13 @@ def _tables(cfg, rmap, layers, mats, slots, owners):
         tables.append(at)
         per_row = [_per_row(v, mats[n].shape[0], what, n)
                    for v, what in ((q.mult, "mult"), (q.shift, "shift"), (q.zero, "zero"))]
-        for lane, rows in enumerate(owners[n]):
-            words = [pack_rq(cfg, int(per_row[0][r]), int(per_row[1][r]), int(per_row[2][r]))
-                     for r in rows]
+        words = []
+        for rows in owners[n]:
+            words += [pack_rq(cfg, int(per_row[0][r]), int(per_row[1][r]), int(per_row[2][r]))
+                      for r in rows]
             words += [pack_rq(cfg, 0, 0, 0)] * (slots[n] - len(rows))
-            writes += _words(rmap, cfg.lanes + lane, at, words)
-        at += slots[n]
+        writes += _words(rmap, 1, at, words, broadcast=True)
+        at += len(words)
     return writes, tables, at
 
 

@@ -42,12 +42,13 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from zerohero.spec.config import COUNTER_NAMES
-from zerohero.spec.isa import ALL_LANES
+from zerohero.spec.isa import ALL_LANES, FIELDS
 
 from .gating import add_domain, gated_clock, own_copy
 from .host import HostBusSignature, HostPort, RegisterBank
 from .lane import Lane, LaneCommand
 from .memory import Scratchpad
+from .result import ResultStage
 from .sequencer import Sequencer
 
 __all__ = ["GATE_TAIL", "Accelerator"]
@@ -147,6 +148,13 @@ class Accelerator(wiring.Component):
                              Signal.like(seq.cfg_value, name=f"group{g}_value_stage"))
                 with m.If(seq.cfg_load[g:g + CMD_GROUP].any()):
                     m.d.sync += [groups[g][0].eq(seq.cfg_field), groups[g][1].eq(seq.cfg_value)]
+        # The broadcast bus's result stage (below): a lane counts as busy while a result is on
+        # its way to the banks, so a barrier waits for the last one.
+        rq = None
+        bus_busy = C(0, 1)
+        if cfg.result_stage:
+            m.submodules.rq = rq = ResultStage(cfg)
+            bus_busy = rq.busy
         progress = 0
         for i, lane in enumerate(lanes):
             cmd = LaneCommand().create(path=(f"lane{i}_cmd",))
@@ -170,7 +178,7 @@ class Accelerator(wiring.Component):
                 cmd = staged
             m.d.comb += cmd.clear.eq(clear | regs.clear)
             wiring.connect(m, cmd, lane.cmd)
-            m.d.comb += [seq.lane_busy[i].eq(lane.active | lane.pending),
+            m.d.comb += [seq.lane_busy[i].eq(lane.active | lane.pending | bus_busy),
                          seq.lane_error[i].eq(lane.error)]
             progress = progress | lane.progress
             for name in COUNTER_NAMES:
@@ -182,7 +190,7 @@ class Accelerator(wiring.Component):
         # hundred flip-flops, not of all of them).
         lanes_clk = ClockSignal()
         if cfg.clock_gating:
-            busy = (ResetSignal() | seq.start | seq.busy | regs.clear
+            busy = (ResetSignal() | seq.start | seq.busy | regs.clear | bus_busy
                     | Cat(lane.active | lane.pending for lane in lanes).any()
                     | Cat(port.en for port in host.spm_rd).any())
             tail = Signal(range(GATE_TAIL + 1))
@@ -206,21 +214,31 @@ class Accelerator(wiring.Component):
             return addr | (half << top) if cfg.double_buffer else addr
 
         # Broadcast writes (result_stage): at most one a cycle, into every vector bank at once,
-        # granted to the lowest lane that asks in a cycle no lane writes its own vector bank
-        # (own writes never wait). Results are one a row, far fewer than the MACs' operands.
+        # granted to the lowest lane that asks while the bus's result stage takes one; the
+        # stage's output waits for a cycle no lane writes its own vector bank (own writes never
+        # wait). Results are one a row, far fewer than the MACs' operands.
         bc_en = C(0, 1)
         if cfg.result_stage:
-            bc_en = Signal(name="bcast_en")
-            bc_addr = Signal(cfg.spm_addr_width, name="bcast_addr")
-            bc_data = Signal(cfg.word_width, name="bcast_data")
-            blocked = Cat(lane.out_wr.en for lane in lanes).any()
+            own = Cat(lane.out_wr.en for lane in lanes).any()
+            blocked = ~rq.inp_ready
             for i, lane in enumerate(lanes):
                 grant = Signal(name=f"lane{i}_bcast_grant")
                 m.d.comb += [grant.eq(lane.bc_wr.en & ~blocked), lane.bc_ready.eq(grant)]
                 blocked = blocked | lane.bc_wr.en
                 with m.If(grant):
-                    m.d.comb += [bc_en.eq(1), bc_addr.eq(lane.bc_wr.addr),
-                                 bc_data.eq(lane.bc_wr.data)]
+                    m.d.comb += [rq.inp_valid.eq(1), rq.inp.addr.eq(lane.bc_wr.addr),
+                                 rq.inp.entry.eq(lane.bc_wr.data), rq.inp.table.eq(lane.bc_table),
+                                 rq.inp.rq.eq(lane.bc_rq)]
+            bc_en, bc_addr, bc_data = rq.out_valid & ~own, rq.out.addr, rq.out.entry.as_value()
+            m.d.comb += rq.hold.eq(own)
+            # The bounds of the job: the sequencer's writes of RQ_LO / RQ_HI to lane 0 (or to
+            # every lane), as the lanes take them.
+            lo, hi = Signal.like(rq.lo, name="rq_lo"), Signal.like(rq.hi, name="rq_hi")
+            to_lane0 = seq.cfg_we & ((seq.cfg_lane == 0) | (seq.cfg_lane == ALL_LANES))
+            for field, reg in (("RQ_LO", lo), ("RQ_HI", hi)):
+                with m.If(to_lane0 & (seq.cfg_field == FIELDS[field])):
+                    m.d.sync += reg.eq(seq.cfg_value)
+            m.d.comb += [rq.lo.eq(lo), rq.hi.eq(hi)]
         for b in range(cfg.spm_banks):
             lane = lanes[b % cfg.lanes] if b < 2 * cfg.lanes else None
             operand = b < cfg.lanes
@@ -234,14 +252,22 @@ class Accelerator(wiring.Component):
                 src = None if lane is None else (lane.op_rd[p] if operand else lane.vec_rd[p])
                 ours = spm.rd[b][p]
                 host_port = host.spm_rd[b] if p == 0 else None
+                table = rq is not None and b == cfg.lanes and p == 1
                 with m.If(lanes_own & (src is not None)):
                     if src is not None:
                         m.d.comb += [ours.addr.eq(lane_addr(src.addr)), ours.en.eq(src.en)]
+                    if table:
+                        # The bus stage's table reads (lane 0's second vector port is free in
+                        # the gather jobs that requantize).
+                        with m.If(rq.rd.en):
+                            m.d.comb += [ours.addr.eq(lane_addr(rq.rd.addr)), ours.en.eq(1)]
                 with m.Else():
                     if host_port is not None:
                         m.d.comb += [ours.addr.eq(host_port.addr), ours.en.eq(host_port.en)]
                 if src is not None:
                     m.d.comb += src.data.eq(ours.data)
+                if table:
+                    m.d.comb += rq.rd.data.eq(ours.data)
                 if host_port is not None:
                     m.d.comb += host_port.data.eq(ours.data)
             wr = spm.wr[b]

@@ -17,11 +17,11 @@ vector bank (``out_wr``) and ``pos`` to ``OUT_POS`` of the operand bank (``pos_w
 With ``AccelConfig.sparse_out`` off, none of that is built: B_MODE 2 and 3 both intersect row
 by row, OUT_MODE and MAC_MODE are ignored (the runtime refuses the sparse-output kernels).
 
-Chaining (``AccelConfig.result_stage``; dense writer only): ``OUT_MODE`` bit 3 sends the
-results through the :class:`~zerohero.hw.result.ResultStage` (per-row requantization, its table
-read through the vector bank's second port, which a gather job leaves free; a join job ignores
-the bit), bit 2 sends the writer's writes to ``bc_wr``, which the accelerator writes into every
-lane's vector bank at ``OUT_BASE + OUT_POS + n`` when its arbiter grants them (``bc_ready``).
+Chaining (``AccelConfig.result_stage``; dense writer only): ``OUT_MODE`` bit 2 sends the
+writer's writes to ``bc_wr``, which the accelerator writes into every lane's vector bank at
+``OUT_BASE + OUT_POS + n`` when its arbiter grants them (``bc_ready``); with bit 3 (in a gather
+job) each goes through the accelerator's :class:`~zerohero.hw.result.ResultStage` on the way,
+with its row's table word at ``RQ_TABLE + OUT_POS + n`` (``bc_table``, ``bc_rq``).
 """
 
 from amaranth.hdl import C, DomainRenamer, Module, Mux, Signal
@@ -35,8 +35,6 @@ from .gating import add_gated_domain, own_copy
 from .join import Intersector, Unioner
 from .memory import ReadPortSignature, WritePortSignature
 from .pe import MACLane, counter_names
-from .protocol import token_stream
-from .result import ResultStage
 from .scan import CompressedScanner, CompressedWriter, DenseScanner, DenseWriter, Locator
 
 __all__ = ["Lane", "LaneCommand"]
@@ -74,7 +72,8 @@ class Lane(wiring.Component):
       vector or the joined fibers' ``pos``, then their entries).
     * ``out_wr``: results to the vector bank (dense writer, or a compressed output's entries);
       ``pos_wr``: a compressed output's ``pos`` to the operand bank; ``bc_wr`` (with
-      ``result_stage``): a broadcast output's writes, each asked until ``bc_ready`` grants it.
+      ``result_stage``): a broadcast output's writes, each asked until ``bc_ready`` grants it,
+      with ``bc_table`` and ``bc_rq`` (its row's table word, requantize it).
     * ``pending``: a ``run`` is registered and the job starts this cycle; ``active``: a unit
       of the lane is busy (the job runs until both are low); ``error``: the intersector (or
       unioner) saw a stream structure mismatch (sticky); ``progress``: the MAC took a token this
@@ -97,6 +96,7 @@ class Lane(wiring.Component):
             "vec_rd": Out(ReadPortSignature(cfg)).array(2),
             "cmd": In(LaneCommand()),
             "bc_wr": Out(WritePortSignature(cfg)), "bc_ready": In(1),
+            "bc_table": Out(cfg.spm_addr_width), "bc_rq": Out(1),
             "active": Out(1), "pending": Out(1), "error": Out(1), "progress": Out(1),
         }
         for name in counter_names:
@@ -222,19 +222,11 @@ class Lane(wiring.Component):
         with m.Else():
             m.d.comb += [self.vec_rd[0].addr.eq(loc.rd.addr), self.vec_rd[0].en.eq(loc.rd.en)]
         m.d.comb += [xs.pos_rd.data.eq(self.vec_rd[0].data), loc.rd.data.eq(self.vec_rd[0].data)]
-        # The second vector port: xs's entries in a join job, the result stage's table in a
-        # gather job.
-        rd_users = [(b_join, xs.crd_rd)]
-        if chained:
-            m.submodules.rq = rq = ResultStage(cfg)
-            m.d.comb += [rq.start.eq(run), rq.table.eq(fields["RQ_TABLE"]),
-                         rq.lo.eq(fields["RQ_LO"].as_signed()),
-                         rq.hi.eq(fields["RQ_HI"].as_signed())]
-            rd_users.append((~b_join, rq.rd))
-        for sel, user in rd_users:
-            with m.If(sel):
-                m.d.comb += [self.vec_rd[1].addr.eq(user.addr), self.vec_rd[1].en.eq(user.en)]
-            m.d.comb += user.data.eq(self.vec_rd[1].data)
+        # The second vector port is xs's entries' (a join job's).
+        with m.If(b_join):
+            m.d.comb += [self.vec_rd[1].addr.eq(xs.crd_rd.addr),
+                         self.vec_rd[1].en.eq(xs.crd_rd.en)]
+        m.d.comb += xs.crd_rd.data.eq(self.vec_rd[1].data)
 
         # A stream: from the compressed or the dense scanner.
         a_valid = Mux(a_dense, ds.out.valid, cs.out.valid)
@@ -264,31 +256,20 @@ class Lane(wiring.Component):
             a_ready.eq(_pick(loc.inp.ready, [(sel, u.a.ready) for sel, u in joiners])),
             xs.out.ready.eq(_pick(isect.b.ready, [(sel, u.b.ready) for sel, u in joiners[1:]])),
         ]
-        # Results: to the dense writer (through the result stage with OUT_MODE bit 3), or
-        # (OUT_MODE 1) the compressed writer.
-        dense_in = mac.out
+        # Results: to the dense writer, or (OUT_MODE 1) the compressed writer.
+        m.d.comb += [wr.inp.valid.eq(mac.out.valid & ~compressed),
+                     wr.inp.payload.eq(mac.out.payload)]
         busy, error = wr.busy, isect.error
         if chained:
-            # The MAC's stream goes to the stage or past it, so a job without requantization
-            # takes no cycle more.
-            dense_in = token_stream(cfg, 1, value_width=cfg.acc_width).create(path=("dense_in",))
-            m.d.comb += [
-                rq.inp.valid.eq(mac.out.valid & requant), rq.inp.payload.eq(mac.out.payload),
-                rq.out.ready.eq(dense_in.ready & requant),
-                dense_in.valid.eq(Mux(requant, rq.out.valid, mac.out.valid)),
-                dense_in.payload.eq(Mux(requant, rq.out.payload.as_value(),
-                                        mac.out.payload.as_value())),
-            ]
-            m.d.comb += dense_in.ready.eq(wr.inp.ready)
-        m.d.comb += [wr.inp.valid.eq(dense_in.valid & ~compressed),
-                     wr.inp.payload.eq(dense_in.payload)]
-        dense_ready = Mux(requant, rq.inp.ready, wr.inp.ready) if chained else wr.inp.ready
+            # A broadcast result's row in the job's table (the lane's rows are OUT_POS on).
+            m.d.comb += [self.bc_table.eq(fields["RQ_TABLE"] + fields["OUT_POS"] + wr.count),
+                         self.bc_rq.eq(requant)]
         if sparse_out:
             m.d.comb += [cw.inp.valid.eq(mac.out.valid & compressed),
                          cw.inp.payload.eq(mac.out.payload)]
             busy, error = busy | cw.busy, error | union.error
-        m.d.comb += mac.out.ready.eq(Mux(compressed, cw.inp.ready, dense_ready) if sparse_out
-                                     else dense_ready)
+        m.d.comb += mac.out.ready.eq(Mux(compressed, cw.inp.ready, wr.inp.ready) if sparse_out
+                                     else wr.inp.ready)
 
 
         m.d.comb += [

@@ -47,13 +47,15 @@ OUT_MODE    bit 0: 0 dense writer (one result per data token, at OUT_BASE + n), 
             writer continues the rows and entries of its previous job, ``pos[0]`` is not
             rewritten); with ``AccelConfig.result_stage``, dense writer only: bit 2
             broadcast (result n goes to OUT_BASE + OUT_POS + n of every lane's vector
-            bank), bit 3 requantize (each result through the result stage: RQ_*)
+            bank), bit 3 requantize (each broadcast result through the bus's result
+            stage: RQ_*; gather jobs)
 OUT_POS     compressed output: where ``pos`` goes (operand bank); broadcast output: the
             lane's offset in the shared result (its first row)
 MAC_MODE    0: one dot product per fiber, 1: elementwise product per pair, 2:
             elementwise sum per pair (absent operands read 0)
-RQ_TABLE    requantize: base of the per-row table in the vector bank (word n for the
-            job's n-th result: multiplier, shift, zero point; spec/memory.py)
+RQ_TABLE    requantize: base of the per-row table in lane 0's vector bank (word
+            ``OUT_POS + n`` for the job's n-th result: multiplier, shift, zero point;
+            spec/memory.py), read by the broadcast bus's result stage
 RQ_LO       requantize: lowest result (signed 16 bits)
 RQ_HI       requantize: highest result (signed 16 bits)
 ==========  ============================================================================
