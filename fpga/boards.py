@@ -116,7 +116,7 @@ BOARDS = {
                         ("iceprog", "{bitstream}"), "zerohero.bin", synth_opts="-dsp",
                         # A seed with which the 27 MHz flash build meets its clock (Fmax per
                         # seed: docs/timing-log.md); the design is at the UP5K's limit there.
-                        seed=1),
+                        seed=5),
     # ECP5-85F, 25 MHz oscillator; 75 MHz = EHXPLLL CLKI_DIV 1, CLKFB_DIV 3, CLKOP_DIV 8.
     "ulx3s": Board("ulx3s", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ulx3s-85f", "ecp5",
                    25.0, 75.0, ("openFPGALoader", "-b", "ulx3s", "-m", "{bitstream}"),

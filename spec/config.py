@@ -80,10 +80,10 @@ class AccelConfig(SignedRanges):
     #: Build the sparse-output path of every lane (unioner, compressed writer, elementwise MAC
     #: modes: spgemm, ewmul, ewadd); it costs about a quarter more LUTs a lane.
     sparse_out: bool = True
-    #: The result stage and the broadcast path of every lane (``OUT_MODE`` bits 2 and 3,
-    #: hw/result.py): results requantized per row on the chip, and results written into every
-    #: lane's vector bank, where the next job gathers them: layers and iterations chained
-    #: without the host. Dense outputs only; a multiplier of ``acc_width`` x 17 bits a lane.
+    #: The broadcast path and its result stage (``OUT_MODE`` bits 2 and 3, hw/result.py,
+    #: hw/accelerator.py): results written into every lane's vector bank, where the next job
+    #: gathers them, requantized per row on the way: layers and iterations chained without
+    #: the host. Dense outputs only; one ``acc_width`` x 16-bit multiplier for all lanes.
     result_stage: bool = True
     #: Double buffering: ``CONTROL.HALF`` puts the lanes in one half of every bank while the
     #: host writes the next tile into the other half during the run (see hw/accelerator.py);
