@@ -207,7 +207,8 @@ class BoardTop(Elaboratable):
         if self.clocks_per_bit < 4 or error > 0.02:
             raise ValueError(f"{baud} baud at {self.clock_mhz:g} MHz is "
                              f"{self.clock_mhz * 1e6 / baud:.2f} clocks a bit: the UART needs a "
-                             "whole number of at least 4 (within 2 %)")
+                             "whole number of at least 4 (within 2 %): build with a --baud that "
+                             "the clock divides")
         self.core = UartTop(cfg, self.clocks_per_bit)
 
     def elaborate(self, platform):

@@ -365,8 +365,10 @@ def test_ulx3s_flow_routes_a_bitstream_that_meets_timing():
     from zerohero.fpga.boards import build_board
 
     cfg = preset("ulx3s-85f").replace(lanes=2, spm_banks=4, name="ulx3s-2")
-    report, _ = shared("ulx3s-2", [cfg.to_dict(), 40],
-                       lambda: build_board("ulx3s", cfg, mhz=40, progress=lambda *_: None))
+    # 40 MHz makes 2 Mbaud (20 clocks a bit), not the default 3 Mbaud (13.3).
+    report, _ = shared("ulx3s-2", [cfg.to_dict(), 40, 2_000_000],
+                       lambda: build_board("ulx3s", cfg, mhz=40, progress=lambda *_: None,
+                                           baud=2_000_000))
     assert (report["board"], report["config"], report["lanes"]) == ("ulx3s", "ulx3s-2", 2)
     assert (report["clock_mhz"], report["target_mhz"]) == (40, 75)
     assert (report["router"], report["seed"]) == ("router2", 3)     # the board's
