@@ -34,7 +34,10 @@ import math
 import numpy as np
 import scipy.sparse
 
-from zerohero.firmware.scheduler import useful_macs
+from zerohero.firmware.isa import assemble
+from zerohero.firmware.resident import (golden_chain, golden_iterate, plan_chain,
+                                        plan_iterate)
+from zerohero.firmware.scheduler import Program, start_write, useful_macs
 from zerohero.firmware.sparse import (SPARSE_KERNELS, estimated_cycles, plan_double_buffered,
                                       plan_tiles, stitch)
 from zerohero.spec.config import AccelConfig, preset
@@ -142,15 +145,11 @@ class Runtime:
         (:func:`~zerohero.firmware.resident.golden_iterate`). ``load``: write the matrix, its
         table and constants first (a board that already holds them from the previous call
         needs only the input)."""
-        from zerohero.firmware.resident import golden_iterate, plan_iterate
-
         plan = plan_iterate(self.cfg, layer)
         program = plan.program(x, iterations, load=load or self.backend != "board")
         gold_k, gold_prev, overflows = golden_iterate(layer, x, iterations, self.sem)
         if self.backend == "model":
-            (xk, prev), run = (gold_k, gold_prev), {
-                "cycles": None, "load_cycles": None, "read_cycles": None,
-                "host_words_out": _words_out(program), "host_words_in": len(program.reads) + 1}
+            (xk, prev), run = (gold_k, gold_prev), _not_run(program)
         else:
             [run] = self.execute([program])
             (xk, prev), _ = program.decode(run["reads"])
@@ -396,9 +395,6 @@ class Resident:
     ``model`` backend gives the golden model's results and the bus words, no cycles."""
 
     def __init__(self, runtime, workload, batch=None):
-        from zerohero.firmware.isa import assemble
-        from zerohero.firmware.resident import plan_chain
-
         self.runtime = runtime
         self.layers = (workload.chain_layers() if hasattr(workload, "chain_layers")
                        else list(workload))
@@ -410,8 +406,6 @@ class Resident:
         firmware = plan.firmware_for(plan.max_batch)
         halted = [assemble("halt", runtime.cfg.lanes)[0]] + firmware[1:]
         rmap = RegisterMap(runtime.cfg)
-        from zerohero.firmware.scheduler import Program, start_write
-
         self._load_program = Program(
             "load", plan.load_writes + [(rmap.fw_base + i, w) for i, w in enumerate(halted)],
             start_write(rmap), [], lambda values: (None, []), halted, "halt", 64)
@@ -435,8 +429,6 @@ class Resident:
         (:func:`~zerohero.firmware.resident.golden_chain`, which also counts the overflowed
         accumulators of every layer). ``counters``: read every lane's counters after each batch
         too (``macs``, ``zeros_skipped``), which costs host words."""
-        from zerohero.firmware.resident import golden_chain
-
         rt, plan = self.runtime, self.plan
         a = self._inputs(X)
         n, B = a.shape[1], plan.max_batch
@@ -451,9 +443,7 @@ class Resident:
             held = programs[-1].firmware
         load = [] if rt.backend == "board" else [self._load_program]
         if rt.backend == "model":
-            runs = [{"cycles": None, "load_cycles": None, "read_cycles": None,
-                     "host_words_out": _words_out(p), "host_words_in": len(p.reads) + 1}
-                    for p in load + programs]
+            runs = [_not_run(p) for p in load + programs]
             results = gold
         else:
             runs = rt.execute(load + programs, keep=True)
@@ -488,6 +478,13 @@ class Resident:
                                             "end_to_end_cycles", "host_words_out",
                                             "host_words_in")}
         return results.T, stats
+
+
+def _not_run(program) -> dict:
+    """The ``model`` backend's record of a program it does not run: no cycles, the bus words
+    the hardware would take (its CYCLES read included)."""
+    return {"cycles": None, "load_cycles": None, "read_cycles": None,
+            "host_words_out": _words_out(program), "host_words_in": len(program.reads) + 1}
 
 
 def _words_out(program) -> int:
