@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from zerohero.firmware.resident import ChainLayer, Requant
 from zerohero.spec.config import AccelConfig
 from zerohero.sim.harness import SIMULATORS
 
@@ -56,3 +57,18 @@ def pytest_collection_modifyitems(items):
             callspec = getattr(item, "callspec", None)
             if callspec and callspec.params.get("sim", only) != only:
                 item.add_marker(pytest.mark.skip(reason=f"ZH_SIM={only}"))
+
+
+def random_chain(rng, cfg, sizes, consts=(1, 2, 0), density=0.5):
+    """Layers of ``sizes`` (inputs, hidden..., outputs) with small weights, so no sum leaves
+    a 16-bit accumulator: negative weights and zero points, per-row tables, both clamps."""
+    layers = []
+    for n, (i, o) in enumerate(zip(sizes, sizes[1:])):
+        k = consts[n % len(consts)]
+        A = np.where(rng.random((o, i + k)) < density, rng.integers(-6, 7, (o, i + k)), 0)
+        last = n == len(sizes) - 2
+        rq = None if last else Requant(rng.integers(1 << 12, 1 << 15, o), rng.integers(9, 13, o),
+                                       rng.integers(-3, 4, o), -20, 90)
+        layers.append(ChainLayer(A, relu=bool(n % 2 == 0), consts=rng.integers(-9, 10, k),
+                                 requant=rq))
+    return layers

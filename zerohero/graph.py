@@ -111,7 +111,7 @@ def pagerank(runtime, W, damping: float = 0.85, iters: int | None = None,
     converged = None if iters is not None else False   # None: a fixed count
     while True:
         k = iters if iters is not None else min(CHUNK, max_iter - done)
-        (x, prev), st = runtime.iterate(layer, x, k, load=not runs)
+        (x, prev), st = runtime.iterate(layer, x, k)
         runs.append(st)
         done += k
         change = float(np.abs(_normalized(x) - _normalized(prev)).sum())

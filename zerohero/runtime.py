@@ -71,6 +71,9 @@ class Runtime:
         self.sem = model.IntSemantics.from_config(self.cfg)
         self._built = None
         self.last_run = None
+        # What a board holds from the last program that ran there to the end (a Resident,
+        # or an iteration's matrix), so that nothing runs on weights another program replaced.
+        self._holding = None
         if backend == "board":
             from zerohero.board_backend import BoardRunner
 
@@ -137,30 +140,31 @@ class Runtime:
         (:func:`~zerohero.firmware.resident.plan_chain`)."""
         return Resident(self, workload, batch)
 
-    def iterate(self, layer, x, iterations: int, load: bool = True):
+    def iterate(self, layer, x, iterations: int):
         """``((x_K, x_K-1), stats)``: ``K = iterations`` steps of
         ``x <- requantize(A [x; consts])`` (a :class:`~zerohero.firmware.resident.ChainLayer`
         with ``requant``) in one program on the chip, nothing from the host between two steps;
         the last two iterates, bit for bit the golden model's
-        (:func:`~zerohero.firmware.resident.golden_iterate`). ``load``: write the matrix, its
-        table and constants first (a board that already holds them from the previous call
-        needs only the input)."""
+        (:func:`~zerohero.firmware.resident.golden_iterate`). The matrix, its table and
+        constants are written first, except on a board that still holds them from the call
+        before (then only the input is)."""
         plan = plan_iterate(self.cfg, layer)
-        program = plan.program(x, iterations, load=load or self.backend != "board")
+        held = ("iterate", tuple(plan.load_writes))
+        program = plan.program(x, iterations, load=self._holding != held)
         gold_k, gold_prev, overflows = golden_iterate(layer, x, iterations, self.sem)
         if self.backend == "model":
             (xk, prev), run = (gold_k, gold_prev), _not_run(program)
         else:
-            [run] = self.execute([program])
+            [run] = self.execute([program], holds=held)
             (xk, prev), _ = program.decode(run["reads"])
-        cycles = run["cycles"]
+        # A board's link counts no bus cycles: its load and read cycles are None.
+        cycles, load_c, read = run["cycles"], run.get("load_cycles"), run.get("read_cycles")
         stats = {
             "iterations": iterations, "cycles": cycles, "compute_cycles": cycles,
             "cycles_per_iteration": None if cycles is None else cycles / iterations,
-            "load_cycles": run["load_cycles"], "read_cycles": run["read_cycles"],
-            "end_to_end_cycles": (None if None in (cycles, run["load_cycles"],
-                                                   run["read_cycles"])
-                                  else cycles + run["load_cycles"] + run["read_cycles"]),
+            "load_cycles": load_c, "read_cycles": read,
+            "end_to_end_cycles": (None if None in (cycles, load_c, read)
+                                  else cycles + load_c + read),
             "host_words_out": run["host_words_out"], "host_words_in": run["host_words_in"],
             # One program from the first step to the last: the host is off the bus between.
             "host_words_between_iterations": 0,
@@ -326,7 +330,7 @@ class Runtime:
             "host_words_in": sum(j["host_words_in"] for j in jobs),
         }
 
-    def execute(self, programs, overlap: bool = False, keep: bool = False):
+    def execute(self, programs, overlap: bool = False, keep: bool = False, holds=None):
         """Run :class:`Program` s on the backend (on a simulator, in one simulation); per
         program ``{cycles, reads, ...}``. ``self.last_run`` keeps a simulation's simulated
         cycles (loading and reading back included) and its wall time. ``overlap``: the
@@ -334,11 +338,13 @@ class Runtime:
         simulator each one's scratchpad writes are played while the one before runs (the
         board backend runs them one after the other). ``keep``: a simulator does not reset
         the accelerator between two programs (as a board, where a program finds what the one
-        before left: a resident workload)."""
+        before left: a resident workload). ``holds``: what the board holds once the programs
+        have run (``None``: nothing a later call may rely on)."""
         programs = self._reading_cycles(programs)
         if self.backend == "board":
             self.progress(f"running on the board: {sum(len(p.writes) for p in programs)} "
                           f"words out, {sum(len(p.reads) for p in programs)} back...")
+            self._holding = None           # until every program has run, the board holds none
             results = self._board.execute(programs)
         else:
             results = self._simulate(programs, overlap, keep)
@@ -353,6 +359,8 @@ class Runtime:
                                    f"{'write' if we else 'read'} at {addr:#x}")
             if not res["irq"]:
                 raise RuntimeError(f"{p.kernel}: no completion within {p.timeout} cycles")
+        if self.backend == "board":
+            self._holding = holds
         return results
 
     def _reading_cycles(self, programs):
@@ -389,10 +397,11 @@ class Resident:
     ``infer`` writes only its inputs (and the firmware words that count columns, when a batch
     is shorter), starts, and reads only the last layer's results.
 
-    A board keeps what was loaded between calls (it is loaded at :meth:`Runtime.load`); a
-    simulation starts empty, so every ``infer`` on a simulator loads first, in the same
-    simulation, and reports it apart from the inferences (``stats["resident_load"]``). The
-    ``model`` backend gives the golden model's results and the bus words, no cycles."""
+    A board keeps what was loaded between calls (it is loaded at :meth:`Runtime.load`), until
+    another program runs there: the next ``infer`` then loads again. A simulation starts
+    empty, so every ``infer`` on a simulator loads first, in the same simulation. A load is
+    reported apart from the inferences (``stats["resident_load"]``). The ``model`` backend
+    gives the golden model's results and the bus words, no cycles."""
 
     def __init__(self, runtime, workload, batch=None):
         self.runtime = runtime
@@ -409,9 +418,9 @@ class Resident:
         self._load_program = Program(
             "load", plan.load_writes + [(rmap.fw_base + i, w) for i, w in enumerate(halted)],
             start_write(rmap), [], lambda values: (None, []), halted, "halt", 64)
-        self._held = None                 # the firmware the board holds, once loaded
+        self._held = None                 # the firmware the board holds while it holds this
         if runtime.backend == "board":
-            runtime.execute([self._load_program])
+            runtime.execute([self._load_program], holds=self)
             self._held = halted
 
     def _inputs(self, X):
@@ -435,23 +444,22 @@ class Resident:
         if n == 0:
             raise ValueError("infer needs at least one sample")
         gold, overflows = golden_chain(self.layers, a, rt.sem)
-        held = self._held
+        board = rt.backend == "board"
+        load = [] if board and rt._holding is self else [self._load_program]
+        held = self._load_program.firmware if load else self._held
         programs = []
         for s in range(0, n, B):
-            programs.append(plan.batch_program(a[:, s:s + B], held if held is not None
-                                               else self._load_program.firmware, counters))
+            programs.append(plan.batch_program(a[:, s:s + B], held, counters))
             held = programs[-1].firmware
-        load = [] if rt.backend == "board" else [self._load_program]
         if rt.backend == "model":
             runs = [_not_run(p) for p in load + programs]
             results = gold
         else:
-            runs = rt.execute(load + programs, keep=True)
+            runs = rt.execute(load + programs, keep=True, holds=self)
             got = [p.decode(r["reads"]) for p, r in zip(programs, runs[len(load):])]
             results = np.hstack([res for res, _ in got])
             lanes = [c for _, cs in got for c in cs]
-            if rt.backend == "board":
-                self._held = held
+            self._held = held
         loaded, runs = (runs[0], runs[1:]) if load else (None, runs)
 
         def total(key):
@@ -469,7 +477,7 @@ class Resident:
             "macs": sum(c["macs"] for c in lanes) if counters and rt.backend != "model" else None,
             "zeros_skipped": (sum(c["zeros"] for c in lanes)
                               if counters and rt.backend != "model" else None),
-            # What the load cost this call: None when the board already held the chain.
+            # What the load cost this call: None when the board still held the chain.
             "resident_load": None if loaded is None else {
                 "cycles": loaded.get("load_cycles"), "host_words_out": loaded["host_words_out"]},
         }

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from zerohero import model
-from zerohero.firmware.resident import ChainLayer, Requant, golden_chain, plan_chain
+from zerohero.firmware.resident import Requant, golden_chain, plan_chain
 from zerohero.runtime import Runtime
 from zerohero.spec.regmap import RegisterMap
 
-from conftest import SCALE, acc_config
+from conftest import SCALE, acc_config, random_chain
 
 CFG = acc_config()
 
@@ -42,21 +42,6 @@ def naive_chain(layers, X):
                  for r, v in enumerate(acc)]
         out.append(a)
     return np.array(out, dtype=np.int64)
-
-
-def random_chain(rng, cfg, sizes, consts=(1, 2, 0), density=0.5):
-    """Layers of ``sizes`` (inputs, hidden..., outputs) with small weights, so no sum leaves
-    a 16-bit accumulator: negative weights and zero points, per-row tables, both clamps."""
-    layers = []
-    for n, (i, o) in enumerate(zip(sizes, sizes[1:])):
-        k = consts[n % len(consts)]
-        A = np.where(rng.random((o, i + k)) < density, rng.integers(-6, 7, (o, i + k)), 0)
-        last = n == len(sizes) - 2
-        rq = None if last else Requant(rng.integers(1 << 12, 1 << 15, o), rng.integers(9, 13, o),
-                                       rng.integers(-3, 4, o), -20, 90)
-        layers.append(ChainLayer(A, relu=bool(n % 2 == 0), consts=rng.integers(-9, 10, k),
-                                 requant=rq))
-    return layers
 
 
 def test_requantize_is_round_half_up_of_the_fraction():

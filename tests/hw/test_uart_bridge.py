@@ -3,6 +3,8 @@ UART pins -> :class:`zerohero.hw.uart_bridge.SimUartTop` (bridge + accelerator) 
 against the golden model; faults (bit errors, truncated frames, a missing board) must be
 rejected and reported, never applied."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,8 @@ from zerohero.spec.config import preset
 from zerohero.hw.uart_bridge import SIM_CLOCKS_PER_BIT, SimUartTop
 from zerohero import model
 from zerohero.sim.harness import build
+
+from conftest import acc_config, random_chain
 
 CFG = preset("icebreaker")
 PERIOD_S = 10e-9
@@ -108,6 +112,56 @@ def test_spmv_over_a_noisy_uart(verilator_board):
     assert stats["retries"] == out["writes"] - stats["frames"]
     assert stats["retries"] >= out["writes"] // 5 - 1 > 0, stats
     assert sum(stats["naks"].values()) + stats["no_response"] >= stats["retries"], stats
+
+
+@pytest.mark.cocotb
+def test_a_chain_stays_resident_on_the_board():
+    """A 2-lane board with the result stage: ``load`` writes the chain once; two ``infer``
+    calls then send only inputs (and column counts) over the bit-level UART, bit for bit the
+    golden chain; a kernel run in between replaces the weights, so the next ``infer`` loads
+    again instead of running on them. An iteration loads its matrix once for two calls."""
+    from zerohero.firmware.resident import golden_chain, golden_iterate, plan_iterate
+    from zerohero.runtime import Runtime
+
+    cfg = acc_config()
+    rng = np.random.default_rng(11)
+    layers = random_chain(rng, cfg, [12, 17, 9, 5])
+    calls = [rng.integers(-20, 40, (n, 12)) for n in (6, 3, 3)]
+    A, x = operands()
+    step = random_chain(rng, cfg, [8, 8, 1])[0]             # square in its inputs, requantized
+    x0 = rng.integers(0, 30, 8)
+
+    def as_json(L):
+        return {"A": L.A.tolist(), "relu": L.relu, "consts": L.consts.tolist(),
+                "requant": None if L.requant is None else
+                [np.asarray(v).tolist() for v in dataclasses.astuple(L.requant)]}
+
+    spec = {**BASE, "config": cfg.to_dict(), "mode": "resident", "batch": 4, "X": [X.tolist() for X in calls[:2]],
+            "again": calls[2].tolist(),
+            "layers": [as_json(L) for L in layers],
+            "between": {"A": A.tolist(), "x": x.tolist()},
+            "iterate": {"layer": as_json(step), "x": x0.tolist(), "iterations": 3}}
+    out = build(cfg, SimUartTop, "verilator").run("tb_board_link", spec)
+    sem = model.IntSemantics.from_config(cfg)
+    for X, got in zip(calls, out["results"], strict=True):
+        assert np.array_equal(np.array(got), golden_chain(layers, X.T, sem)[0].T)
+    np.testing.assert_array_equal(np.array(out["between"]), model.spmv(
+        model.to_format(A, "csr"), x, sem))
+    first, second, reloaded = out["stats"]
+    model_first = Runtime(cfg, "model").load(layers, batch=4).infer(calls[0])[1]
+    assert first["resident_load"] is None and second["resident_load"] is None
+    assert first["host_words_out"] == model_first["host_words_out"]
+    assert second["host_words_out"] <= 3 * 12 + 1 + 3          # inputs, START, counts
+    assert second["host_words_in"] == 3 * 5 + 1                # outputs, CYCLES
+    assert reloaded["resident_load"]["host_words_out"] > 0
+    assert all(st["compute_cycles"] > 0 for st in out["stats"])
+    gold = golden_iterate(step, x0, 3, sem)[0]
+    (x1, loaded), (x2, held) = out["iterated"]
+    assert x1 == x2 == gold.tolist()
+    # The second call writes the input and the firmware only: not the matrix again.
+    assert loaded["host_words_out"] - held["host_words_out"] == \
+        len(plan_iterate(cfg, step).load_writes) > 0
+    assert out["link"]["retries"] == 0
 
 
 @pytest.mark.cocotb

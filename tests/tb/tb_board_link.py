@@ -7,6 +7,13 @@ Spec (JSON in ``ZH_SPEC``): ``config`` (AccelConfig dict), ``clocks_per_bit``, `
 * ``"kernel"``: ``Runtime(config, backend="board", port=<the pins>)`` runs ``kernel`` on
   dense ``A`` and ``B`` (``relu``); with ``fault_every = k`` every k-th frame the host sends has
   one random bit flipped (seeded). Result: ``result``, the link ``stats``.
+* ``"resident"``: ``Runtime(config, backend="board", ...).load(layers, batch)`` (``layers``:
+  ``A``, ``relu``, ``consts``, ``requant`` as ``[mult, shift, zero, lo, hi]`` or null), then
+  ``infer`` of each array of ``X`` in turn, one call each, then an SpMV of ``between``
+  (``A``, ``x``) and one more ``infer``, of ``again``; then ``Runtime.iterate`` of
+  ``iterate`` (``layer`` as in ``layers``, ``x``, ``iterations``) twice. Result: ``results``
+  and ``stats`` of every ``infer``, the SpMV's result ``between``, the iterates and stats of
+  both ``iterate`` calls ``iterated``, the link ``stats``.
 * ``"faults"``: one-try frames with single faults (each check records what the board answered
   and the word read back afterwards), a frame corrupted on its first two tries with four tries
   allowed, a refused bus read, and a disconnected board. Result: a dict of observations.
@@ -36,25 +43,52 @@ def flip(frame: bytes, byte: int, bit: int) -> bytes:
     return bytes(data)
 
 
+def board_runtime(spec, port):
+    from zerohero.runtime import Runtime
+
+    return Runtime(AccelConfig.from_dict(spec["config"]), "board", port=port,
+                   clock_hz=1e9 / PERIOD_NS, min_wait=0.02,
+                   clock=lambda: get_sim_time(unit="ns") * 1e-9,
+                   link_options={"quiet": spec["quiet_s"], "sleep": port.sleep, "seed": 1})
+
+
 def run_kernel(spec, port):
     import numpy as np
 
-    from zerohero.runtime import Runtime
-
-    cfg = AccelConfig.from_dict(spec["config"])
     every = spec.get("fault_every")
     rng = random.Random(spec.get("seed", 0))
     if every:
         port.faults = lambda n, frame: (flip(frame, rng.randrange(1, len(frame)),
                                              rng.randrange(8)) if n % every == every - 1
                                         else frame)
-    acc = Runtime(cfg, "board", port=port, clock_hz=1e9 / PERIOD_NS, min_wait=0.02,
-                      clock=lambda: get_sim_time(unit="ns") * 1e-9,
-                      link_options={"quiet": spec["quiet_s"], "sleep": port.sleep, "seed": 1})
+    acc = board_runtime(spec, port)
     A, B = np.array(spec["A"]), np.array(spec["B"])
     result, stats = getattr(acc, spec["kernel"])(A, B, relu=spec.get("relu", False))
     return {"result": np.asarray(result).tolist(), "stats": acc._board.link.stats,
             "writes": port.writes, "cycles": stats["cycles"]}
+
+
+def run_resident(spec, port):
+    import numpy as np
+
+    from zerohero.firmware.resident import ChainLayer, Requant
+
+    def layer(L):
+        return ChainLayer(np.array(L["A"]), L["relu"], L["consts"],
+                          None if L["requant"] is None else Requant(*L["requant"]))
+
+    layers = [layer(L) for L in spec["layers"]]
+    acc = board_runtime(spec, port)
+    m = acc.load(layers, batch=spec["batch"])
+    calls = [m.infer(np.array(X)) for X in spec["X"]]
+    between, _ = acc.spmv(np.array(spec["between"]["A"]), np.array(spec["between"]["x"]))
+    calls.append(m.infer(np.array(spec["again"])))
+    it = spec["iterate"]
+    iterated = [acc.iterate(layer(it["layer"]), np.array(it["x"]), it["iterations"])
+                for _ in range(2)]
+    return {"iterated": [[xk.tolist(), st] for (xk, _), st in iterated],
+            "results": [r.tolist() for r, _ in calls], "stats": [st for _, st in calls],
+            "between": np.asarray(between).tolist(), "link": acc._board.link.stats}
 
 
 def run_faults(spec, port):
@@ -135,7 +169,7 @@ async def board_link(dut):
     dut.rst.value = 0
     await RisingEdge(dut.clk)
     port = SimSerial(pins, spec["timeout_s"])
-    body = run_kernel if spec["mode"] == "kernel" else run_faults
+    body = {"kernel": run_kernel, "resident": run_resident, "faults": run_faults}[spec["mode"]]
     result = await bridge(body)(spec, port)
     result["sim_ns"] = get_sim_time(unit="ns")
     json.dump(result, open(os.environ["ZH_RESULT"], "w"))
