@@ -397,11 +397,11 @@ class Resident:
     ``infer`` writes only its inputs (and the firmware words that count columns, when a batch
     is shorter), starts, and reads only the last layer's results.
 
-    A board keeps what was loaded between calls (it is loaded at :meth:`Runtime.load`), until
-    another program runs there: the next ``infer`` then loads again. A simulation starts
-    empty, so every ``infer`` on a simulator loads first, in the same simulation. A load is
-    reported apart from the inferences (``stats["resident_load"]``). The ``model`` backend
-    gives the golden model's results and the bus words, no cycles."""
+    The first ``infer`` loads; a board then keeps the chain between calls, until another
+    program runs there (the next ``infer`` loads again). A simulation starts empty, so every
+    ``infer`` on a simulator loads first, in the same simulation. A load is reported apart
+    from the inferences (``stats["resident_load"]``). The ``model`` backend gives the golden
+    model's results and the bus words, no cycles."""
 
     def __init__(self, runtime, workload, batch=None):
         self.runtime = runtime
@@ -419,9 +419,6 @@ class Resident:
             "load", plan.load_writes + [(rmap.fw_base + i, w) for i, w in enumerate(halted)],
             start_write(rmap), [], lambda values: (None, []), halted, "halt", 64)
         self._held = None                 # the firmware the board holds while it holds this
-        if runtime.backend == "board":
-            runtime.execute([self._load_program], holds=self)
-            self._held = halted
 
     def _inputs(self, X):
         if self._prepare is not None:
@@ -477,7 +474,7 @@ class Resident:
             "macs": sum(c["macs"] for c in lanes) if counters and rt.backend != "model" else None,
             "zeros_skipped": (sum(c["zeros"] for c in lanes)
                               if counters and rt.backend != "model" else None),
-            # What the load cost this call: None when the board still held the chain.
+            # What the load cost this call: None when a board still held the chain.
             "resident_load": None if loaded is None else {
                 "cycles": loaded.get("load_cycles"), "host_words_out": loaded["host_words_out"]},
         }
