@@ -441,8 +441,7 @@ class Resident:
         if n == 0:
             raise ValueError("infer needs at least one sample")
         gold, overflows = golden_chain(self.layers, a, rt.sem)
-        board = rt.backend == "board"
-        load = [] if board and rt._holding is self else [self._load_program]
+        load = [] if rt.backend == "board" and rt._holding is self else [self._load_program]
         held = self._load_program.firmware if load else self._held
         programs = []
         for s in range(0, n, B):

@@ -136,8 +136,8 @@ def test_a_chain_stays_resident_on_the_board():
                 "requant": None if L.requant is None else
                 [np.asarray(v).tolist() for v in dataclasses.astuple(L.requant)]}
 
-    spec = {**BASE, "config": cfg.to_dict(), "mode": "resident", "batch": 4, "X": [X.tolist() for X in calls[:2]],
-            "again": calls[2].tolist(),
+    spec = {**BASE, "config": cfg.to_dict(), "mode": "resident", "batch": 4,
+            "X": [X.tolist() for X in calls[:2]], "again": calls[2].tolist(),
             "layers": [as_json(L) for L in layers],
             "between": {"A": A.tolist(), "x": x.tolist()},
             "iterate": {"layer": as_json(step), "x": x0.tolist(), "iterations": 3}}
@@ -149,9 +149,8 @@ def test_a_chain_stays_resident_on_the_board():
         model.to_format(A, "csr"), x, sem))
     first, second, reloaded = out["stats"]
     model_first = Runtime(cfg, "model").load(layers, batch=4).infer(calls[0])[1]
-    assert first["resident_load"] == {"cycles": None,
-                                      **{k: v for k, v in model_first["resident_load"].items()
-                                         if k != "cycles"}}
+    assert first["resident_load"]["host_words_out"] == \
+        model_first["resident_load"]["host_words_out"] > 0
     assert second["resident_load"] is None
     assert first["host_words_out"] == model_first["host_words_out"]
     assert second["host_words_out"] <= 3 * 12 + 1 + 3          # inputs, START, counts
