@@ -23,9 +23,8 @@ presets) those clocks run only while something can change a lane: the sequencer 
 is busy or has a RUN pending, the host reads the scratchpad or clears the counters, reset,
 and ``GATE_TAIL`` cycles after any of those. Inside a lane, the join units have a gated clock
 of their own (hw/lane.py). Nothing in a lane depends combinationally on the rest (its
-commands and its reset arrive through registers; the broadcast grant is the one exception, and
-it comes from lanes on the same clock), so a Verilator simulation skips a stopped
-lane entirely: a job that mostly loads and reads back simulates 3x faster, and the machine
+commands, its reset and its broadcast grant arrive through registers), so a Verilator
+simulation skips a stopped lane entirely: a job that mostly loads and reads back simulates 3x faster, and the machine
 is the same cycle for cycle (``tests/hw/test_accelerator.py`` plays the same jobs on gated and
 ungated builds and compares every result, counter and cycle count). Ungated (the FPGA
 presets), every lane clock is ``clk``.
@@ -34,7 +33,9 @@ Bank ownership follows :mod:`zerohero.hw.memory`: lane ``i`` streams from operan
 (both read ports) and gathers or intersects from vector bank ``lanes + i``, whose write port
 takes the lane's results; a compressed output's ``pos`` goes to the operand bank's write port.
 With ``cfg.result_stage``, a lane's broadcast results (``OUT_MODE`` bit 2) go to every vector
-bank's write port through one arbitrated bus, where the next job of every lane gathers them.
+bank's write port through one arbitrated bus (:class:`~zerohero.hw.result.BroadcastBus`), where
+the next job of every lane gathers them; the lanes' own writes to their vector banks then pass
+a register on the way, so the bus knows a cycle ahead which write cycles they take.
 """
 
 from amaranth.hdl import C, Cat, ClockSignal, DomainRenamer, Module, ResetSignal, Signal
@@ -47,8 +48,8 @@ from zerohero.spec.isa import ALL_LANES, FIELDS
 from .gating import add_domain, gated_clock, own_copy
 from .host import HostBusSignature, HostPort, RegisterBank
 from .lane import Lane, LaneCommand
-from .memory import Scratchpad
-from .result import ResultStage
+from .memory import Scratchpad, WritePortSignature
+from .result import BroadcastBus
 from .sequencer import Sequencer
 
 __all__ = ["GATE_TAIL", "Accelerator"]
@@ -148,14 +149,15 @@ class Accelerator(wiring.Component):
                              Signal.like(seq.cfg_value, name=f"group{g}_value_stage"))
                 with m.If(seq.cfg_load[g:g + CMD_GROUP].any()):
                     m.d.sync += [groups[g][0].eq(seq.cfg_field), groups[g][1].eq(seq.cfg_value)]
-        # The broadcast bus's result stage (below): a lane counts as busy while a result is on
-        # its way to the banks, so a barrier waits for the last one.
-        rq = None
+        # The broadcast bus (below): a lane counts as busy while a result is on its way to the
+        # banks, so a barrier waits for the last one.
+        bus = None
         bus_busy = C(0, 1)
         if cfg.result_stage:
-            m.submodules.rq = rq = ResultStage(cfg)
-            bus_busy = rq.busy
+            m.submodules.bus = bus = BroadcastBus(cfg)
+            bus_busy = bus.busy
         progress = 0
+        own_wr = {}
         for i, lane in enumerate(lanes):
             cmd = LaneCommand().create(path=(f"lane{i}_cmd",))
             m.d.comb += [
@@ -178,7 +180,16 @@ class Accelerator(wiring.Component):
                 cmd = staged
             m.d.comb += cmd.clear.eq(clear | regs.clear)
             wiring.connect(m, cmd, lane.cmd)
-            m.d.comb += [seq.lane_busy[i].eq(lane.active | lane.pending | bus_busy),
+            busy = lane.active | lane.pending | bus_busy
+            if cfg.result_stage:
+                m.d.comb += [bus.req[i].eq(lane.bc_valid), bus.inp[i].eq(lane.bc),
+                             lane.bc_ready.eq(bus.ack[i])]
+                # The lane's own writes to its vector bank, a cycle late (below).
+                own_wr[i] = q = WritePortSignature(cfg).create(path=(f"lane{i}_own_wr",))
+                m.d.sync += [q.addr.eq(lane.out_wr.addr), q.en.eq(lane.out_wr.en),
+                             q.data.eq(lane.out_wr.data)]
+                busy = busy | q.en
+            m.d.comb += [seq.lane_busy[i].eq(busy),
                          seq.lane_error[i].eq(lane.error)]
             progress = progress | lane.progress
             for name in COUNTER_NAMES:
@@ -213,32 +224,19 @@ class Accelerator(wiring.Component):
         def lane_addr(addr):
             return addr | (half << top) if cfg.double_buffer else addr
 
-        # Broadcast writes (result_stage): at most one a cycle, into every vector bank at once,
-        # granted to the lowest lane that asks while the bus's result stage takes one; the
-        # stage's output waits for a cycle no lane writes its own vector bank (own writes never
-        # wait). Results are one a row, far fewer than the MACs' operands.
-        bc_en = C(0, 1)
+        # Broadcast writes (result_stage, hw/result.py): one a cycle into every vector bank,
+        # in a cycle no lane writes its own. The lanes' own writes to their vector banks go
+        # through a register first, so the bus knows a cycle ahead which cycles are taken.
         if cfg.result_stage:
-            own = Cat(lane.out_wr.en for lane in lanes).any()
-            blocked = ~rq.inp_ready
-            for i, lane in enumerate(lanes):
-                grant = Signal(name=f"lane{i}_bcast_grant")
-                m.d.comb += [grant.eq(lane.bc_wr.en & ~blocked), lane.bc_ready.eq(grant)]
-                blocked = blocked | lane.bc_wr.en
-                with m.If(grant):
-                    m.d.comb += [rq.inp_valid.eq(1), rq.inp.addr.eq(lane.bc_wr.addr),
-                                 rq.inp.entry.eq(lane.bc_wr.data), rq.inp.table.eq(lane.bc_table),
-                                 rq.inp.rq.eq(lane.bc_rq)]
-            bc_en, bc_addr, bc_data = rq.out_valid & ~own, rq.out.addr, rq.out.entry.as_value()
-            m.d.comb += rq.hold.eq(own)
+            m.d.comb += bus.own.eq(Cat(lane.out_wr.en for lane in lanes).any())
             # The bounds of the job: the sequencer's writes of RQ_LO / RQ_HI to lane 0 (or to
             # every lane), as the lanes take them.
-            lo, hi = Signal.like(rq.lo, name="rq_lo"), Signal.like(rq.hi, name="rq_hi")
+            lo, hi = Signal.like(bus.lo, name="rq_lo"), Signal.like(bus.hi, name="rq_hi")
             to_lane0 = seq.cfg_we & ((seq.cfg_lane == 0) | (seq.cfg_lane == ALL_LANES))
             for field, reg in (("RQ_LO", lo), ("RQ_HI", hi)):
                 with m.If(to_lane0 & (seq.cfg_field == FIELDS[field])):
                     m.d.sync += reg.eq(seq.cfg_value)
-            m.d.comb += [rq.lo.eq(lo), rq.hi.eq(hi)]
+            m.d.comb += [bus.lo.eq(lo), bus.hi.eq(hi)]
         for b in range(cfg.spm_banks):
             lane = lanes[b % cfg.lanes] if b < 2 * cfg.lanes else None
             operand = b < cfg.lanes
@@ -252,31 +250,33 @@ class Accelerator(wiring.Component):
                 src = None if lane is None else (lane.op_rd[p] if operand else lane.vec_rd[p])
                 ours = spm.rd[b][p]
                 host_port = host.spm_rd[b] if p == 0 else None
-                table = rq is not None and b == cfg.lanes and p == 1
+                table = bus is not None and b == cfg.lanes and p == 1
                 with m.If(lanes_own & (src is not None)):
                     if src is not None:
                         m.d.comb += [ours.addr.eq(lane_addr(src.addr)), ours.en.eq(src.en)]
                     if table:
                         # The bus stage's table reads (lane 0's second vector port is free in
                         # the gather jobs that requantize).
-                        with m.If(rq.rd.en):
-                            m.d.comb += [ours.addr.eq(lane_addr(rq.rd.addr)), ours.en.eq(1)]
+                        with m.If(bus.rd.en):
+                            m.d.comb += [ours.addr.eq(lane_addr(bus.rd.addr)), ours.en.eq(1)]
                 with m.Else():
                     if host_port is not None:
                         m.d.comb += [ours.addr.eq(host_port.addr), ours.en.eq(host_port.en)]
                 if src is not None:
                     m.d.comb += src.data.eq(ours.data)
                 if table:
-                    m.d.comb += rq.rd.data.eq(ours.data)
+                    m.d.comb += bus.rd.data.eq(ours.data)
                 if host_port is not None:
                     m.d.comb += host_port.data.eq(ours.data)
             wr = spm.wr[b]
             # A lane's results go to its vector bank, compressed ``pos`` to its operand bank.
             src = None if lane is None else (lane.pos_wr if operand else lane.out_wr)
-            lane_writes = lanes_own & (src is not None)
             broadcast_here = src is not None and not operand and cfg.result_stage
+            if broadcast_here:
+                src = own_wr[b % cfg.lanes]
+            lane_writes = lanes_own & (src is not None)
             if src is not None and cfg.double_buffer:
-                lane_writes &= src.en | bc_en if broadcast_here else src.en
+                lane_writes &= src.en | bus.out_valid if broadcast_here else src.en
                 m.d.comb += host.wr_taken[b].eq(lane_writes)
             with m.If(lane_writes):
                 if broadcast_here:
@@ -284,8 +284,9 @@ class Accelerator(wiring.Component):
                         m.d.comb += [wr.addr.eq(lane_addr(src.addr)), wr.en.eq(1),
                                      wr.data.eq(src.data)]
                     with m.Else():
-                        m.d.comb += [wr.addr.eq(lane_addr(bc_addr)), wr.en.eq(bc_en),
-                                     wr.data.eq(bc_data)]
+                        m.d.comb += [wr.addr.eq(lane_addr(bus.out.addr)),
+                                     wr.en.eq(bus.out_valid),
+                                     wr.data.eq(bus.out.entry.as_value())]
                 elif src is not None:
                     m.d.comb += [wr.addr.eq(lane_addr(src.addr)), wr.en.eq(src.en),
                                  wr.data.eq(src.data)]

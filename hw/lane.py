@@ -18,10 +18,10 @@ With ``AccelConfig.sparse_out`` off, none of that is built: B_MODE 2 and 3 both 
 by row, OUT_MODE and MAC_MODE are ignored (the runtime refuses the sparse-output kernels).
 
 Chaining (``AccelConfig.result_stage``; dense writer only): ``OUT_MODE`` bit 2 sends the
-writer's writes to ``bc_wr``, which the accelerator writes into every lane's vector bank at
-``OUT_BASE + OUT_POS + n`` when its arbiter grants them (``bc_ready``); with bit 3 (in a gather
-job) each goes through the accelerator's :class:`~zerohero.hw.result.ResultStage` on the way,
-with its row's table word at ``RQ_TABLE + OUT_POS + n`` (``bc_table``, ``bc_rq``).
+writer's writes to a two-entry queue whose head (``bc``) the accelerator's
+:class:`~zerohero.hw.result.BroadcastBus` writes into every lane's vector bank at
+``OUT_BASE + OUT_POS + n``; with bit 3 (in a gather job) each is requantized on the way, with
+its row's table word at ``RQ_TABLE + OUT_POS + n``.
 """
 
 from amaranth.hdl import C, DomainRenamer, Module, Mux, Signal
@@ -35,6 +35,7 @@ from .gating import add_gated_domain, own_copy
 from .join import Intersector, Unioner
 from .memory import ReadPortSignature, WritePortSignature
 from .pe import MACLane, counter_names
+from .result import BusWriteLayout
 from .scan import CompressedScanner, CompressedWriter, DenseScanner, DenseWriter, Locator
 
 __all__ = ["Lane", "LaneCommand"]
@@ -71,9 +72,10 @@ class Lane(wiring.Component):
       lane's operand bank (``pos``, then entries or dense rows) and vector bank (the gathered
       vector or the joined fibers' ``pos``, then their entries).
     * ``out_wr``: results to the vector bank (dense writer, or a compressed output's entries);
-      ``pos_wr``: a compressed output's ``pos`` to the operand bank; ``bc_wr`` (with
-      ``result_stage``): a broadcast output's writes, each asked until ``bc_ready`` grants it,
-      with ``bc_table`` and ``bc_rq`` (its row's table word, requantize it).
+      ``pos_wr``: a compressed output's ``pos`` to the operand bank; ``bc`` (with
+      ``result_stage``): the head of the lane's queue of broadcast writes (a
+      :class:`~zerohero.hw.result.BusWriteLayout`, offered while ``bc_valid``, popped by
+      ``bc_ready``).
     * ``pending``: a ``run`` is registered and the job starts this cycle; ``active``: a unit
       of the lane is busy (the job runs until both are low); ``error``: the intersector (or
       unioner) saw a stream structure mismatch (sticky); ``progress``: the MAC took a token this
@@ -95,8 +97,7 @@ class Lane(wiring.Component):
             "pos_wr": Out(WritePortSignature(cfg)),
             "vec_rd": Out(ReadPortSignature(cfg)).array(2),
             "cmd": In(LaneCommand()),
-            "bc_wr": Out(WritePortSignature(cfg)), "bc_ready": In(1),
-            "bc_table": Out(cfg.spm_addr_width), "bc_rq": Out(1),
+            "bc": Out(BusWriteLayout(cfg)), "bc_valid": Out(1), "bc_ready": In(1),
             "active": Out(1), "pending": Out(1), "error": Out(1), "progress": Out(1),
         }
         for name in counter_names:
@@ -149,6 +150,14 @@ class Lane(wiring.Component):
         isect = Intersector(cfg)
         m.submodules.mac = mac = MACLane(cfg)
         m.submodules.wr = wr = DenseWriter(cfg, arbitrated=cfg.result_stage)
+        if chained:
+            # A broadcast result waits in the lane's own two-entry queue, so that the writer's
+            # stall depends on the queue's level alone, not on the bus's grant (decided across
+            # every lane, it would run into every lane's stall).
+            bc_in = Signal(BusWriteLayout(cfg))
+            m.submodules.bq = bq = SyncFIFO(width=len(bc_in.as_value()), depth=2)
+            m.d.comb += [self.bc.eq(bq.r_data), self.bc_valid.eq(bq.r_rdy),
+                         bq.r_en.eq(self.bc_ready), bq.w_data.eq(bc_in)]
         # The join units (xs and the intersector, and the unioner) have a clock of their own,
         # gated (hw/gating.py) to run only while B is joined with A (B_MODE != 0) or xs is
         # busy: in a gather job (SpMV, SpMM, GEMV, GEMM) they get no start, no valid input
@@ -194,10 +203,8 @@ class Lane(wiring.Component):
                              self.out_wr.en.eq(cw.entry_wr.en),
                              self.out_wr.data.eq(cw.entry_wr.data)]
         with m.Elif(bcast):
-            m.d.comb += [self.bc_wr.addr.eq(wr.wr.addr), self.bc_wr.en.eq(wr.wr.en),
-                         self.bc_wr.data.eq(wr.wr.data)]
             if chained:
-                m.d.comb += wr.wr_ready.eq(self.bc_ready)
+                m.d.comb += [bq.w_en.eq(wr.wr.en), wr.wr_ready.eq(bq.w_rdy)]
         with m.Else():
             m.d.comb += [self.out_wr.addr.eq(wr.wr.addr), self.out_wr.en.eq(wr.wr.en),
                          self.out_wr.data.eq(wr.wr.data)]
@@ -262,8 +269,10 @@ class Lane(wiring.Component):
         busy, error = wr.busy, isect.error
         if chained:
             # A broadcast result's row in the job's table (the lane's rows are OUT_POS on).
-            m.d.comb += [self.bc_table.eq(fields["RQ_TABLE"] + fields["OUT_POS"] + wr.count),
-                         self.bc_rq.eq(requant)]
+            m.d.comb += [bc_in.addr.eq(wr.wr.addr), bc_in.entry.eq(wr.wr.data),
+                         bc_in.table.eq(fields["RQ_TABLE"] + fields["OUT_POS"] + wr.count),
+                         bc_in.rq.eq(requant)]
+            busy = busy | bq.r_rdy
         if sparse_out:
             m.d.comb += [cw.inp.valid.eq(mac.out.valid & compressed),
                          cw.inp.payload.eq(mac.out.payload)]
