@@ -83,17 +83,18 @@ class BroadcastBus(wiring.Component):
         m.d.comb += asked.eq(self.req & ~self.ack)
         with m.If(occ != DEPTH):
             m.d.comb += grant.eq(asked & (~asked + 1))
-        bus_valid, bus = Signal(name="bus_valid"), Signal(layout, name="bus")
+        # s0: the bus register; not named `bus`, the instance name, which it would hide (lint).
+        s0_valid, s0 = Signal(name="s0_valid"), Signal(layout, name="s0")
         taken = 0
         for i, inp in enumerate(self.inp):
             taken = taken | Mux(grant[i], inp.as_value(), 0)
-        m.d.sync += [self.ack.eq(grant), bus_valid.eq(grant.any()), bus.eq(taken)]
+        m.d.sync += [self.ack.eq(grant), s0_valid.eq(grant.any()), s0.eq(taken)]
 
         # The result stage, a register after each step: s1 (the write; its table word in the
         # bank's read register), s2 (the word in a register of ours), s3 (the product), s4
         # (rounded and shifted), s5 (offset and clamped).
-        m.d.comb += [self.rd.addr.eq(bus.table), self.rd.en.eq(bus_valid & bus.rq)]
-        stages = [(bus_valid, bus)]
+        m.d.comb += [self.rd.addr.eq(s0.table), self.rd.en.eq(s0_valid & s0.rq)]
+        stages = [(s0_valid, s0)]
         for k in range(1, 6):
             stages.append((Signal(name=f"s{k}_valid"), Signal(layout, name=f"s{k}")))
             m.d.sync += [stages[k][0].eq(stages[k - 1][0]), stages[k][1].eq(stages[k - 1][1])]
