@@ -446,9 +446,9 @@ def bench_nn(sim: str = "verilator",
             programs = []
             execute = acc.execute
 
-            def recording(progs, overlap=False, keep=False):
+            def recording(progs, *args, **kwargs):
                 programs.extend(acc._reading_cycles(progs))
-                return execute(progs, overlap, keep)
+                return execute(progs, *args, **kwargs)
 
             acc.execute = recording
             if cfg.result_stage:

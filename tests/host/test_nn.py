@@ -265,6 +265,22 @@ def test_digits_network_bit_exact_on_verilator(digits, small_digits_net):
     assert r["accuracy_sparse"] > 0.85
 
 
+
+@pytest.mark.cocotb
+def test_bench_nn_resident_record_on_verilator():
+    """`zerohero bench nn`'s resident row: bit exact, and the host's words per inference at
+    the floor (each input and output entry, in bus words, plus a few words per batch)."""
+    from zerohero.bench import bench_nn
+    n = 4
+    [r] = bench_nn("verilator", configs=("sim-small",), sparsities=(0.8,), rtl_images=n)
+    assert (r["config"], r["mode"], r["bit_exact"]) == ("sim-small", "resident", True)
+    parts = preset("sim-small").spm_word_parts
+    # START and the firmware words that count the batch's columns out; CYCLES in.
+    assert parts * r["input_words"] < r["host_words_out"] <= parts * r["input_words"] + 32 / n
+    assert parts * r["output_words"] < r["host_words_in"] <= parts * r["output_words"] + 1 / n
+    assert r["end_to_end_cycles"] > r["compute_cycles"] > 0
+    assert r["load_words"] > 1000                       # the weights, written once
+
 # Command line --------------------------------------------------------------------------------
 
 def test_cli_json_keys(tmp_path, capsys):
