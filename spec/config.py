@@ -243,8 +243,8 @@ PRESETS = {
                              spm_depth=32768),
     # Both FPGA presets leave out the sparse-output path (sparse_out: about a quarter more
     # LUTs a lane) and double buffering (their banks are too small to halve usefully), and
-    # the result stage: the UP5K is short of logic cells for it, and the ULX3S's broadcast
-    # arbitration misses the clock (docs/fpga.md).
+    # the result stage: the UP5K is short of logic cells for it, and the ULX3S with it does
+    # not route at the board's clock (docs/fpga.md).
     # iCE40UP5K (iCEBreaker): a lane is ~1600 LUT4 + ~1300 FF, so one lane fits the 5280 logic
     # cells. int8 values, 20-bit accumulators and 12-bit coordinates make a 32-bit word (2 EBR
     # per 256 words per copy). predict_jumps: the sequencer's fetch address is otherwise the
