@@ -79,7 +79,7 @@ def test_a_chain_on_rtl_is_the_golden_chain_and_the_naive_one(sim):
 
 def test_a_chain_across_two_groups_of_the_bus_on_verilator():
     """GROUP + 1 lanes: the broadcast's heads gathered in two groups (hw/result.py GROUP), the
-    second of one lane; every lane's results reach every bank."""
+    second one partial; every lane's results reach every bank."""
     from zerohero.hw.result import GROUP
     cfg = unit_config(lanes=GROUP + 1, spm_depth=256, fw_depth=64)
     rng = np.random.default_rng(12)
