@@ -13,21 +13,18 @@ The bus spans the chip (a request from every lane, a write into every vector ban
 path that crosses it starts or ends at a register, and none crosses it twice in a cycle:
 
 * Arbitration: a lane asks with its queue's head (``req``, registered in the lane); the lowest
-  lane that asks is granted, and ``ack`` (a register) pops its head a cycle later. A lane
-  granted in one cycle is not granted in the next, when its ``req`` still shows the popped
-  head.
-* The granted head crosses in two registered steps: into its group's register (``GROUP``
-  lanes a group), then into the bus register, so that no one place gathers every lane's
-  head in one cycle.
+  lane that asks is granted, its head taken into the bus register, and ``ack`` (a register)
+  pops it a cycle later. A lane granted in one cycle is not granted in the next, when its
+  ``req`` still shows the popped head.
 * Credits: a grant is issued only while fewer than ``DEPTH`` writes are between a grant and the
   banks (``occ``), so the stage never waits: its output queue always has room.
 * The banks' write ports: a lane's own writes to its vector bank (``own``: this cycle's
   enables, which the accelerator registers before the banks) come first; the queue's head goes
   out in the next cycle no lane writes its own bank, through the output register ``out``.
 
-Pipeline from a grant: the group register, the bus register, the table read (s1), the table
-word registered (s2), the product (s3), rounded and shifted (s4), offset and clamped (s5), the
-output queue, ``out``: nine cycles, one write a cycle.
+Pipeline from a grant: the bus register, the table read (s1), the table word registered (s2),
+the product (s3), rounded and shifted (s4), offset and clamped (s5), the output queue,
+``out``: eight cycles, one write a cycle.
 """
 
 from amaranth.hdl import Module, Mux, Signal, signed
@@ -40,14 +37,12 @@ from zerohero.spec.memory import RQ_MULT_BITS, RQ_SHIFT_BITS, rq_zero_bits
 
 from .memory import EntryLayout, ReadPortSignature
 
-__all__ = ["BroadcastBus", "BusWriteLayout", "DEPTH", "GROUP"]
+__all__ = ["BroadcastBus", "BusWriteLayout", "DEPTH"]
 
-#: Writes between a grant and the banks at most: the eight cycles from a grant to the output
+#: Writes between a grant and the banks at most: the seven cycles from a grant to the output
 #: queue's pop and one to spare, so that one write a cycle flows while no lane writes its own
 #: bank.
-DEPTH = 9
-#: Lanes whose heads meet in one group register (the first step of the gather).
-GROUP = 8
+DEPTH = 8
 
 
 class BusWriteLayout(data.StructLayout):
@@ -88,19 +83,12 @@ class BroadcastBus(wiring.Component):
         m.d.comb += asked.eq(self.req & ~self.ack)
         with m.If(occ != DEPTH):
             m.d.comb += grant.eq(asked & (~asked + 1))
-        # The grant is one-hot, so each step ORs what its lanes (or groups) hold: zero where
-        # nothing was granted.
-        granted, taken = Signal(), 0
-        for g in range(0, cfg.lanes, GROUP):
-            head, picked = Signal(layout.size, name=f"group{g // GROUP}_head"), 0
-            for i in range(g, min(g + GROUP, cfg.lanes)):
-                picked = picked | Mux(grant[i], self.inp[i].as_value(), 0)
-            m.d.sync += head.eq(picked)
-            taken = taken | head
         # s0: the bus register; not named `bus`, the instance name, which it would hide (lint).
         s0_valid, s0 = Signal(name="s0_valid"), Signal(layout, name="s0")
-        m.d.sync += [self.ack.eq(grant), granted.eq(grant.any()),
-                     s0_valid.eq(granted), s0.eq(taken)]
+        taken = 0
+        for i, inp in enumerate(self.inp):
+            taken = taken | Mux(grant[i], inp.as_value(), 0)
+        m.d.sync += [self.ack.eq(grant), s0_valid.eq(grant.any()), s0.eq(taken)]
 
         # The result stage, a register after each step: s1 (the write; its table word in the
         # bank's read register), s2 (the word in a register of ours), s3 (the product), s4

@@ -13,7 +13,7 @@ from zerohero.firmware.resident import Requant, golden_chain, plan_chain
 from zerohero.runtime import Runtime
 from zerohero.spec.regmap import RegisterMap
 
-from conftest import SCALE, acc_config, random_chain, unit_config
+from conftest import SCALE, acc_config, random_chain
 
 CFG = acc_config()
 
@@ -75,20 +75,6 @@ def test_a_chain_on_rtl_is_the_golden_chain_and_the_naive_one(sim):
     # The requantized values reach both clamps and the zero points move them.
     assert (got != 0).any()
 
-
-
-def test_a_chain_across_two_groups_of_the_bus_on_verilator():
-    """GROUP + 1 lanes: the broadcast's heads gathered in two groups (hw/result.py GROUP), the
-    second one partial; every lane's results reach every bank."""
-    from zerohero.hw.result import GROUP
-    cfg = unit_config(lanes=GROUP + 1, spm_depth=256, fw_depth=64)
-    rng = np.random.default_rng(12)
-    layers = random_chain(rng, cfg, [20, 30, 7])
-    X = rng.integers(-20, 40, (5, 20))
-    got, _ = Runtime(cfg, "verilator").load(layers, batch=4).infer(X)
-    gold, _ = golden_chain(layers, X.T, model.IntSemantics.from_config(cfg))
-    assert np.array_equal(got, gold.T)
-    assert np.array_equal(got, naive_chain(layers, X))
 
 def test_the_host_writes_only_inputs_between_batches():
     rng = np.random.default_rng(8)
