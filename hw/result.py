@@ -98,7 +98,7 @@ class BroadcastBus(wiring.Component):
         for k in range(1, 6):
             stages.append((Signal(name=f"s{k}_valid"), Signal(layout, name=f"s{k}")))
             m.d.sync += [stages[k][0].eq(stages[k - 1][0]), stages[k][1].eq(stages[k - 1][1])]
-        (_, s1), (_, s2), (_, s3), (_, s4), (s5_valid, s5) = stages[1:]
+        s2, s4, (s5_valid, s5) = stages[2][1], stages[4][1], stages[5]
         # acc (signed, aw bits) times m (unsigned): exact in pw = aw + RQ_MULT_BITS bits, and
         # above -2**(pw - 1), so every shift from pw on rounds it to 0, as pw itself does: the
         # shift saturates at pw, which keeps the adders pw + 1 bits wide for any table word.
