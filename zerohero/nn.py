@@ -21,8 +21,9 @@ Compilation (:func:`compile_network`, also ``zerohero.compile``)
 2. Symmetric integer quantization per layer, with scales from a calibration set (the float
    activations of the training images): weights ``Wq = round(W / s_w)``,
    ``s_w = max|W| / value_max`` (full ``value_width``); the layer's input activations
-   ``aq = round(a / s_a)`` clipped to ``[0, amax]`` with ``s_a = (calibration max of a) /
-   amax``. ``amax`` is the largest integer (at most ``value_max``) for which no partial sum
+   ``aq = round(a / s_a)`` clipped to ``[0, amax]`` (hidden layers: ReLU outputs) or to
+   ``[-amax, amax]`` (the first layer: inputs of either sign, such as standardized data),
+   with ``s_a = (calibration max of |a|) / amax``. ``amax`` is the largest integer (at most ``value_max``) for which no partial sum
    can leave the accumulator: ``amax * max_row(sum |Wq_aug|) <= acc_max``; so overflow never
    happens and ``wrap``/``saturate`` cannot matter.
 3. The bias is folded into the hardware's accumulator, exactly: the layer's input gets one
@@ -203,21 +204,22 @@ class MLP:
         return cls(list(clf.coefs_), list(clf.intercepts_))
 
 
-def _read_npz(path) -> dict:
-    """Every array of the ``.npz`` file ``path`` by name, or a ValueError saying why not.
-    Pickled objects are refused, never loaded (``allow_pickle=False``)."""
+def _read_npz(path, holds: str = "model arrays W0, b0, W1, b1, ...") -> dict:
+    """Every array of the ``.npz`` file ``path`` by name, or a ValueError saying why not
+    (``holds``: what such a file holds). Pickled objects are refused, never loaded
+    (``allow_pickle=False``)."""
     from zerohero.run_command import _one_line, input_file
 
     def why(e, pickled):
         # NumPy's message about pickled data advises loading it unsafely: never pass that on.
         return pickled if "pickle" in str(e) else _one_line(e)
 
-    invalid = "not a valid .npz of model arrays W0, b0, W1, b1, ..."
+    invalid = f"not a valid .npz of {holds}"
     input_file(Path(path))              # _about names the file in front
     try:
         data = np.load(path, allow_pickle=False)
     except OSError as e:
-        raise ValueError(f"not a readable .npz model ({e})") from None
+        raise ValueError(f"not a readable .npz ({e})") from None
     except Exception as e:  # NumPy and zipfile raise many kinds on a malformed file
         reason = why(e, "not a zip of .npy arrays; pickled data is never loaded")
         raise ValueError(f"{invalid} ({reason})") from None
@@ -237,10 +239,8 @@ def _read_npz(path) -> dict:
 
 
 def check_images(X, inputs: int, what: str) -> np.ndarray:
-    """``X`` (batch x ``inputs`` real numbers >= 0) as float64, or a ValueError naming
-    ``what``, the value and its position. Negative inputs are refused, not clipped to 0:
-    the first layer's activations are unsigned, and a clipped input is a silently wrong
-    answer (signed inputs are the ONNX front end's work)."""
+    """``X`` (batch x ``inputs`` finite real numbers, of either sign) as float64, or a
+    ValueError naming ``what``, the value and its position."""
     X = np.asarray(X)
     if X.ndim == 1:
         X = X[None, :]
@@ -250,14 +250,45 @@ def check_images(X, inputs: int, what: str) -> np.ndarray:
     if X.dtype.kind not in "biuf":
         raise ValueError(f"{what}: expected real numbers, not {X.dtype}")
     X = X.astype(np.float64)
-    for bad, why in ((~np.isfinite(X), "is not finite"),
-                     (X < 0, "is negative: the network takes inputs >= 0 (scale the data to "
-                             "[0, 1], as the digits images are; signed inputs are not "
-                             "supported yet)")):
-        if bad.any():
-            pos = tuple(int(k) for k in np.argwhere(bad)[0])
-            raise ValueError(f"{what}: the value {X[pos]:g} at {pos} {why}")
+    bad = ~np.isfinite(X)
+    if bad.any():
+        pos = tuple(int(k) for k in np.argwhere(bad)[0])
+        raise ValueError(f"{what}: the value {X[pos]:g} at {pos} is not finite")
     return X
+
+
+DATA_ARRAYS = ("X", "y", "X_calib", "X_train", "y_train")
+
+
+def load_data(path) -> dict:
+    """A data set ``.npz``: ``X`` and ``y`` (inputs and integer labels: the test set), and
+    optionally ``X_calib`` (calibration inputs, default ``X_train``, else ``X``) and
+    ``X_train`` / ``y_train`` (fine-tuning after pruning). Every error names the file and the
+    array; inputs are checked against the model later (:func:`check_images`)."""
+    with _about(path):
+        arrays = _read_npz(path, "data arrays X, y (and X_calib, X_train, y_train)")
+        unknown = sorted(set(arrays) - set(DATA_ARRAYS))
+        if unknown:
+            raise ValueError(f"unsupported array(s) {unknown}: a data file holds "
+                             f"{', '.join(DATA_ARRAYS)}")
+        for x, y in (("X", "y"), ("X_train", "y_train")):
+            if (x in arrays) != (y in arrays) or "X" not in arrays:
+                missing = [n for n in (x, y, "X") if n not in arrays][0]
+                raise ValueError(f"missing {missing!r}: a data file holds inputs X and labels "
+                                 "y (X_train and y_train go together too)")
+            if x not in arrays:
+                continue
+            X, Y = arrays[x], arrays[y]
+            if X.dtype.kind not in "biuf" or X.ndim < 2 or len(X) == 0:
+                raise ValueError(f"{x}: expected a non-empty batch of real inputs (batch x "
+                                 f"features, or batch x C x H x W), not {X.dtype} {X.shape}")
+            if Y.dtype.kind not in "biu" or Y.shape != (len(X),):
+                raise ValueError(f"{y}: expected one integer label per input of {x} "
+                                 f"({len(X)},), not {Y.dtype} {Y.shape}")
+        if "X_calib" in arrays and (arrays["X_calib"].ndim < 2 or not len(arrays["X_calib"])):
+            raise ValueError(f"X_calib: expected a non-empty batch of inputs, not shape "
+                             f"{arrays['X_calib'].shape}")
+        return arrays
 
 
 def load_digits_split():
@@ -400,7 +431,7 @@ class QuantLayer:
     """One layer as the accelerator runs it: ``acc = A @ [a; amax...]`` (ReLU if ``relu``)."""
 
     A: np.ndarray          # out x (in + bias_rows) integer weights, bias columns last
-    amax: int              # input activations are in [0, amax]; the bias rows hold amax
+    amax: int              # input activations are in [-amax, amax]; the bias rows hold amax
     bias_rows: int
     relu: bool
     w_scale: float
@@ -433,12 +464,13 @@ class CompiledNetwork:
     float_model: MLP = field(repr=False, default=None)
 
     def quantize_input(self, X) -> np.ndarray:
-        """Images (batch x in, real, >= 0) -> the first layer's activations (in x batch);
-        inputs beyond the calibration range saturate at ``amax``."""
+        """Inputs (batch x in, real, of either sign) -> the first layer's activations (in x
+        batch), symmetric: ``round(x / in_scale)`` (ties away from zero) clipped to
+        ``[-amax, amax]``, so inputs beyond the calibration range saturate."""
         L0 = self.layers[0]
-        X = check_images(X, L0.A.shape[1] - L0.bias_rows, "images")
-        q = np.floor(X / self.in_scale + 0.5)
-        return np.clip(q, 0, L0.amax).astype(np.int64).T
+        X = check_images(X, L0.A.shape[1] - L0.bias_rows, "inputs")
+        q = np.floor(np.abs(X) / self.in_scale + 0.5) * np.sign(X)
+        return np.clip(q, -L0.amax, L0.amax).astype(np.int64).T
 
     def macs_per_inference(self) -> int:
         return int(sum(np.count_nonzero(L.A) for L in self.layers))
@@ -472,10 +504,12 @@ def _scale(top: float, levels: int, what: str, i: int) -> float:
 
 
 def _calibration_max(net: MLP, X, i) -> float:
-    m = float(np.max(net.forward(X, upto=i))) if i else float(np.max(X))
+    """The largest input magnitude of layer ``i`` on the calibration set: the first layer's
+    inputs have either sign (a symmetric scale), the others are ReLU outputs (>= 0)."""
+    m = float(np.max(net.forward(X, upto=i))) if i else float(np.max(np.abs(X)))
     if m <= 0:
-        raise ValueError(f"layer {i}: its inputs are never positive on the calibration set, "
-                         "so no activation scale can be chosen")
+        raise ValueError(f"layer {i}: its inputs are never {'positive' if i else 'nonzero'} "
+                         "on the calibration set, so no activation scale can be chosen")
     return m
 
 
@@ -535,23 +569,27 @@ def compile_network(net: MLP, config="sim-small", sparsity=None, pattern="unstru
                     calibration=None, train_data=None, finetune_epochs=None, seed=0):
     """Prune (+ masked fine-tuning), quantize and compile ``net`` for ``config``.
 
+    ``net``: an :class:`MLP`, a scikit-learn ``MLPClassifier``, an ONNX model (a ``.onnx``
+    path, an ``onnx.ModelProto`` or a :class:`zerohero.frontend.OnnxNetwork`);
     ``calibration``: real inputs for the activation scales (default digits images 0-1399);
-    ``train_data``: ``(X, y)`` for fine-tuning (default the same digits images);
+    ``train_data``: ``(X, y)`` for fine-tuning (default the same digits images, and only
+    when ``calibration`` is the default too: fine-tuning another model's data on digits
+    would be a silent mistake, so that is an error);
     ``finetune_epochs``: default :data:`DEFAULT_FINETUNE_EPOCHS` when pruning, 0 disables.
     """
     cfg = preset(config) if isinstance(config, str) else config
-    if not isinstance(net, MLP):
-        net = MLP.from_sklearn(net) if hasattr(net, "coefs_") else net
-        if not isinstance(net, MLP):
-            raise ValueError(f"compile: expected an MLP or an MLPClassifier, not {type(net)}")
+    net = as_mlp(net)
     s = resolve_sparsity(sparsity, pattern)
     pruning = s > 0 or parse_pattern(pattern) is not None
     epochs = DEFAULT_FINETUNE_EPOCHS if finetune_epochs is None else finetune_epochs
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"finetune_epochs must be an integer >= 0, not {epochs!r}")
-    if calibration is None or (train_data is None and pruning and epochs):
+    if train_data is None and pruning and epochs and calibration is not None:
+        raise ValueError("pruning with fine-tuning needs train_data (inputs and labels; "
+                         "X_train and y_train of a --data file), or finetune_epochs=0")
+    if calibration is None:
         Xtr, ytr, _, _ = load_digits_split()
-        calibration = Xtr if calibration is None else calibration
+        calibration = Xtr
         train_data = (Xtr, ytr) if train_data is None else train_data
     if pruning:
         pruned, masks = prune(net, s, pattern)
@@ -560,6 +598,24 @@ def compile_network(net: MLP, config="sim-small", sparsity=None, pattern="unstru
         raise ValueError(f"calibration: expected images of {net.sizes[0]} inputs, not shape "
                          f"{np.asarray(calibration).shape}")
     return quantize(net, cfg, np.asarray(calibration, dtype=np.float64), net.sparsity(), pattern)
+
+
+def as_mlp(net) -> MLP:
+    """The :class:`MLP` of ``net``: an MLP, a fitted ``MLPClassifier``, or an ONNX model (a
+    ``.onnx`` path, an ``onnx.ModelProto``, an :class:`~zerohero.frontend.OnnxNetwork`)."""
+    if isinstance(net, MLP):
+        return net
+    if hasattr(net, "coefs_"):
+        return MLP.from_sklearn(net)
+    if isinstance(net, (str, Path)) and str(net).lower().endswith(".onnx") or \
+            type(net).__name__ == "ModelProto":
+        from zerohero.frontend import load_onnx
+
+        net = load_onnx(net)
+    if hasattr(net, "mlp") and isinstance(net.mlp, MLP):
+        return net.mlp
+    raise ValueError(f"compile: expected an MLP, an MLPClassifier or an ONNX model, not "
+                     f"{type(net).__name__}")
 
 
 # Inference -------------------------------------------------------------------------------
@@ -630,15 +686,20 @@ def run_network(acc, nets, X, progress=None):
     return out
 
 
-def accuracy(logits, y) -> float:
-    return float(np.mean(np.argmax(logits, axis=1) == np.asarray(y)))
+def accuracy(logits, y, onnx=None) -> float:
+    """The fraction of labels ``y`` the logits predict (through ``onnx``'s label table)."""
+    pred = np.argmax(logits, axis=1) if onnx is None else onnx.labels(logits)
+    return float(np.mean(pred == np.asarray(y)))
 
 
 def evaluate(float_model: MLP, sparse: CompiledNetwork, dense: CompiledNetwork, X, y,
-             backend="model", rtl_images=32, progress=None, **backend_options) -> dict:
+             backend="model", rtl_images=32, progress=None, onnx=None,
+             **backend_options) -> dict:
     """The report of one compiled network: accuracies on every image of ``X`` (golden model),
     cycles from the backend on the first ``rtl_images`` images, bit-exactness.
-    ``backend_options``: the board backend's (``port``, ...)."""
+    ``onnx``: the :class:`~zerohero.frontend.OnnxNetwork` the network came from: labels are
+    its own (its label table), and ``accuracy_float`` is the ONNX model's, run by ONNX's
+    reference evaluator. ``backend_options``: the board backend's (``port``, ...)."""
     from zerohero.runtime import Runtime
 
     cfg = sparse.cfg
@@ -654,10 +715,11 @@ def evaluate(float_model: MLP, sparse: CompiledNetwork, dense: CompiledNetwork, 
         "layers": list(float_model.sizes),
         "sparsity": round(sparse.sparsity, 4), "pattern": sparse.pattern,
         "test_images": len(X),
-        "accuracy_float": accuracy(float_model.forward(X), y),
-        "accuracy_quantized_dense": accuracy(gold_dense, y),
-        "accuracy_sparse": accuracy(gold_sparse, y),
-        "accuracy_sparse_float": accuracy(sparse.float_model.forward(X), y),
+        "accuracy_float": (accuracy(float_model.forward(X), y) if onnx is None else
+                           float(np.mean(onnx.reference_labels(X) == np.asarray(y)))),
+        "accuracy_quantized_dense": accuracy(gold_dense, y, onnx),
+        "accuracy_sparse": accuracy(gold_sparse, y, onnx),
+        "accuracy_sparse_float": accuracy(sparse.float_model.forward(X), y, onnx),
         "macs_per_inference": sparse.macs_per_inference(),
         "dense_macs_per_inference": dense.macs_per_inference(),
     }
@@ -726,12 +788,19 @@ def add_parser(sub, func):
     from zerohero.spec.config import PRESETS
 
     p = sub.add_parser("nn", help="neural networks: train, prune, quantize, compile, run",
-                       description="Digits MLP (or --model FILE.npz) pruned, quantized and run "
-                       "on the accelerator. Exit status: 0 ok, 1 RTL differs from the golden "
-                       "model, 2 bad input.")
-    p.add_argument("action", choices=["train", "compile", "run"])
-    p.add_argument("--model", metavar="FILE.npz",
-                   help="float model W0,b0,W1,b1,... (default: train the digits MLP)")
+                       description="Digits MLP (or --model FILE.onnx / FILE.npz, on --data "
+                       "FILE.npz) pruned, quantized and run on the accelerator; inspect prints "
+                       "an ONNX model's mapping. Exit status: 0 ok, 1 RTL differs from the "
+                       "golden model, 2 bad input.")
+    p.add_argument("action", choices=["train", "compile", "run", "inspect"])
+    p.add_argument("file", nargs="?", metavar="FILE",
+                   help="inspect: the model (.onnx or .npz; the same as --model)")
+    p.add_argument("--model", metavar="FILE",
+                   help="float model: .onnx, or .npz of W0,b0,W1,b1,... (default: train the "
+                   "digits MLP)")
+    p.add_argument("--data", metavar="FILE.npz",
+                   help="data set: X, y (test inputs and labels), optional X_calib "
+                   "(calibration) and X_train, y_train (fine-tuning); default digits")
     p.add_argument("--out", metavar="FILE.npz",
                    help="train: where to save the model (default build/nn/digits.npz); "
                    "compile: the compiled network; a .npz name, written as given")
@@ -758,9 +827,80 @@ def add_parser(sub, func):
     return p
 
 
+def load_model(path):
+    """The model of the file ``path``: an ``.onnx`` through the ONNX front end (an
+    :class:`~zerohero.frontend.OnnxNetwork`), anything else as an ``.npz`` :class:`MLP`."""
+    if str(path).lower().endswith(".onnx"):
+        from zerohero.frontend import load_onnx
+
+        return load_onnx(path)
+    return MLP.load(path)
+
+
+def inspect_rows(model) -> list:
+    """One row per node of an ONNX model (per layer of an MLP): name, op, mapping, layer,
+    and the MACs a layer costs per input, dense and sparse (nonzero weights)."""
+    from zerohero.frontend import NodeMap
+
+    net = as_mlp(model)
+    nodes = getattr(model, "nodes", None) or [
+        NodeMap(f"layer{i}", "dense", "accelerator", i, f"{W.shape[0]} x {W.shape[1]}")
+        for i, W in enumerate(net.weights)]
+    rows = []
+    for n in nodes:
+        row = {"name": n.name, "op": n.op, "mapping": n.mapping, "layer": n.layer,
+               "detail": n.detail}
+        if n.mapping == "accelerator":
+            W = net.weights[n.layer]
+            row.update(macs_dense=int(W.size), macs_sparse=int(np.count_nonzero(W)))
+        rows.append(row)
+    return rows
+
+
+def _inspect(model, path, as_json) -> int:
+    import json
+
+    rows = inspect_rows(model)
+    if as_json:
+        print(json.dumps({"model": str(path), "nodes": rows}))
+        return 0
+    width = max(len(r["name"] or "") for r in rows)
+    print(f"{path}: {len(rows)} nodes")
+    for r in rows:
+        macs = (f"  {r['macs_dense']} MACs dense, {r['macs_sparse']} sparse"
+                if "macs_dense" in r else "")
+        layer = f" (layer {r['layer']})" if r["layer"] is not None else ""
+        print(f"  {r['name'] or '(unnamed)':{width}s}  {r['op']:22s} {r['mapping']}{layer}"
+              f"{': ' + r['detail'] if r['detail'] else ''}{macs}")
+    dense = sum(r.get("macs_dense", 0) for r in rows)
+    sparse = sum(r.get("macs_sparse", 0) for r in rows)
+    print(f"  per input: {dense} MACs dense, {sparse} sparse ({1 - sparse / dense:.1%} of the "
+          "weights are zero)")
+    return 0
+
+
+def _datasets(args, model):
+    """``(X_train, y_train, X_calib, X_test, y_test)`` of ``--data`` (digits without it),
+    inputs flattened as the model takes them; ``X_train`` / ``y_train`` None when the file
+    has none."""
+    if not args.data:
+        Xtr, ytr, Xte, yte = load_digits_split()
+        return Xtr, ytr, Xtr, Xte, yte
+    d = load_data(args.data)
+    flat = getattr(model, "flatten", None)
+    with _about(args.data):
+        for k in ("X", "X_calib", "X_train"):
+            if k in d and flat is not None:
+                d[k] = flat(d[k], k)
+            elif k in d:
+                d[k] = d[k].reshape(len(d[k]), -1)
+    cal = d.get("X_calib", d.get("X_train", d["X"]))
+    return d.get("X_train"), d.get("y_train"), cal, d["X"], d["y"]
+
+
 def _load_or_train(args, progress):
     if args.model:
-        return MLP.load(args.model)
+        return load_model(args.model)
     try:
         sizes = tuple(int(v) for v in args.sizes.split(","))
     except ValueError:
@@ -798,8 +938,16 @@ def nn_command(args) -> int:
         raise ValueError(f"--rtl-images must be at least 1, not {args.rtl_images}")
     if args.finetune_epochs is not None and args.finetune_epochs < 0:
         raise ValueError(f"--finetune-epochs must be >= 0, not {args.finetune_epochs}")
-    if args.action == "train" and args.model:
-        raise ValueError("nn train trains a new model; --model is for nn compile and nn run")
+    if args.file and args.action != "inspect":
+        raise ValueError(f"nn {args.action} takes the model as --model FILE, not {args.file!r}")
+    if args.action == "inspect":
+        path = args.file or args.model
+        if not path or (args.file and args.model):
+            raise ValueError("nn inspect takes one model: nn inspect FILE.onnx (or --model)")
+        return _inspect(load_model(path), path, args.json)
+    if args.action == "train" and (args.model or args.data):
+        raise ValueError("nn train trains the digits MLP; --model and --data are for nn "
+                         "compile and nn run")
     cfg = preset(args.config or (board.config if board else "sim-small"))
     resolve_sparsity(args.sparsity, args.pattern)
     if args.out and args.action == "run":
@@ -807,8 +955,10 @@ def nn_command(args) -> int:
     # Checked before training or compiling, which take a while.
     out = outputs.check("--out", args.out or ("build/nn/digits.npz" if args.action == "train"
                                               else None), (".npz",), {"--model": args.model})
-    net = _load_or_train(args, progress)
-    Xtr, ytr, Xte, yte = load_digits_split()
+    model = _load_or_train(args, progress)
+    net = as_mlp(model)
+    onnx = model if net is not model else None
+    Xtr, ytr, Xcal, Xte, yte = _datasets(args, model)
     if args.action == "train":
         outputs.write(out, net.save)
         r = {"model": str(out.path), "layers": list(net.sizes),
@@ -817,22 +967,32 @@ def nn_command(args) -> int:
               f"wrote {out.path}: {'-'.join(map(str, net.sizes))} MLP, test accuracy "
               f"{r['accuracy_float']:.2%} on digits 1400+")
         return 0
+    data = args.data or "the digits data"
     with _about(args.model):    # errors about the model name its file
-        if net.sizes[0] != Xtr.shape[1]:
-            raise ValueError(f"layer 0: the model has {net.sizes[0]} inputs but digits images "
-                             f"have {Xtr.shape[1]}")
+        if net.sizes[0] != Xte.shape[1]:
+            raise ValueError(f"layer 0: the model has {net.sizes[0]} inputs but the inputs of "
+                             f"{data} have {Xte.shape[1]}")
         with np.errstate(over="ignore", invalid="ignore"):
-            finite = np.isfinite(net.forward(Xtr)).all()
+            finite = np.isfinite(net.forward(Xcal)).all()
         if not finite:
-            raise ValueError("the float network's outputs on the digits images are not finite "
-                             "(its products overflow float64): rescale the weights")
-        classes = int(max(ytr.max(), yte.max())) + 1
-        if net.sizes[-1] != classes:
-            raise ValueError(f"layer {len(net.sizes) - 2}: the model has {net.sizes[-1]} "
-                             f"outputs but the digits data has {classes} classes (one output "
-                             "per class)")
+            raise ValueError(f"the float network's outputs on {data} are not finite (its "
+                             "products overflow float64, or the inputs are not finite)")
+        known = np.arange(net.sizes[-1]) if onnx is None or onnx.classes is None \
+            else onnx.classes
+        for name, labels in (("y", yte), ("y_train", ytr)):
+            stray = np.setdiff1d(labels, known) if labels is not None else []
+            if len(stray):
+                raise ValueError(f"{data}: {name} holds the label {stray[0]}, which the model "
+                                 f"never predicts (its {net.sizes[-1]} outputs are the labels "
+                                 f"{_labels_text(known)})")
+        pruning = resolve_sparsity(args.sparsity, args.pattern) > 0 or \
+            parse_pattern(args.pattern) is not None
+        if pruning and Xtr is None and args.finetune_epochs != 0:
+            raise ValueError(f"{args.data}: pruning fine-tunes on X_train and y_train, which "
+                             "the file does not hold: add them, or give --finetune-epochs 0")
         progress(f"pruning ({args.pattern}, sparsity {args.sparsity}), fine-tuning, quantizing")
-        sparse = compile_network(net, cfg, args.sparsity, args.pattern,
+        sparse = compile_network(net, cfg, args.sparsity, args.pattern, calibration=Xcal,
+                                 train_data=None if Xtr is None else (Xtr, ytr),
                                  finetune_epochs=args.finetune_epochs, seed=args.seed)
     if args.action == "compile":
         rows = [{"layer": i, "A": list(L.A.shape), "nnz": int(np.count_nonzero(L.A)),
@@ -857,9 +1017,9 @@ def nn_command(args) -> int:
         if args.out:
             print(f"wrote {args.out}")
         return 0
-    dense = compile_network(net, cfg, 0.0)
+    dense = compile_network(net, cfg, 0.0, calibration=Xcal)
     r = evaluate(net, sparse, dense, Xte, yte, "board" if board else args.sim, args.rtl_images,
-                 progress, **backend_options(board, args.port))
+                 progress, onnx, **backend_options(board, args.port))
     if args.json:
         print(json.dumps(r))
     else:
@@ -869,6 +1029,12 @@ def nn_command(args) -> int:
               f"{cfg.acc_width}-bit accumulator, which the compiler's bound rules out: a bug "
               "in zerohero", file=sys.stderr)
     return 0 if r["bit_exact"] and not r["overflows"] else 1
+
+
+def _labels_text(labels) -> str:
+    labels = list(np.asarray(labels).tolist())
+    return ", ".join(map(str, labels)) if len(labels) <= 12 else \
+        f"{', '.join(map(str, labels[:10]))}, ... ({len(labels)} in all)"
 
 
 def _fmt(v):

@@ -112,7 +112,8 @@ def test_requantize_rounds_half_up_and_clips():
 
 def numpy_integer_inference(c, X):
     """An independent vectorized int64 version of the integer inference (no golden kernels)."""
-    a = np.clip(np.floor(X / c.in_scale + 0.5), 0, c.layers[0].amax).astype(np.int64).T
+    q = np.floor(np.abs(X) / c.in_scale + 0.5) * np.sign(X)       # ties away from zero
+    a = np.clip(q, -c.layers[0].amax, c.layers[0].amax).astype(np.int64).T
     for L in c.layers:
         B = np.vstack([a, np.full((L.bias_rows, a.shape[1]), L.amax)])
         acc = L.A @ B
@@ -329,17 +330,39 @@ def test_a_layer_that_does_not_fit_the_scratchpad_is_named_before_running():
 
 # Issue 32: nothing silent ---------------------------------------------------------------------
 
-def test_negative_inputs_are_refused_not_clipped():
-    # quantize_input once clipped them to 0 without a word (standardized digits: 61% negative).
-    cfg = acc_config()
-    X = np.random.default_rng(1).random((6, 12))
-    c = nn.compile_network(random_mlp((12, 8, 4), seed=2), cfg, finetune_epochs=0, calibration=X)
-    X[3, 5] = -0.25
-    with pytest.raises(ValueError, match=r"^images: the value -0.25 at \(3, 5\) is negative: the "
-                       r"network takes inputs >= 0"):
-        nn.golden_infer(c, X)
-    with pytest.raises(ValueError, match=r"^images: expected a batch x 12 array"):
+def test_signed_inputs_are_quantized_symmetrically_not_clipped(digits):
+    # quantize_input once clipped negative inputs to 0 without a word: standardized digits
+    # (61% negative) lost most of their information. The first layer now quantizes to
+    # [-amax, amax] with the calibration's largest magnitude.
+    Xtr, ytr, Xte, yte = digits
+    mu, sd = Xtr.mean(0), Xtr.std(0) + 1e-3
+    Ztr, Zte = (Xtr - mu) / sd, (Xte - mu) / sd
+    net = nn.train((64, 32, 10), Ztr, ytr, epochs=30, seed=0)
+    c = nn.compile_network(net, "sim-small", 0.5, calibration=Ztr, train_data=(Ztr, ytr),
+                           finetune_epochs=3)
+    a = c.quantize_input(Zte)
+    assert a.min() < 0 and np.abs(a).max() <= c.layers[0].amax
+    assert c.in_scale == pytest.approx(np.abs(Ztr).max() / c.layers[0].amax)
+    gold = nn.golden_infer(c, Zte)
+    assert np.array_equal(gold, numpy_integer_inference(c, Zte))
+    float_acc = nn.accuracy(c.float_model.forward(Zte), yte)
+    assert float_acc > 0.85 and nn.accuracy(gold, yte) >= float_acc - 0.02
+    # Zeroing the negative inputs (the old behaviour) changes almost every image's logits
+    # and costs accuracy.
+    clipped = nn.golden_infer(c, np.maximum(Zte, 0))
+    assert np.mean(np.any(clipped != gold, axis=1)) > 0.9
+    assert nn.accuracy(clipped, yte) < nn.accuracy(gold, yte) - 0.03
+    with pytest.raises(ValueError, match=r"^inputs: the value nan at \(3, 5\) is not finite"):
+        Zte[3, 5] = np.nan
+        nn.golden_infer(c, Zte)
+    with pytest.raises(ValueError, match=r"^inputs: expected a batch x 64 array"):
         c.quantize_input(np.ones((2, 11)))
+
+
+def test_fine_tuning_other_data_never_falls_back_to_digits():
+    X = np.random.default_rng(1).random((6, 12))
+    with pytest.raises(ValueError, match=r"^pruning with fine-tuning needs train_data"):
+        nn.compile_network(random_mlp((12, 8, 4), seed=2), acc_config(), 0.5, calibration=X)
 
 
 def test_complex_weights_are_refused():
@@ -366,7 +389,8 @@ def bad_model(tmp_path, name, **arrays):
 @pytest.mark.parametrize("make, message", [
     # a model whose output count does not match the data's classes
     (lambda d: bad_model(d, "m7.npz", W0=np.ones((64, 7)), b0=np.zeros(7)),
-     "m7.npz: layer 0: the model has 7 outputs but the digits data has 10 classes"),
+     "m7.npz: the digits data: y holds the label 7, which the model never predicts (its 7 "
+     "outputs are the labels 0, 1, 2, 3, 4, 5, 6)"),
     (lambda d: bad_model(d, "cplx.npz", W0=np.ones((64, 10)) * 1j, b0=np.zeros(10)),
      "cplx.npz: layer 0: W0 is complex"),
     # a .npy renamed .npz (once a TypeError)
@@ -386,7 +410,7 @@ def bad_model(tmp_path, name, **arrays):
      "fifo.npz: not a regular file"),
     (lambda d: bad_model(d, "inf.npz", W0=np.full((64, 16), 1e300), b0=np.zeros(16),
                          W1=np.full((16, 10), 1e300), b1=np.zeros(10)),
-     "inf.npz: the float network's outputs on the digits images are not finite"),
+     "inf.npz: the float network's outputs on the digits data are not finite"),
     # a bias no accumulator holds beside weights of 1e-300
     (lambda d: bad_model(d, "tinyw.npz", W0=np.full((64, 10), 1e-300), b0=np.ones(10)),
      "tinyw.npz: layer 0: bias b0[0] = 1 is 3.28e+304 units of weight scale x input range"),

@@ -1,0 +1,364 @@
+"""The ONNX front end: an ONNX model in, the :class:`zerohero.nn.MLP` it computes out.
+
+:func:`load_onnx` reads a model (a ``.onnx`` path or an ``onnx.ModelProto``) and maps every
+node of its graph to one of:
+
+- ``accelerator``: a dense layer (``Gemm``; ``MatMul``, with the ``Add`` of a constant that
+  follows it folded in as the bias), run on the chip as an SpMM;
+- ``fused``: an operator the accelerator's layer absorbs (``Relu`` between two layers: the
+  lanes' fused ReLU and the requantization);
+- ``no-op``: ``Identity``, ``Dropout`` (inference), ``Flatten`` and ``Reshape`` to
+  ``batch x features``;
+- ``constant``: a node whose inputs are all constants (``Constant``, a ``Transpose`` of a
+  weight, ...), evaluated once at import by ONNX's reference implementation;
+- ``host``: the classifier's post-processing after its last layer (``Softmax``,
+  ``LogSoftmax``, ``ArgMax``, ``Cast``, ``ArrayFeatureExtractor``, ``ZipMap``, ...), which
+  runs on the host and only turns the logits into labels and probabilities;
+- ``unsupported``: everything else, refused with the node's name, its op type and what is
+  supported (:class:`OnnxError`) before anything runs.
+
+The graph must be a chain: one real input (``batch x features``, or ``batch x C x H x W``
+flattened first), layers with ``Relu`` between them and none after the last. The predicted
+label of an input is ``classes[argmax(logits)]``: ``classes`` is the label table of the
+model's ``ArrayFeatureExtractor`` (what skl2onnx's classifiers end with), else ``0..n-1``.
+Softmax keeps the argmax, so the host tail cannot change a label.
+
+Convolutions and the quantized operators are not mapped yet: they are refused as unsupported.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["OnnxError", "OnnxNetwork", "NodeMap", "load_onnx", "SUPPORTED"]
+
+#: Op types by mapping (the ``host`` ones only after the last layer).
+SUPPORTED = {
+    "accelerator": ("Gemm", "MatMul"),
+    "fused": ("Relu", "Add"),
+    "no-op": ("Identity", "Dropout", "Flatten", "Reshape", "Cast"),
+    "host": ("Softmax", "LogSoftmax", "ArgMax", "Cast", "ArrayFeatureExtractor", "ZipMap",
+             "Identity", "Reshape", "Flatten"),
+}
+#: Ops that begin the host's tail wherever they appear after a layer.
+_HOST_ONLY = {"Softmax", "LogSoftmax", "ArgMax", "Cast", "ArrayFeatureExtractor", "ZipMap"}
+#: Ops never evaluated at import, even on constants (their value is not a function of inputs).
+_NOT_FOLDED = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
+               "Multinomial", "Bernoulli"}
+
+
+class OnnxError(ValueError):
+    """A model zerohero cannot map (one line: the node, its op type, what is supported)."""
+
+
+@dataclass
+class NodeMap:
+    """One node of the graph and what runs it."""
+
+    name: str
+    op: str
+    mapping: str                  # accelerator, fused, no-op, constant, host
+    layer: int | None = None      # the dense layer it belongs to
+    detail: str = ""
+
+
+@dataclass
+class OnnxNetwork:
+    """What :func:`load_onnx` found: the network, each node's mapping and the label table."""
+
+    mlp: "object"                 # zerohero.nn.MLP
+    nodes: list
+    input_name: str
+    input_shape: tuple            # one sample's shape (features, or C x H x W)
+    classes: np.ndarray | None    # labels by output index, or None (the index is the label)
+    source: str
+    proto: object = field(repr=False, default=None)
+
+    def flatten(self, X, what: str = "inputs") -> np.ndarray:
+        """``X`` (batch x the input's sample shape, or batch x features) as batch x features."""
+        X = np.asarray(X)
+        shape = tuple(self.input_shape)
+        features = math.prod(shape)
+        if X.ndim >= 2 and (X.shape[1:] == shape or X.shape[1:] == (features,)):
+            return X.reshape(len(X), features)
+        flat = f" or batch x {features}" if len(shape) > 1 else ""
+        raise OnnxError(f"{what}: expected batch x {' x '.join(map(str, shape))} (the model's "
+                        f"input {self.input_name!r}){flat}, not shape {X.shape}")
+
+    def labels(self, logits) -> np.ndarray:
+        """The model's predicted labels of integer or float logits (batch x classes)."""
+        idx = np.argmax(np.asarray(logits), axis=1)
+        return idx if self.classes is None else self.classes[idx]
+
+    def reference(self, X) -> dict:
+        """Every output of the float model on ``X``, by ONNX's reference evaluator (not by
+        zerohero's import): the outside check of what :attr:`mlp` computes."""
+        from onnx.reference import ReferenceEvaluator
+
+        X = np.asarray(X, dtype=np.float32)
+        # ZipMap (probabilities as a list of dicts) has no reference implementation: its
+        # outputs are left out, the tensors it maps are outputs of their own already.
+        proto = type(self.proto)()
+        proto.CopyFrom(self.proto)
+        zipped = {o for n in proto.graph.node if n.op_type == "ZipMap" for o in n.output}
+        keep = [n for n in proto.graph.node if n.op_type != "ZipMap"]
+        del proto.graph.node[:]
+        proto.graph.node.extend(keep)
+        outputs = [o for o in proto.graph.output if o.name not in zipped]
+        del proto.graph.output[:]
+        proto.graph.output.extend(outputs)
+        sess = ReferenceEvaluator(proto)
+        names = [o.name for o in proto.graph.output]
+        feed = X.reshape((len(X),) + tuple(self.input_shape))
+        return dict(zip(names, sess.run(None, {self.input_name: feed})))
+
+    def reference_labels(self, X) -> np.ndarray:
+        """The labels the float ONNX model itself predicts for ``X`` (reference evaluator): its
+        integer label output if it has one, else the argmax of its first output."""
+        outs = self.reference(X)
+        for v in outs.values():
+            v = np.asarray(v)
+            if v.dtype.kind in "iub" and v.size == len(X):    # a label per input
+                return v.reshape(-1).astype(np.int64)
+        first = np.asarray(next(iter(outs.values())))
+        return self.labels(first.reshape(len(first), -1))
+
+
+def _read(model):
+    import onnx
+
+    if isinstance(model, onnx.ModelProto):
+        return model, "the ONNX model"
+    path = Path(model)
+    from zerohero.run_command import RunError, _one_line, input_file
+
+    try:
+        input_file(path)
+    except RunError as e:
+        raise OnnxError(f"{path}: {e}") from None
+    try:
+        proto = onnx.load(str(path))
+    except Exception as e:  # protobuf raises DecodeError and others on a malformed file
+        raise OnnxError(f"{path}: not a readable ONNX model ({type(e).__name__}: "
+                        f"{_one_line(e)})") from None
+    if not proto.graph.node:
+        raise OnnxError(f"{path}: not an ONNX model with a graph (no nodes: is it an ONNX "
+                        "file?)")
+    return proto, str(path)
+
+
+def _fold(node, inputs):
+    """The outputs of ``node`` on constant ``inputs``, by ONNX's reference implementation."""
+    from onnx import helper
+    from onnx.reference import ReferenceEvaluator
+
+    graph = helper.make_graph(
+        [node], "fold",
+        [helper.make_tensor_value_info(f"in{i}", 0, None) for i in range(len(inputs))],
+        [helper.make_tensor_value_info(o, 0, None) for o in node.output if o])
+    renamed = helper.make_node(node.op_type, [f"in{i}" if n else "" for i, n in
+                                               enumerate(node.input)],
+                               list(node.output), domain=node.domain)
+    renamed.attribute.extend(node.attribute)
+    graph.node[0].CopyFrom(renamed)
+    model = helper.make_model(graph)
+    feeds = {f"in{i}": v for i, v in enumerate(inputs) if node.input[i]}
+    return ReferenceEvaluator(model).run(None, feeds)
+
+
+def _attrs(node) -> dict:
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def load_onnx(model) -> OnnxNetwork:
+    """Map the ONNX ``model`` (path or ``ModelProto``) to an MLP; :class:`OnnxError` naming
+    the file and the node otherwise (see the module doc)."""
+    from onnx import numpy_helper
+
+    from zerohero.nn import MLP
+
+    proto, source = _read(model)
+    g = proto.graph
+
+    def fail(why, node=None):
+        where = f"node {node.name or '(unnamed)'!r} ({node.op_type})" if node is not None else ""
+        raise OnnxError(f"{source}: {where}{': ' if where else ''}{why}")
+
+    const = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    real_inputs = [i for i in g.input if i.name not in const]
+    if len(real_inputs) != 1:
+        fail(f"a network takes one input tensor, this graph has {len(real_inputs)} "
+             f"({', '.join(i.name for i in real_inputs) or 'none'})")
+    inp = real_inputs[0]
+    ttype = inp.type.tensor_type
+    if ttype.elem_type not in (1, 11, 10):   # float, double, float16
+        fail(f"input {inp.name!r} has element type {ttype.elem_type}: a float input is "
+             "supported (quantized inputs are not mapped yet)")
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in ttype.shape.dim]
+    if len(dims) < 2 or any(d is None or d < 1 for d in dims[1:]):
+        fail(f"input {inp.name!r} has shape {dims}: expected batch x features or batch x C x H "
+             "x W with known sizes after the batch")
+    sample = tuple(dims[1:])
+
+    nodes, weights, biases, relus = [], [], [], []
+    # The activation tensor: its name and its per-sample shape.
+    act, shape = inp.name, sample
+    state = "layers"               # "layers", then "host" once the last layer's tail begins
+    layer_open = False             # the last layer may still take a bias (Add)
+    host_names = set()             # tensors computed on the host (the tail)
+    classes = None
+
+    def value(name, node):
+        if name not in const:
+            fail(f"input {name!r} must be a constant (an initializer or a Constant), as a "
+                 "layer's weights are", node)
+        return const[name]
+
+    for node in g.node:
+        op, ins = node.op_type, list(node.input)
+        a = _attrs(node)
+        if node.domain not in ("", "ai.onnx", "ai.onnx.ml"):
+            fail(f"operator domain {node.domain!r} is not supported (only the ONNX standard "
+                 "domains)", node)
+        if ins and all(n == "" or n in const for n in ins) and op not in _NOT_FOLDED \
+                and op != "ZipMap":
+            try:
+                outs = _fold(node, [const[n] if n else None for n in ins])
+            except Exception as e:
+                fail(f"cannot evaluate it on its constant inputs ({type(e).__name__}: {e})", node)
+            const.update({o: np.asarray(v) for o, v in zip(node.output, outs) if o})
+            nodes.append(NodeMap(node.name, op, "constant", detail="evaluated at import"))
+            continue
+        if op == "Constant":
+            outs = _fold(node, [])
+            const[node.output[0]] = np.asarray(outs[0])
+            nodes.append(NodeMap(node.name, op, "constant"))
+            continue
+        uses_act = act in ins
+        tail = op in _HOST_ONLY or (not uses_act and any(n in host_names for n in ins))
+        if state == "host" or (tail and weights):
+            if op not in SUPPORTED["host"]:
+                fail(f"after the last layer only the classifier's post-processing runs (on the "
+                     f"host): {', '.join(SUPPORTED['host'])}", node)
+            if op in ("Softmax", "LogSoftmax", "ArgMax") and a.get("axis", -1 if op != "ArgMax"
+                                                                  else 0) not in (1, -1):
+                fail(f"axis {a.get('axis', 0)} is not the class axis (1 or -1 of batch x "
+                     "classes)", node)
+            state = "host"
+            host_names.update(node.output)
+            nodes.append(NodeMap(node.name, op, "host", detail="post-processing of the logits"))
+            if op == "ArrayFeatureExtractor" and ins[0] in const:
+                classes = np.asarray(const[ins[0]]).reshape(-1)
+                nodes[-1].detail = f"labels {classes.tolist()[:10]}" + \
+                    ("..." if classes.size > 10 else "")
+            continue
+        if not uses_act:
+            fail(f"it does not take the network's activation ({act!r}): the graph must be a "
+                 "chain from one input through its layers", node)
+        if op in ("Gemm", "MatMul"):
+            if ins[0] != act:
+                fail("the activation must be the first operand (batch x features)", node)
+            if len(shape) != 1:
+                fail(f"its input has per-sample shape {list(shape)}: Flatten it first", node)
+            if op == "Gemm":
+                if a.get("transA", 0):
+                    fail("transA=1 transposes the activation (batch-major activations only)",
+                         node)
+                W = np.asarray(value(ins[1], node), dtype=np.float64)
+                if W.ndim != 2:
+                    fail(f"B has shape {W.shape}: expected a matrix", node)
+                W = W.T if a.get("transB", 0) else W
+                W = W * a.get("alpha", 1.0)
+                b = np.zeros(W.shape[1])
+                if len(ins) > 2 and ins[2]:
+                    C = np.asarray(value(ins[2], node), dtype=np.float64) * a.get("beta", 1.0)
+                    b = _bias(C, W.shape[1], lambda why: fail(why, node))
+            else:
+                W = np.asarray(value(ins[1], node), dtype=np.float64)
+                if W.ndim != 2:
+                    fail(f"its weight has shape {W.shape}: expected a 2-D matrix", node)
+                b = np.zeros(W.shape[1])
+            if W.shape[0] != shape[0]:
+                fail(f"its weight takes {W.shape[0]} inputs, the activation has {shape[0]}",
+                     node)
+            if weights and not relus[-1]:
+                fail("two layers with no Relu between them: zerohero's networks have ReLU "
+                     "between dense layers", node)
+            weights.append(W)
+            biases.append(b)
+            relus.append(False)
+            layer_open = True
+            shape = (W.shape[1],)
+            nodes.append(NodeMap(node.name, op, "accelerator", len(weights) - 1,
+                                 f"{W.shape[0]} x {W.shape[1]}"))
+        elif op == "Add":
+            other = ins[1] if ins[0] == act else ins[0]
+            if not layer_open:
+                fail("an Add is supported only as the bias right after a MatMul or Gemm", node)
+            C = np.asarray(value(other, node), dtype=np.float64)
+            biases[-1] = biases[-1] + _bias(C, shape[0], lambda why: fail(why, node))
+            nodes.append(NodeMap(node.name, op, "fused", len(weights) - 1, "bias"))
+        elif op == "Relu":
+            if not weights or relus[-1]:
+                fail("a Relu is supported only right after a layer (MatMul or Gemm)", node)
+            relus[-1] = True
+            layer_open = False
+            nodes.append(NodeMap(node.name, op, "fused", len(weights) - 1,
+                                 "the lanes' fused ReLU"))
+        elif op == "Cast" and not weights and a.get("to") in (1, 10, 11):
+            nodes.append(NodeMap(node.name, op, "no-op", detail="to float"))
+        elif op in ("Identity", "Dropout"):
+            if op == "Dropout" and len(node.output) > 1 and node.output[1]:
+                fail("its mask output is used: Dropout is supported for inference only", node)
+            if op == "Dropout" and len(ins) > 2 and ins[2] and bool(np.asarray(
+                    value(ins[2], node)).reshape(-1)[0]):
+                fail("training_mode is true: Dropout is supported for inference only", node)
+            nodes.append(NodeMap(node.name, op, "no-op"))
+        elif op in ("Flatten", "Reshape"):
+            features = math.prod(shape)
+            if op == "Flatten" and a.get("axis", 1) != 1:
+                fail(f"axis {a.get('axis')}: only Flatten(axis=1) (batch x features) is "
+                     "supported", node)
+            if op == "Reshape":
+                target = [int(v) for v in np.asarray(value(ins[1], node)).reshape(-1)]
+                ok = len(target) == 2 and target[0] in (0, -1) and target[1] in (-1, features) \
+                    and target != [-1, -1]
+                if not ok:
+                    fail(f"shape {target}: only a Reshape to batch x features ([-1, {features}] "
+                         f"or [0, -1]) is supported", node)
+            shape = (features,)
+            layer_open = False
+            nodes.append(NodeMap(node.name, op, "no-op", detail=f"to batch x {features}"))
+        else:
+            fail(f"op {op} is not supported; supported: {_supported_text()}", node)
+        act = node.output[0]
+    if not weights:
+        fail("no dense layer (Gemm or MatMul) found")
+    if relus[-1]:
+        fail("a Relu after the last layer is not supported: the last layer's outputs are the "
+             "logits")
+    try:
+        mlp = MLP(weights, biases)
+    except ValueError as e:
+        fail(str(e))
+    return OnnxNetwork(mlp, nodes, inp.name, sample, classes, source, proto)
+
+
+def _bias(C, out: int, fail) -> np.ndarray:
+    """A bias ``C`` broadcast to ``out`` entries, or ``fail``: one value per output (shape
+    ``()``, ``(1,)``, ``(out,)`` or ``(1, out)``)."""
+    if C.size == 1 or C.shape in ((out,), (1, out)):
+        return np.broadcast_to(C.reshape(-1), (out,)).astype(np.float64)
+    fail(f"its bias has shape {C.shape}: expected one value per output ({out},)")
+
+
+def _supported_text() -> str:
+    ops = sorted({o for k in ("accelerator", "fused", "no-op") for o in SUPPORTED[k]})
+    return ", ".join(ops) + "; after the last layer on the host: " + ", ".join(
+        o for o in SUPPORTED["host"] if o not in ops)
