@@ -96,14 +96,27 @@ class Board:
     synth_opts: str = ""     # options of Yosys's synth_<family>
     placer_opts: str = ""    # options of nextpnr's placer (heap), e.g. its timing weights
     seed: int = 1            # nextpnr's seed for this board's builds
+    # Other presets built for this board: preset name -> (target MHz, seed).
+    variants: tuple = ()
+
+    @property
+    def presets(self) -> tuple:
+        """The presets this board builds: its own first, then its variants."""
+        return (self.config,) + tuple(name for name, _ in self.variants)
+
+    def target(self, config: str) -> tuple[float, int]:
+        """``(target MHz, seed)`` of a build of preset ``config`` (another preset: the
+        board's own)."""
+        return dict(self.variants).get(config, (self.target_mhz, self.seed))
 
     def make_platform(self):
         module, cls = self.platform.split(":")
         return getattr(importlib.import_module(module), cls)()
 
-    def pll(self, mhz: float | None = None) -> tuple[dict, float]:
-        """:func:`pll_params` for ``mhz`` (None: the target)."""
-        return pll_params(self.family, self.osc_mhz, self.target_mhz if mhz is None else mhz)
+    def pll(self, mhz: float | None = None, config: str | None = None) -> tuple[dict, float]:
+        """:func:`pll_params` for ``mhz`` (None: the target of preset ``config``)."""
+        return pll_params(self.family, self.osc_mhz,
+                          self.target(config or self.config)[0] if mhz is None else mhz)
 
 
 #: nextpnr's routers. router2 (congestion-driven) routes the ULX3S preset; router1 stalls on it.
@@ -124,7 +137,10 @@ BOARDS = {
                    # The placer weighs timing harder than its defaults (weight 10, exponent
                    # 2), which the preset needs to reach 75 MHz, and the seed is one with which
                    # it does (Fmax per seed and option set: docs/timing-log.md).
-                   placer_opts="--placer-heap-timingweight 50 --placer-heap-critexp 6", seed=3),
+                   placer_opts="--placer-heap-timingweight 50 --placer-heap-critexp 6", seed=3,
+                   # The preset that holds a network resident (16 lanes and the result stage)
+                   # meets 60 MHz (docs/fpga.md); 60 MHz is 20 clocks a bit at 3 Mbaud.
+                   variants=(("ulx3s-85f-resident", (60.0, 3)),)),
 }
 
 #: Datasheet ranges (MHz) of the PLLs: iCE40 SB_PLL40 (simple feedback) and ECP5 EHXPLLL.
@@ -199,7 +215,7 @@ class BoardTop(Elaboratable):
         from zerohero.hw.uart_bridge import UartTop
 
         self.spec = spec
-        self.pll, self.clock_mhz = spec.pll(mhz)
+        self.pll, self.clock_mhz = spec.pll(mhz, cfg.name)
         self.clocks_per_bit = round(self.clock_mhz * 1e6 / baud)
         self.baud = baud
         # 8N1 tolerates a few percent between the two ends; keep well inside it.
@@ -283,13 +299,13 @@ def build_board(name: str, config: str | AccelConfig | None = None,
     clock or the UART the baud."""
     spec = board(name)
     router = router or spec.router
-    seed = spec.seed if seed is None else seed
     if router not in ROUTERS:
         raise FPGAError(f"unknown nextpnr router {router!r}; expected one of {', '.join(ROUTERS)}")
     cfg = config if isinstance(config, AccelConfig) else preset(config or spec.config)
+    seed = spec.target(cfg.name)[1] if seed is None else seed
     out = build_dir(spec, cfg)
     try:
-        spec.pll(mhz)                   # a clock the PLL cannot make: before any tool runs
+        spec.pll(mhz, cfg.name)         # a clock the PLL cannot make: before any tool runs
     except ValueError as e:
         raise FPGAError(str(e)) from None
     try:
@@ -335,8 +351,9 @@ def _build(spec, cfg, top, out, seed, router, progress) -> dict:
     report = {
         "board": spec.name, "config": cfg.name, "lanes": cfg.lanes,
         "fmax_mhz": round(main["achieved"], 2), "clock_mhz": round(top.clock_mhz, 3),
-        "target_mhz": spec.target_mhz, "timing_met": main["achieved"] >= top.clock_mhz,
-        "target_met": main["achieved"] >= spec.target_mhz,
+        "target_mhz": spec.target(cfg.name)[0],
+        "timing_met": main["achieved"] >= top.clock_mhz,
+        "target_met": main["achieved"] >= spec.target(cfg.name)[0],
         "lut": lut, "ff": ff, "lc": lc, "bram": bram, "dsp": dsp, "router": router,
         "seed": seed, "baud": top.baud,
         "critical_path": critical_path(pnr, clock),
@@ -394,31 +411,43 @@ def build_dir(spec: Board, cfg: AccelConfig) -> Path:
     return build_root() / (spec.name if cfg.name == spec.config else f"{spec.name}-{cfg.name}")
 
 
-def last_build(name: str) -> dict | None:
-    """The report of board ``name``'s last build with its own preset (what ``flash``
-    programs), or None."""
+def _board_preset(spec: Board, config: str | None) -> AccelConfig:
+    """Preset ``config`` (None: the board's own) if the board builds it, else FPGAError."""
+    config = config or spec.config
+    if config not in spec.presets:
+        raise FPGAError(f"board {spec.name} builds the presets {', '.join(spec.presets)}, not "
+                        f"{config!r}")
+    return preset(config)
+
+
+def last_build(name: str, config: str | None = None) -> dict | None:
+    """The report of board ``name``'s last build of preset ``config`` (default: its own; what
+    ``flash`` programs), or None."""
     spec = board(name)
-    path = build_dir(spec, preset(spec.config)) / "report.json"
+    path = build_dir(spec, _board_preset(spec, config)) / "report.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def flash_board(name: str, force: bool = False) -> str:
-    """Program board ``name`` with its last bitstream; the tool's output, or FPGAError. A
-    bitstream that is missing or not the one its report hashed is refused, and one whose build
-    missed timing at its clock unless ``force``."""
+def flash_board(name: str, force: bool = False, config: str | None = None) -> str:
+    """Program board ``name`` with its last bitstream of preset ``config`` (default: its
+    own); the tool's output, or FPGAError. A bitstream that is missing or not the one its
+    report hashed is refused, and one whose build missed timing at its clock unless
+    ``force``."""
     spec = board(name)
-    folder = build_dir(spec, preset(spec.config))
+    cfg = _board_preset(spec, config)
+    folder = build_dir(spec, cfg)
     with _locked(folder):
-        return _flash(spec, folder, force)
+        return _flash(spec, cfg.name, folder, force)
 
 
-def _flash(spec, folder, force) -> str:
+def _flash(spec, config, folder, force) -> str:
     """:func:`flash_board` of the build in ``folder``, under its lock."""
     bitstream = folder / spec.bitstream
-    report = last_build(spec.name)
+    report = last_build(spec.name, config)
+    again = f"zerohero build {spec.name}" + ("" if config == spec.config else
+                                             f" --config {config}")
     if report is None:
-        raise FPGAError(f"no finished {spec.name} build in {folder}: run "
-                        f"`zerohero build {spec.name}` first")
+        raise FPGAError(f"no finished {spec.name} build in {folder}: run `{again}` first")
     if not bitstream.exists():
         why = "it does not exist"
     elif "bitstream_sha256" not in report:
@@ -429,13 +458,13 @@ def _flash(spec, folder, force) -> str:
         why = None
     if why:
         raise FPGAError(f"{bitstream} is not the bitstream {folder / 'report.json'} describes "
-                        f"({why}): rebuild with `zerohero build {spec.name}`")
+                        f"({why}): rebuild with `{again}`")
     if not report["timing_met"] and not force:
         raise FPGAError(
             f"the last {spec.name} bitstream misses timing (Fmax {report['fmax_mhz']} MHz < "
             f"its {report.get('clock_mhz', report['target_mhz']):g} MHz clock): rebuild at a "
             f"clock it meets, e.g. "
-            f"`zerohero build {spec.name} --mhz {int(report['fmax_mhz'])}`, or flash it "
+            f"`{again} --mhz {int(report['fmax_mhz'])}`, or flash it "
             "anyway with --force")
     cmd = [a.replace("{bitstream}", str(bitstream)) for a in spec.flash]
     if shutil.which(cmd[0]) is None:

@@ -267,6 +267,16 @@ PRESETS = {
                              double_buffer=False,
                              clock_gating=False, host_latency=3, host_stage=True,
                              status_latency=1, predict_jumps=True, command_latency=2),
+    # ECP5-85F (ULX3S) holding a network resident: the result stage and its broadcast bus,
+    # on 16 lanes. 32 lanes with the stage fill 83 % of the LUT4 slots and do not route
+    # (docs/fpga.md); 16 lanes fill 43 % and route, at a lower clock (fpga/boards.py).
+    "ulx3s-85f-resident": AccelConfig(name="ulx3s-85f-resident", lanes=16, window=1,
+                                      spm_banks=32, spm_depth=512, value_width=8,
+                                      acc_width=20, coord_width=12, counter_width=16,
+                                      sparse_out=False, result_stage=True,
+                                      double_buffer=False, clock_gating=False, host_latency=3,
+                                      host_stage=True, status_latency=1, predict_jumps=True,
+                                      command_latency=2),
 }
 
 

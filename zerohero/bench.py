@@ -379,19 +379,8 @@ def bench_spgemm_tiled(sim: str = "verilator"):
 BENCHES["spgemm"] = bench_spgemm
 
 
-#: A board preset with the result stage: simulated only (its board build is not done yet),
-#: so its board times are projections at the preset's clock and baud.
-RESIDENT_VARIANT = "+result_stage"
-
-
-def _bench_config(name):
-    if name.endswith(RESIDENT_VARIANT):
-        return preset(name[:-len(RESIDENT_VARIANT)]).replace(result_stage=True, name=name)
-    return preset(name)
-
-
 def bench_nn(sim: str = "verilator",
-             configs=("sim-small", "ulx3s-85f", "ulx3s-85f" + RESIDENT_VARIANT),
+             configs=("sim-small", "ulx3s-85f", "ulx3s-85f-resident"),
              sparsities=(0.0, 0.5, 0.8, 0.9), rtl_images: int = 32):
     """The digits MLP (64-128-64-10) pruned to each sparsity (unstructured, fine-tuned),
     quantized for each preset, its first ``rtl_images`` test images run on ``sim``, two ways:
@@ -433,12 +422,12 @@ def bench_nn(sim: str = "verilator",
         return best / len(Xte) * 1e6
 
     cpu_one, cpu_batched = cpu_us(False), cpu_us(True)
-    boards = {b.config: b for b in BOARDS.values()}
+    boards = {name: b for b in BOARDS.values() for name in b.presets}
     n = min(rtl_images, len(Xte))
     records = []
     for name in configs:
-        cfg = _bench_config(name)
-        board = boards.get(name.removesuffix(RESIDENT_VARIANT))
+        cfg = preset(name)
+        board = boards.get(name)
         for sparsity in sparsities:
             c = nn.compile_network(net, cfg, sparsity)
             gold = nn.golden_infer(c, Xte[:n])
@@ -476,7 +465,7 @@ def bench_nn(sim: str = "verilator",
                 "load_words": load_words,
                 "transition_cycles": None if transition is None else round(transition, 1),
                 "input_words": Xte.shape[1], "output_words": c.layers[-1].A.shape[0],
-                "board_compute_us": (round(st["cycles"] / n / board.target_mhz, 2)
+                "board_compute_us": (round(st["cycles"] / n / board.target(name)[0], 2)
                                      if board else None),
                 "board_link_ms": round(link_s * 1e3, 2) if board else None,
                 "numpy_one_image_us": round(cpu_one, 1),
@@ -542,3 +531,144 @@ def bench_pagerank(sim: str = "verilator", graphs=("karate", "bcspwr04"), iters:
 
 BENCHES["pagerank"] = bench_pagerank
 BENCHES["nn"] = bench_nn
+
+
+#: ONNX operators of the conformance run, by how a case becomes a network: alone (a layer
+#: of its own, or refused), after an identity layer (fused and host ops need a layer before
+#: them), or before one (no-ops need a layer after them).
+ONNX_ALONE = ("Gemm", "MatMul", "MatMulInteger", "QLinearMatMul", "Conv", "ConvInteger",
+              "QLinearConv", "MaxPool", "AveragePool")
+ONNX_AFTER_LAYER = ("Add", "Relu", "Softmax", "ArgMax")
+ONNX_BEFORE_LAYER = ("Flatten", "Reshape", "Identity", "Dropout")
+ONNX_ELEMENTWISE = ("Relu", "Identity", "Dropout")
+
+
+def _conformance_model(case):
+    """The ONNX backend test ``case`` (one node) as a network for zerohero: every input but
+    the first an initializer (a layer's weights are constants), wrapped in an identity
+    ``MatMul`` where its op needs a layer; ``(model, x, expected, op)``."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    g = case.model.graph
+    node = g.node[0]
+    op = node.op_type
+    inputs, outputs = case.data_sets[0]
+    x, expected = np.asarray(inputs[0]), np.asarray(outputs[0])
+    inits = [numpy_helper.from_array(np.asarray(v), i.name) for i, v in
+             zip(list(g.input)[1:], inputs[1:])]
+    nodes, out_name = [node], node.output[0]
+    x_info, y_info = g.input[0], g.output[0]
+    if op in ONNX_ELEMENTWISE and x.ndim > 2:
+        # An elementwise op's case on batch x ... is the same case on batch x features.
+        x, expected = x.reshape(len(x), -1), expected.reshape(len(x), -1)
+        x_info = helper.make_tensor_value_info(x_info.name, x_info.type.tensor_type.elem_type,
+                                               list(x.shape))
+    if op in ONNX_AFTER_LAYER or op in ONNX_BEFORE_LAYER:
+        f = expected.shape[-1] if op in ONNX_BEFORE_LAYER else x.shape[-1]
+        inits.append(numpy_helper.from_array(np.eye(f, dtype=np.float32), "zh_identity"))
+        if op in ONNX_AFTER_LAYER:
+            first = helper.make_node("MatMul", ["zh_x", "zh_identity"], [x_info.name],
+                                     name="zh_layer")
+            nodes = [first, node]
+            x_info = helper.make_tensor_value_info("zh_x", x_info.type.tensor_type.elem_type,
+                                                   list(x.shape))
+            if op == "Relu":          # a Relu is fused between two layers
+                inits.append(numpy_helper.from_array(np.eye(f, dtype=np.float32), "zh_id2"))
+                nodes.append(helper.make_node("MatMul", [out_name, "zh_id2"], ["zh_y"],
+                                              name="zh_layer2"))
+                out_name = "zh_y"
+        else:
+            nodes = [node, helper.make_node("MatMul", [out_name, "zh_identity"], ["zh_y"],
+                                            name="zh_layer")]
+            out_name = "zh_y"
+        y_info = helper.make_tensor_value_info(out_name, 0, None)
+    model = helper.make_model(
+        helper.make_graph(nodes, case.name, [x_info], [y_info], inits),
+        opset_imports=case.model.opset_import)
+    return model, x, expected, op
+
+
+def bench_onnx(sim: str = "verilator", ops=ONNX_ALONE + ONNX_AFTER_LAYER + ONNX_BEFORE_LAYER,
+               config="sim-small"):
+    """ONNX's own backend node tests (``onnx.backend.test.case.node``, generated by the
+    installed ``onnx``) of the operators zerohero maps and the ones it refuses: each case
+    imported as a network (:func:`_conformance_model`), then ``result`` ``pass`` (the float
+    network's output equals the case's expected output within 1e-5 relative; for a
+    one-layer network also the integer network on the golden model, dequantized, within the
+    quantization bound ``quant_bound``, and the same network on ``sim`` equal to the golden
+    model's bit for bit, ``on_sim``), ``refused`` (the importer's reason) or ``FAIL``."""
+    import warnings
+
+    import numpy as np
+    from onnx.backend.test.case import node as cases
+
+    from zerohero import nn
+    from zerohero.frontend import OnnxError, load_onnx
+    from zerohero.runtime import Runtime
+
+    cfg = preset(config)
+    acc = Runtime(cfg, sim)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")           # the generators' own overflow warnings
+        found = [c for c in cases.collect_testcases(None)
+                 if c.model is not None and len(c.model.graph.node) == 1
+                 and c.model.graph.node[0].op_type in ops and c.data_sets]
+    records = []
+    for case in sorted(found, key=lambda c: (ops.index(c.model.graph.node[0].op_type), c.name)):
+        model, x, expected, op = _conformance_model(case)
+        r = {"op": op, "case": case.name.removeprefix("test_"), "result": "pass",
+             "reason": None, "float_error": None, "quant_error": None, "quant_bound": None,
+             "on_sim": None}
+        records.append(r)
+        try:
+            net = load_onnx(model)
+        except OnnxError as e:
+            # The reason without the file's name and the list of what is supported.
+            r["result"] = "refused"
+            r["reason"] = str(e).split(": ", 1)[1].split("; supported:")[0]
+            continue
+        X = net.flatten(x.reshape((x.shape[0], -1)) if x.ndim > 1 else x[None, :], "x")
+        got = net.mlp.forward(X)
+        if op in ("ArgMax", "Softmax"):       # the host's tail: only the labels are used
+            want = expected.reshape(len(X), -1)
+            ok = np.array_equal(net.labels(got), want.reshape(-1) if op == "ArgMax"
+                                else np.argmax(want, axis=1))
+            r["float_error"] = 0.0 if ok else None
+        else:
+            want = expected.reshape(got.shape)
+            err = float(np.max(np.abs(got - want)) / max(np.max(np.abs(want)), 1e-30))
+            r["float_error"] = float(f"{err:.2g}")
+            ok = err <= 1e-5
+            if ok and len(net.mlp.weights) == 1:
+                ok = _within_quant_bound(nn, net.mlp, acc, X, want, r)
+        if not ok:
+            r["result"] = "FAIL"
+    return records
+
+
+def _within_quant_bound(nn, mlp, runtime, X, want, r) -> bool:
+    """A one-layer network quantized (calibrated on ``X`` itself, so no input clips) and
+    run on the golden model: ``|y - acc * s_w * s_a| <= s_a/2 * sum|W| + s_w/2 * s_a *
+    sum|xq| + bias_rows * s_w * s_a * amax / 2`` per output (the rounding of the inputs, of
+    the weights and of the bias; docs/neural-networks.md); then on ``runtime``'s backend,
+    equal to the golden model's."""
+    import numpy as np
+
+    c = nn.compile_network(mlp, runtime.cfg, 0.0, calibration=X, finetune_epochs=0)
+    [L] = c.layers
+    acc = nn.golden_infer(c, X)
+    [(got, _)] = nn.run_network(runtime, [(c, "spmm")], X)
+    r["on_sim"] = "bit-exact" if np.array_equal(got, acc) else "differs"
+    s = L.w_scale * L.a_scale
+    xq = np.abs(c.quantize_input(X)).T                            # batch x in
+    W = np.abs(mlp.weights[0])                                    # in x out
+    bound = (L.a_scale / 2 * W.sum(axis=0)[None, :] + L.w_scale / 2 * L.a_scale
+             * xq.sum(axis=1)[:, None] + L.bias_rows * s * L.amax / 2)
+    err = np.abs(acc * s - want)
+    r["quant_error"] = float(f"{np.max(err):.3g}")
+    r["quant_bound"] = float(f"{np.max(bound):.3g}")
+    return bool(np.all(err <= bound * (1 + 1e-9) + 1e-12)) and r["on_sim"] == "bit-exact"
+
+
+BENCHES["onnx"] = bench_onnx

@@ -203,7 +203,7 @@ def cmd_flash(args):
     from zerohero.fpga.boards import FPGAError, flash_board
 
     try:
-        print(flash_board(args.board, force=args.force), end="")
+        print(flash_board(args.board, force=args.force, config=args.config), end="")
     except FPGAError as e:
         raise CLIError(str(e)) from None
 
@@ -233,8 +233,10 @@ def build_parser():
     d.add_argument("--config", default="sim-small", help=f"preset: {', '.join(PRESETS)}")
     d.set_defaults(func=cmd_demo)
 
-    b = sub.add_parser("bench", help="measured benchmarks (cycles, ratios)")
-    b.add_argument("what", choices=["intersect", "scan", "spmv", "spgemm", "nn", "pagerank"])
+    b = sub.add_parser("bench", help="measured benchmarks (cycles, ratios); onnx: ONNX's "
+                       "operator conformance cases")
+    b.add_argument("what", choices=["intersect", "scan", "spmv", "spgemm", "nn", "pagerank",
+                                    "onnx"])
     b.add_argument("--tiled", action="store_true",
                    help="spmv, spgemm: operands larger than the scratchpad, tiled: "
                         "sequential, double-buffered, and which the runtime picks")
@@ -292,7 +294,10 @@ def build_parser():
                         "timing is not met at the clock, 2 if the design does not fit or a "
                         "tool fails.")
     bd.add_argument("board", choices=list(BOARDS))
-    bd.add_argument("--config", help="preset (default: the board's)")
+    bd.add_argument("--config", help="preset (default: the board's; other presets a board "
+                    "has a target for: " + "; ".join(
+                        f"{b.name}: {', '.join(b.presets[1:])}" for b in BOARDS.values()
+                        if b.variants) + ")")
     bd.add_argument("--mhz", type=float, help="design clock: the fastest the PLL makes at or "
                     "below it (default: the board's target, "
                     + ", ".join(f"{b.name} {b.target_mhz:g}" for b in BOARDS.values()) + ")")
@@ -310,6 +315,9 @@ def build_parser():
 
     fl = sub.add_parser("flash", help="program a board with its last bitstream")
     fl.add_argument("board", choices=list(BOARDS))
+    fl.add_argument("--config", help="the preset whose last build to flash (default: the "
+                    "board's; " + "; ".join(f"{b.name}: {', '.join(b.presets)}"
+                                           for b in BOARDS.values()) + ")")
     fl.add_argument("--force", action="store_true",
                     help="flash even a bitstream whose build missed timing at its clock")
     fl.set_defaults(func=cmd_flash)

@@ -77,6 +77,7 @@ class OnnxNetwork:
     classes: np.ndarray | None    # labels by output index, or None (the index is the label)
     source: str
     proto: object = field(repr=False, default=None)
+    last_index: bool = False      # ArgMax's select_last_index: ties go to the last output
 
     def flatten(self, X, what: str = "inputs") -> np.ndarray:
         """``X`` (batch x the input's sample shape, or batch x features) as batch x features."""
@@ -91,7 +92,9 @@ class OnnxNetwork:
 
     def labels(self, logits) -> np.ndarray:
         """The model's predicted labels of integer or float logits (batch x classes)."""
-        idx = np.argmax(np.asarray(logits), axis=1)
+        logits = np.asarray(logits)
+        idx = np.argmax(logits[:, ::-1], axis=1) if self.last_index else None
+        idx = logits.shape[1] - 1 - idx if self.last_index else np.argmax(logits, axis=1)
         return idx if self.classes is None else self.classes[idx]
 
     def reference(self, X) -> dict:
@@ -151,23 +154,20 @@ def _read(model):
     return proto, str(path)
 
 
-def _fold(node, inputs):
-    """The outputs of ``node`` on constant ``inputs``, by ONNX's reference implementation."""
+def _fold(node, inputs, opsets):
+    """The outputs of ``node`` on constant ``inputs`` (None where the node has no input), by
+    ONNX's reference implementation at the model's ``opsets``."""
     from onnx import helper
     from onnx.reference import ReferenceEvaluator
 
-    graph = helper.make_graph(
-        [node], "fold",
-        [helper.make_tensor_value_info(f"in{i}", 0, None) for i in range(len(inputs))],
-        [helper.make_tensor_value_info(o, 0, None) for o in node.output if o])
-    renamed = helper.make_node(node.op_type, [f"in{i}" if n else "" for i, n in
-                                               enumerate(node.input)],
-                               list(node.output), domain=node.domain)
+    names = [f"in{i}" if v is not None else "" for i, v in enumerate(inputs)]
+    renamed = helper.make_node(node.op_type, names, list(node.output), domain=node.domain)
     renamed.attribute.extend(node.attribute)
-    graph.node[0].CopyFrom(renamed)
-    model = helper.make_model(graph)
-    feeds = {f"in{i}": v for i, v in enumerate(inputs) if node.input[i]}
-    return ReferenceEvaluator(model).run(None, feeds)
+    graph = helper.make_graph(
+        [renamed], "fold", [helper.make_tensor_value_info(n, 0, None) for n in names if n],
+        [helper.make_tensor_value_info(o, 0, None) for o in node.output if o])
+    model = helper.make_model(graph, opset_imports=opsets)
+    return ReferenceEvaluator(model).run(None, {n: v for n, v in zip(names, inputs) if n})
 
 
 def _attrs(node) -> dict:
@@ -182,6 +182,7 @@ def load_onnx(model) -> OnnxNetwork:
     from onnx import numpy_helper
 
     from zerohero.nn import MLP
+    from zerohero.run_command import _one_line
 
     proto, source = _read(model)
     g = proto.graph
@@ -198,8 +199,12 @@ def load_onnx(model) -> OnnxNetwork:
     inp = real_inputs[0]
     ttype = inp.type.tensor_type
     if ttype.elem_type not in (1, 11, 10):   # float, double, float16
-        fail(f"input {inp.name!r} has element type {ttype.elem_type}: a float input is "
-             "supported (quantized inputs are not mapped yet)")
+        from onnx import TensorProto
+
+        kind = TensorProto.DataType.Name(ttype.elem_type) if inp.type.HasField("tensor_type") \
+            else "not a tensor"
+        fail(f"input {inp.name!r} is {kind}: a tensor of floats is supported (quantized "
+             "inputs are not mapped yet)")
     dims = [d.dim_value if d.HasField("dim_value") else None for d in ttype.shape.dim]
     if len(dims) < 2 or any(d is None or d < 1 for d in dims[1:]):
         fail(f"input {inp.name!r} has shape {dims}: expected batch x features or batch x C x H "
@@ -212,7 +217,7 @@ def load_onnx(model) -> OnnxNetwork:
     state = "layers"               # "layers", then "host" once the last layer's tail begins
     layer_open = False             # the last layer may still take a bias (Add)
     host_names = set()             # tensors computed on the host (the tail)
-    classes = None
+    classes, last_index = None, False
 
     def value(name, node):
         if name not in const:
@@ -229,14 +234,15 @@ def load_onnx(model) -> OnnxNetwork:
         if ins and all(n == "" or n in const for n in ins) and op not in _NOT_FOLDED \
                 and op != "ZipMap":
             try:
-                outs = _fold(node, [const[n] if n else None for n in ins])
-            except Exception as e:
-                fail(f"cannot evaluate it on its constant inputs ({type(e).__name__}: {e})", node)
+                outs = _fold(node, [const[n] if n else None for n in ins], proto.opset_import)
+            except Exception as e:  # the reference implementation's own errors, of any kind
+                fail(f"cannot evaluate it on its constant inputs ({type(e).__name__}: "
+                     f"{_one_line(e)})", node)
             const.update({o: np.asarray(v) for o, v in zip(node.output, outs) if o})
             nodes.append(NodeMap(node.name, op, "constant", detail="evaluated at import"))
             continue
         if op == "Constant":
-            outs = _fold(node, [])
+            outs = _fold(node, [], proto.opset_import)
             const[node.output[0]] = np.asarray(outs[0])
             nodes.append(NodeMap(node.name, op, "constant"))
             continue
@@ -252,6 +258,7 @@ def load_onnx(model) -> OnnxNetwork:
                      "classes)", node)
             state = "host"
             host_names.update(node.output)
+            last_index = last_index or (op == "ArgMax" and bool(a.get("select_last_index")))
             nodes.append(NodeMap(node.name, op, "host", detail="post-processing of the logits"))
             if op == "ArrayFeatureExtractor" and ins[0] in const:
                 classes = np.asarray(const[ins[0]]).reshape(-1)
@@ -347,7 +354,7 @@ def load_onnx(model) -> OnnxNetwork:
         mlp = MLP(weights, biases)
     except ValueError as e:
         fail(str(e))
-    return OnnxNetwork(mlp, nodes, inp.name, sample, classes, source, proto)
+    return OnnxNetwork(mlp, nodes, inp.name, sample, classes, source, proto, last_index)
 
 
 def _bias(C, out: int, fail) -> np.ndarray:

@@ -949,6 +949,7 @@ def nn_command(args) -> int:
         raise ValueError("nn train trains the digits MLP; --model and --data are for nn "
                          "compile and nn run")
     cfg = preset(args.config or (board.config if board else "sim-small"))
+    options = backend_options(board, args.port, cfg.name)   # before anything slow
     resolve_sparsity(args.sparsity, args.pattern)
     if args.out and args.action == "run":
         raise ValueError("--out applies to nn train and nn compile; nn run writes no file")
@@ -1019,7 +1020,7 @@ def nn_command(args) -> int:
         return 0
     dense = compile_network(net, cfg, 0.0, calibration=Xcal)
     r = evaluate(net, sparse, dense, Xte, yte, "board" if board else args.sim, args.rtl_images,
-                 progress, onnx, **backend_options(board, args.port))
+                 progress, onnx, **options)
     if args.json:
         print(json.dumps(r))
     else:

@@ -108,18 +108,23 @@ def resolve_board(name, port):
     return BOARDS[name]
 
 
-def backend_options(board, port) -> dict:
+def backend_options(board, port, config: str | None = None) -> dict:
     """``Runtime`` keyword arguments of the board backend (none for a simulator): the
-    clock of the board's last build (its target if there is none) converts cycles into
-    timeouts, and the serial port runs at the baud that build's UART was made for."""
+    clock of the board's last build of preset ``config`` (default: its own; the target if
+    there is no build) converts cycles into timeouts, and the serial port runs at the baud
+    that build's UART was made for."""
     if not board:
         return {}
     from zerohero.fpga.boards import last_build
 
     from zerohero.spec.link import DEFAULT_BAUD
 
-    report = last_build(board.name) or {}
-    return {"port": port, "clock_hz": report.get("clock_mhz", board.target_mhz) * 1e6,
+    config = config or board.config
+    if config not in board.presets:
+        raise RunError(f"--board {board.name} runs the presets it builds "
+                       f"({', '.join(board.presets)}), not --config {config}")
+    report = last_build(board.name, config) or {}
+    return {"port": port, "clock_hz": report.get("clock_mhz", board.target(config)[0]) * 1e6,
             "baud": report.get("baud", DEFAULT_BAUD)}
 
 
@@ -613,7 +618,7 @@ def run_command(args) -> int:
     work = (a.sparse.nnz if a.sparse is not None else _entries(a.shape)) * (
         1 if kernel in VECTOR_B or kernel in SPARSE_B else int(np.shape(B)[1]))
     acc = Runtime(cfg, backend, progress=progress, double_buffer=args.double_buffer,
-                      **backend_options(board, args.port))
+                      **backend_options(board, args.port, cfg.name))
     if backend == "model" and work > LONG_WORK:
         progress(f"computing {kernel} with the golden model...")
     try:

@@ -4,8 +4,13 @@ from zerohero.spec.config import PRESETS, AccelConfig, preset
 
 
 def test_presets_are_valid_and_named():
-    assert set(PRESETS) == {"sim-small", "icebreaker", "ulx3s-85f"}
+    assert set(PRESETS) == {"sim-small", "icebreaker", "ulx3s-85f", "ulx3s-85f-resident"}
     assert preset("sim-small").lanes == 8
+    # The ULX3S's resident preset is its preset with the result stage, on fewer lanes.
+    resident = preset("ulx3s-85f-resident")
+    assert resident.result_stage and resident.spm_banks == 2 * resident.lanes
+    assert resident.replace(name="ulx3s-85f", lanes=32, spm_banks=64,
+                            result_stage=False) == preset("ulx3s-85f")
     for name, cfg in PRESETS.items():
         assert cfg.name == name
         assert AccelConfig.from_dict(cfg.to_dict()) == cfg
