@@ -6,7 +6,8 @@ node of its graph to one of:
 - ``accelerator``: a dense layer (``Gemm``; ``MatMul``, with the ``Add`` of a constant that
   follows it folded in as the bias), run on the chip as an SpMM;
 - ``fused``: an operator the accelerator's layer absorbs (``Relu`` between two layers: the
-  lanes' fused ReLU and the requantization);
+  lanes' fused ReLU and the requantization; ``BatchNormalization`` right after a layer,
+  folded into its weights and bias);
 - ``no-op``: ``Identity``, ``Dropout`` (inference), ``Flatten`` and ``Reshape`` to
   ``batch x features``;
 - ``constant``: a node whose inputs are all constants (``Constant``, a ``Transpose`` of a
@@ -39,7 +40,7 @@ __all__ = ["OnnxError", "OnnxNetwork", "NodeMap", "load_onnx", "SUPPORTED"]
 #: Op types by mapping (the ``host`` ones only after the last layer).
 SUPPORTED = {
     "accelerator": ("Gemm", "MatMul"),
-    "fused": ("Relu", "Add"),
+    "fused": ("Relu", "Add", "BatchNormalization"),
     "no-op": ("Identity", "Dropout", "Flatten", "Reshape", "Cast"),
     "host": ("Softmax", "LogSoftmax", "ArgMax", "Cast", "ArrayFeatureExtractor", "ZipMap",
              "Identity", "Reshape", "Flatten"),
@@ -311,6 +312,23 @@ def load_onnx(model) -> OnnxNetwork:
             C = np.asarray(value(other, node), dtype=np.float64)
             biases[-1] = biases[-1] + _bias(C, shape[0], lambda why: fail(why, node))
             nodes.append(NodeMap(node.name, op, "fused", len(weights) - 1, "bias"))
+        elif op == "BatchNormalization":
+            if not layer_open:
+                fail("a BatchNormalization is folded into the layer right before it (Gemm or "
+                     "MatMul, with its bias): put it right after one", node)
+            if a.get("training_mode", 0) or len(node.output) > 1 and any(node.output[1:]):
+                fail("training_mode or its running-statistics outputs: inference only", node)
+            scale, bias, mean, var = (np.asarray(value(n, node), dtype=np.float64).reshape(-1)
+                                      for n in ins[1:5])
+            if not all(v.size == shape[0] for v in (scale, bias, mean, var)):
+                fail(f"its scale, B, mean and var must have one value per channel "
+                     f"({shape[0]})", node)
+            # y = scale * (x - mean) / sqrt(var + epsilon) + B, per output of the layer.
+            k = scale / np.sqrt(var + a.get("epsilon", 1e-5))
+            weights[-1] = weights[-1] * k
+            biases[-1] = (biases[-1] - mean) * k + bias
+            nodes.append(NodeMap(node.name, op, "fused", len(weights) - 1,
+                                 "folded into the weights and bias"))
         elif op == "Relu":
             if not weights or relus[-1]:
                 fail("a Relu is supported only right after a layer (MatMul or Gemm)", node)

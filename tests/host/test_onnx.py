@@ -78,6 +78,38 @@ def test_every_supported_mapping_computes_what_onnx_does():
     assert set(net.labels(ours)) <= set(range(100, 110))
 
 
+def test_batch_normalization_folds_into_the_layer_before_it():
+    import onnxruntime
+
+    rng = np.random.default_rng(4)
+    f = np.float32
+    inits = {"W0": rng.normal(0, 0.3, (64, 16)).astype(f), "b0": rng.normal(0, 0.1, 16).astype(f),
+             "s": rng.uniform(0.5, 2, 16).astype(f), "B": rng.normal(0, 0.2, 16).astype(f),
+             "mean": rng.normal(0, 0.5, 16).astype(f), "var": rng.uniform(0.2, 3, 16).astype(f),
+             "W1": rng.normal(0, 0.3, (16, 10)).astype(f)}
+    nodes = [helper.make_node("Gemm", ["x", "W0", "b0"], ["h"], name="fc0"),
+             helper.make_node("BatchNormalization", ["h", "s", "B", "mean", "var"], ["n"],
+                              name="bn", epsilon=1e-3),
+             helper.make_node("Relu", ["n"], ["r"], name="relu"),
+             helper.make_node("MatMul", ["r", "W1"], ["logits"], name="fc1")]
+    m = graph_model(nodes, inits, in_shape=("N", 64))
+    net = load_onnx(m)
+    assert [(n.name, n.mapping, n.layer) for n in net.nodes] == [
+        ("fc0", "accelerator", 0), ("bn", "fused", 0), ("relu", "fused", 0),
+        ("fc1", "accelerator", 1)]
+    X = rng.normal(size=(7, 64)).astype(f)
+    ort = onnxruntime.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    [want] = ort.run(None, {"x": X})
+    assert np.max(np.abs(net.mlp.forward(X) - want)) <= 1e-5 * np.max(np.abs(want))
+    # Anywhere but right after a layer it is refused.
+    nodes[1], nodes[2] = (helper.make_node("Relu", ["h"], ["n"], name="relu"),
+                          helper.make_node("BatchNormalization", ["n", "s", "B", "mean", "var"],
+                                           ["r"], name="bn"))
+    with pytest.raises(OnnxError, match="node 'bn' \\(BatchNormalization\\): a "
+                       "BatchNormalization is folded into the layer right before it"):
+        load_onnx(graph_model(nodes, inits, in_shape=("N", 64)))
+
+
 @pytest.fixture(scope="module")
 def standardized_digits():
     """Digits standardized per pixel (61 % of the inputs negative) and an MLPClassifier on
