@@ -365,13 +365,17 @@ def finetune(net: MLP, masks, X, y, epochs=DEFAULT_FINETUNE_EPOCHS, seed=0) -> M
 
 # Pruning ---------------------------------------------------------------------------------
 
+PATTERNS = ("unstructured", "channel")
+
+
 def parse_pattern(pattern: str):
-    """``"unstructured"`` -> None; ``"N:M"`` -> ``(N, M)`` with ``1 <= N <= M``."""
-    if pattern == "unstructured":
+    """``"unstructured"`` or ``"channel"`` -> None; ``"N:M"`` -> ``(N, M)`` with
+    ``1 <= N <= M``."""
+    if pattern in PATTERNS:
         return None
     m = re.fullmatch(r"(\d+):(\d+)", str(pattern))
     if not m or not 1 <= int(m[1]) <= int(m[2]):
-        raise ValueError(f"pattern must be 'unstructured' or N:M with 1 <= N <= M "
+        raise ValueError(f"pattern must be 'unstructured', 'channel' or N:M with 1 <= N <= M "
                          f"(such as 2:4), not {pattern!r}")
     return int(m[1]), int(m[2])
 
@@ -391,9 +395,26 @@ def resolve_sparsity(sparsity, pattern: str) -> float:
     return float(s)
 
 
+def prune_channels(net: MLP, sparsity: float) -> MLP:
+    """Structured pruning: the ``round(s * outputs)`` output channels of every hidden layer
+    with the smallest L2 norm of their weights are removed, with their bias and the next
+    layer's inputs they fed, so both layers shrink (the classes are never removed)."""
+    ws, bs = [W.copy() for W in net.weights], [b.copy() for b in net.biases]
+    for i in range(len(ws) - 1):
+        out = ws[i].shape[1]
+        drop = min(round(sparsity * out), out - 1)            # a layer keeps one channel
+        keep = np.sort(np.argsort(-np.linalg.norm(ws[i], axis=0), kind="stable")[:out - drop])
+        ws[i], bs[i], ws[i + 1] = ws[i][:, keep], bs[i][keep], ws[i + 1][keep, :]
+    return MLP(ws, bs)
+
+
 def prune(net: MLP, sparsity=None, pattern: str = "unstructured"):
-    """Magnitude pruning: ``(pruned copy, masks)``, one 0/1 mask per weight matrix."""
+    """Magnitude pruning: ``(pruned copy, masks)``, one 0/1 mask per weight matrix (for
+    ``channel``, the shrunk network of :func:`prune_channels` and masks of ones)."""
     s = resolve_sparsity(sparsity, pattern)
+    if pattern == "channel":
+        pruned = prune_channels(net, s)
+        return pruned, [np.ones_like(W) for W in pruned.weights]
     nm = parse_pattern(pattern)
     masks = []
     for i, W in enumerate(net.weights):
@@ -591,13 +612,16 @@ def compile_network(net: MLP, config="sim-small", sparsity=None, pattern="unstru
         Xtr, ytr, _, _ = load_digits_split()
         calibration = Xtr
         train_data = (Xtr, ytr) if train_data is None else train_data
+    total = sum(W.size for W in net.weights)
     if pruning:
         pruned, masks = prune(net, s, pattern)
         net = finetune(pruned, masks, *(train_data or (None, None)), epochs=epochs, seed=seed)
+    # Against the network as given: removed channels count as pruned weights.
+    zeros = 1 - sum(int(np.count_nonzero(W)) for W in net.weights) / total
     if np.asarray(calibration).ndim != 2 or np.asarray(calibration).shape[1] != net.sizes[0]:
         raise ValueError(f"calibration: expected images of {net.sizes[0]} inputs, not shape "
                          f"{np.asarray(calibration).shape}")
-    return quantize(net, cfg, np.asarray(calibration, dtype=np.float64), net.sparsity(), pattern)
+    return quantize(net, cfg, np.asarray(calibration, dtype=np.float64), zeros, pattern)
 
 
 def as_mlp(net) -> MLP:
@@ -713,6 +737,7 @@ def evaluate(float_model: MLP, sparse: CompiledNetwork, dense: CompiledNetwork, 
     r = {
         "config": cfg.name, "backend": backend,
         "layers": list(float_model.sizes),
+        "layers_pruned": list(sparse.float_model.sizes),     # channel pruning shrinks them
         "sparsity": round(sparse.sparsity, 4), "pattern": sparse.pattern,
         "test_images": len(X),
         "accuracy_float": (accuracy(float_model.forward(X), y) if onnx is None else
@@ -810,7 +835,9 @@ def add_parser(sub, func):
                    help="train: epochs (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="training/fine-tuning seed")
     p.add_argument("--sparsity", type=float, help="fraction of weights pruned, in [0, 1)")
-    p.add_argument("--pattern", default="unstructured", help="unstructured (default) or N:M")
+    p.add_argument("--pattern", default="unstructured",
+                   help="unstructured (default), N:M, or channel (whole hidden channels "
+                   "removed, the next layer shrinking with them)")
     p.add_argument("--finetune-epochs", type=int, default=None,
                    help=f"masked fine-tuning after pruning (default {DEFAULT_FINETUNE_EPOCHS}; "
                    "0 disables)")

@@ -47,6 +47,29 @@ def test_unstructured_pruning_is_exact_and_keeps_the_largest(s):
     assert np.array_equal(pruned.biases[0], net.biases[0])
 
 
+def test_channel_pruning_removes_whole_channels_and_the_next_layers_inputs(digits):
+    net = random_mlp((24, 16, 8, 4), seed=5)
+    pruned, masks = nn.prune(net, 0.5, "channel")
+    assert pruned.sizes == (24, 8, 4, 4) and all(k.all() for k in masks)
+    # The kept channels are the largest by L2 norm, in their order, with their biases and
+    # the next layer's rows; the classes are all kept.
+    keep = np.sort(np.argsort(-np.linalg.norm(net.weights[0], axis=0))[:8])
+    assert np.array_equal(pruned.weights[0], net.weights[0][:, keep])
+    assert np.array_equal(pruned.biases[0], net.biases[0][keep])
+    keep1 = np.sort(np.argsort(-np.linalg.norm(net.weights[1][keep], axis=0))[:4])
+    assert np.array_equal(pruned.weights[1], net.weights[1][keep][:, keep1])
+    assert np.array_equal(pruned.weights[2], net.weights[2][keep1])
+    # Compiled: the sparsity counts the removed weights against the network as given, and
+    # the golden inference stays the independent integer version's.
+    Xtr, ytr, Xte, _ = digits
+    small = nn.train((64, 32, 10), Xtr, ytr, epochs=10, seed=0)
+    c = zerohero.compile(small, "sim-small", 0.5, "channel", finetune_epochs=2)
+    assert c.float_model.sizes == (64, 16, 10) and [L.A.shape for L in c.layers] == [
+        (16, 64 + c.layers[0].bias_rows), (10, 16 + c.layers[1].bias_rows)]
+    assert c.sparsity == pytest.approx(1 - (64 * 16 + 16 * 10) / (64 * 32 + 32 * 10))
+    assert np.array_equal(nn.golden_infer(c, Xte[:20]), numpy_integer_inference(c, Xte[:20]))
+
+
 @pytest.mark.parametrize("n, m", [(2, 4), (1, 4), (3, 8)])
 def test_nm_pruning_structure_along_the_inputs(n, m):
     net = random_mlp((24, 16, 8), seed=3)
@@ -209,7 +232,7 @@ def test_bad_patterns():
     with pytest.raises(ValueError, match=r"^layer 1: pattern 2:4 needs the number of inputs "
                        r"\(6\) to be a multiple of 4$"):
         nn.prune(net, pattern="2:4")
-    with pytest.raises(ValueError, match=r"pattern must be 'unstructured' or N:M"):
+    with pytest.raises(ValueError, match=r"pattern must be 'unstructured', 'channel' or N:M"):
         nn.prune(net, pattern="5:4")
     with pytest.raises(ValueError, match="sparsity 0.8 contradicts pattern 2:4"):
         nn.prune(random_mlp((8, 4)), 0.8, "2:4")
@@ -301,7 +324,7 @@ def test_cli_json_keys(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--sparsity", "1.5"], "sparsity must be a number in [0, 1), not 1.5"),
-    (["--pattern", "3:2"], "pattern must be 'unstructured' or N:M"),
+    (["--pattern", "3:2"], "pattern must be 'unstructured', 'channel' or N:M"),
     (["--board", "icebreaker"], "--board icebreaker needs --port (the board's serial device)"),
     (["--port", "/dev/ttyUSB1"], "--port needs --board"),
     (["--board", "icebreaker", "--port", "/dev/zh-no-such-port"],
