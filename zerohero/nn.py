@@ -455,10 +455,10 @@ class QuantLayer:
     amax: int              # input activations are in [-amax, amax]; the bias rows hold amax
     bias_rows: int
     relu: bool
-    w_scale: float
+    w_scale: object        # a float, or one a row (channel weight scales)
     a_scale: float
-    mult: int = 0          # requantization to the next layer (hidden layers only)
-    shift: int = 0
+    mult: object = 0       # requantization to the next layer (hidden layers only): an int,
+    shift: object = 0      # or one a row
     next_amax: int = 0
 
     @property
@@ -483,6 +483,7 @@ class CompiledNetwork:
     sparsity: float                  # fraction of zero weights (biases excluded)
     pattern: str
     float_model: MLP = field(repr=False, default=None)
+    weight_scales: str = "tensor"
 
     def quantize_input(self, X) -> np.ndarray:
         """Inputs (batch x in, real, of either sign) -> the first layer's activations (in x
@@ -534,8 +535,19 @@ def _calibration_max(net: MLP, X, i) -> float:
     return m
 
 
-def quantize(net: MLP, cfg: AccelConfig, calibration, sparsity, pattern) -> CompiledNetwork:
-    """Per-layer symmetric quantization of a (pruned) float network (see the module doc)."""
+WEIGHT_SCALES = ("tensor", "channel")
+
+
+def quantize(net: MLP, cfg: AccelConfig, calibration, sparsity, pattern,
+             weight_scales: str = "tensor") -> CompiledNetwork:
+    """Symmetric quantization of a (pruned) float network (see the module doc): one weight
+    scale a layer (``tensor``), or one an output channel of every hidden layer
+    (``channel``: each row its own requantization multiplier and shift, which the result
+    stage and the host take per row; the last layer keeps one scale, so that its integer
+    logits compare across classes)."""
+    if weight_scales not in WEIGHT_SCALES:
+        raise ValueError(f"weight_scales must be one of {', '.join(WEIGHT_SCALES)}, not "
+                         f"{weight_scales!r}")
     vmax = cfg.value_max
     layers = []
     last = len(net.weights) - 1
@@ -544,9 +556,16 @@ def quantize(net: MLP, cfg: AccelConfig, calibration, sparsity, pattern) -> Comp
         if wmax == 0:
             raise ValueError(f"layer {i}: every weight is zero")
         w_scale = _scale(wmax, vmax, f"the weights of W{i}", i)
+        a_range = _calibration_max(net, calibration, i)
+        if weight_scales == "channel" and i < last:
+            # A channel's scale covers its weights and its bias, the weight of the constant
+            # input a_range (a channel of tiny weights beside a larger bias would otherwise
+            # need a bias no accumulator holds); an all-zero channel keeps the layer's scale.
+            top = np.maximum(np.max(np.abs(W), axis=0), np.abs(b) / a_range)
+            w_scale = np.array([_scale(t, vmax, f"the weights of W{i}[:, {j}]", i) if t else
+                                w_scale for j, t in enumerate(top)])
         Wq = np.floor(np.abs(W) / w_scale + 0.5) * np.sign(W)
         Wq = Wq.astype(np.int64).T                                       # out x in
-        a_range = _calibration_max(net, calibration, i)
         # The finest activation scale (amax = vmax); every coarser one is positive normal too.
         _scale(a_range, vmax, "its inputs on the calibration set", i)
         # Bias in units of (w_scale * a_range): the weight of a constant input a_range. One
@@ -557,8 +576,9 @@ def quantize(net: MLP, cfg: AccelConfig, calibration, sparsity, pattern) -> Comp
         # no amax of MIN_LEVELS levels keeps that row in the accumulator, whatever the weights.
         k = int(np.argmax(np.abs(bq)))
         if abs(bq[k]) > cfg.acc_max // MIN_LEVELS:
+            ws = float(np.broadcast_to(w_scale, b.shape)[k])
             raise ValueError(f"layer {i}: bias b{i}[{k}] = {b[k]:g} is {abs(bq[k]):.3g} units of "
-                             f"weight scale x input range ({w_scale:.3g} x {a_range:.3g}), more "
+                             f"weight scale x input range ({ws:.3g} x {a_range:.3g}), more "
                              f"than the {cfg.acc_max // MIN_LEVELS} a {cfg.acc_width}-bit "
                              f"accumulator holds with {MIN_LEVELS} activation levels: the bias "
                              "dwarfs every product, so quantizing the layer is meaningless")
@@ -574,20 +594,29 @@ def quantize(net: MLP, cfg: AccelConfig, calibration, sparsity, pattern) -> Comp
                              f"accumulator (at least {MIN_LEVELS} needed)")
         layers.append(QuantLayer(A, amax, rows, i < last, w_scale, a_range / amax))
     for L, nxt in zip(layers, layers[1:]):
-        ratio = L.w_scale * L.a_scale / nxt.a_scale
-        shift = MULT_BITS - 1 - math.floor(math.log2(ratio))
-        mult = round(ratio * 2 ** shift)
-        if mult >= 1 << MULT_BITS:
-            mult, shift = round(ratio * 2 ** (shift - 1)), shift - 1
-        if shift < 1:
-            raise ValueError(f"layer {layers.index(L)}: requantization ratio {ratio:g} is too "
-                             "large (activation scales too far apart)")
-        L.mult, L.shift, L.next_amax = mult, shift, nxt.amax
-    return CompiledNetwork(cfg, layers, layers[0].a_scale, sparsity, pattern, net)
+        ratios = np.atleast_1d(L.w_scale * L.a_scale / nxt.a_scale)
+        mults, shifts = [], []
+        for ratio in ratios.tolist():
+            shift = MULT_BITS - 1 - math.floor(math.log2(ratio))
+            mult = round(ratio * 2 ** shift)
+            if mult >= 1 << MULT_BITS:
+                mult, shift = round(ratio * 2 ** (shift - 1)), shift - 1
+            if shift < 1:
+                raise ValueError(f"layer {layers.index(L)}: requantization ratio {ratio:g} is "
+                                 "too large (activation scales too far apart)")
+            mults.append(mult)
+            shifts.append(shift)
+        per_row = np.ndim(L.w_scale) > 0
+        L.mult = np.array(mults) if per_row else mults[0]
+        L.shift = np.array(shifts) if per_row else shifts[0]
+        L.next_amax = nxt.amax
+    return CompiledNetwork(cfg, layers, layers[0].a_scale, sparsity, pattern, net,
+                           weight_scales)
 
 
 def compile_network(net: MLP, config="sim-small", sparsity=None, pattern="unstructured",
-                    calibration=None, train_data=None, finetune_epochs=None, seed=0):
+                    calibration=None, train_data=None, finetune_epochs=None, seed=0,
+                    weight_scales="tensor"):
     """Prune (+ masked fine-tuning), quantize and compile ``net`` for ``config``.
 
     ``net``: an :class:`MLP`, a scikit-learn ``MLPClassifier``, an ONNX model (a ``.onnx``
@@ -596,7 +625,9 @@ def compile_network(net: MLP, config="sim-small", sparsity=None, pattern="unstru
     ``train_data``: ``(X, y)`` for fine-tuning (default the same digits images, and only
     when ``calibration`` is the default too: fine-tuning another model's data on digits
     would be a silent mistake, so that is an error);
-    ``finetune_epochs``: default :data:`DEFAULT_FINETUNE_EPOCHS` when pruning, 0 disables.
+    ``finetune_epochs``: default :data:`DEFAULT_FINETUNE_EPOCHS` when pruning, 0 disables;
+    ``weight_scales``: ``tensor`` (one a layer) or ``channel`` (one an output channel,
+    :func:`quantize`).
     """
     cfg = preset(config) if isinstance(config, str) else config
     net = as_mlp(net)
@@ -621,7 +652,8 @@ def compile_network(net: MLP, config="sim-small", sparsity=None, pattern="unstru
     if np.asarray(calibration).ndim != 2 or np.asarray(calibration).shape[1] != net.sizes[0]:
         raise ValueError(f"calibration: expected images of {net.sizes[0]} inputs, not shape "
                          f"{np.asarray(calibration).shape}")
-    return quantize(net, cfg, np.asarray(calibration, dtype=np.float64), zeros, pattern)
+    return quantize(net, cfg, np.asarray(calibration, dtype=np.float64), zeros, pattern,
+                    weight_scales)
 
 
 def as_mlp(net) -> MLP:
@@ -739,6 +771,7 @@ def evaluate(float_model: MLP, sparse: CompiledNetwork, dense: CompiledNetwork, 
         "layers": list(float_model.sizes),
         "layers_pruned": list(sparse.float_model.sizes),     # channel pruning shrinks them
         "sparsity": round(sparse.sparsity, 4), "pattern": sparse.pattern,
+        "weight_scales": sparse.weight_scales,
         "test_images": len(X),
         "accuracy_float": (accuracy(float_model.forward(X), y) if onnx is None else
                            float(np.mean(onnx.reference_labels(X) == np.asarray(y)))),
@@ -838,6 +871,9 @@ def add_parser(sub, func):
     p.add_argument("--pattern", default="unstructured",
                    help="unstructured (default), N:M, or channel (whole hidden channels "
                    "removed, the next layer shrinking with them)")
+    p.add_argument("--weight-scales", choices=WEIGHT_SCALES, default="tensor",
+                   help="one weight scale a layer (tensor, default) or an output channel of "
+                   "every hidden layer (channel: requantized per row)")
     p.add_argument("--finetune-epochs", type=int, default=None,
                    help=f"masked fine-tuning after pruning (default {DEFAULT_FINETUNE_EPOCHS}; "
                    "0 disables)")
@@ -946,8 +982,8 @@ def _save_compiled(net: CompiledNetwork, file):
     arrays = {"in_scale": np.array(net.in_scale)}
     for i, L in enumerate(net.layers):
         arrays[f"A{i}"] = L.A
-        arrays[f"layer{i}"] = np.array([L.amax, L.bias_rows, int(L.relu), L.mult, L.shift,
-                                        L.next_amax])
+        arrays[f"layer{i}"] = np.array([L.amax, L.bias_rows, int(L.relu), L.next_amax])
+        arrays[f"mult{i}"], arrays[f"shift{i}"] = np.atleast_1d(L.mult), np.atleast_1d(L.shift)
     np.savez(file, **arrays)
 
 
@@ -1021,11 +1057,13 @@ def nn_command(args) -> int:
         progress(f"pruning ({args.pattern}, sparsity {args.sparsity}), fine-tuning, quantizing")
         sparse = compile_network(net, cfg, args.sparsity, args.pattern, calibration=Xcal,
                                  train_data=None if Xtr is None else (Xtr, ytr),
-                                 finetune_epochs=args.finetune_epochs, seed=args.seed)
+                                 finetune_epochs=args.finetune_epochs, seed=args.seed,
+                                 weight_scales=args.weight_scales)
     if args.action == "compile":
         rows = [{"layer": i, "A": list(L.A.shape), "nnz": int(np.count_nonzero(L.A)),
                  "amax": L.amax, "bias_rows": L.bias_rows, "relu": L.relu,
-                 "requant": [L.mult, L.shift] if L.relu else None}
+                 "requant": [np.asarray(L.mult).tolist(), np.asarray(L.shift).tolist()]
+                 if L.relu else None}
                 for i, L in enumerate(sparse.layers)]
         r = {"config": cfg.name, "sparsity": sparse.sparsity, "pattern": sparse.pattern,
              "layers": rows}
@@ -1039,13 +1077,14 @@ def nn_command(args) -> int:
         for row in rows:
             print(f"  layer {row['layer']}: A {row['A'][0]}x{row['A'][1]} ({row['nnz']} nonzeros, "
                   f"{row['bias_rows']} bias column), activations in [0, {row['amax']}], "
-                  + (f"ReLU, requantized: * {row['requant'][0]} >> {row['requant'][1]} "
+                  + (f"ReLU, requantized: * {_span(row['requant'][0])} >> "
+                     f"{_span(row['requant'][1])} "
                      + ("(on the chip when resident)" if cfg.result_stage else "(on the host)")
                      if row["relu"] else "logits"))
         if args.out:
             print(f"wrote {args.out}")
         return 0
-    dense = compile_network(net, cfg, 0.0, calibration=Xcal)
+    dense = compile_network(net, cfg, 0.0, calibration=Xcal, weight_scales=args.weight_scales)
     r = evaluate(net, sparse, dense, Xte, yte, "board" if board else args.sim, args.rtl_images,
                  progress, onnx, **options)
     if args.json:
@@ -1057,6 +1096,11 @@ def nn_command(args) -> int:
               f"{cfg.acc_width}-bit accumulator, which the compiler's bound rules out: a bug "
               "in zerohero", file=sys.stderr)
     return 0 if r["bit_exact"] and not r["overflows"] else 1
+
+
+def _span(v) -> str:
+    """An integer, or a list of them as ``lo..hi per row``."""
+    return str(v) if not isinstance(v, list) else f"{min(v)}..{max(v)} per row"
 
 
 def _labels_text(labels) -> str:

@@ -126,6 +126,39 @@ def test_quantization_ranges_scales_and_error_bounds(digits, small_digits_net):
         assert abs(L.mult / 2 ** L.shift - ratio) <= ratio * 2 ** -14
 
 
+def test_channel_weight_scales_use_every_channels_full_range(digits, small_digits_net):
+    Xtr, ytr, Xte, yte = digits
+    c = zerohero.compile(small_digits_net, "sim-small", 0.5, finetune_epochs=0,
+                         weight_scales="channel")
+    t = zerohero.compile(small_digits_net, "sim-small", 0.5, finetune_epochs=0)
+    hidden, last = c.layers[0], c.layers[-1]
+    W = c.float_model.weights[0]
+    Wq = hidden.A[:, :W.shape[0]]
+    # A channel's scale covers its weights and its bias (the weight of the constant input
+    # a_range), so the larger of the two uses the full range.
+    b = c.float_model.biases[0]
+    a_range = hidden.a_scale * hidden.amax
+    top = np.maximum(np.abs(W).max(axis=0), np.abs(b) / a_range)
+    assert np.allclose(hidden.w_scale, top / c.cfg.value_max)
+    assert hidden.bias_rows == 1
+    full = np.maximum(np.abs(Wq).max(axis=1), np.abs(hidden.A[:, W.shape[0]:]).max(axis=1))
+    assert np.array_equal(full, np.full(W.shape[1], c.cfg.value_max))
+    assert np.ndim(last.w_scale) == 0 and np.ndim(last.mult) == 0   # logits share one scale
+    # One multiplier and shift a row, each approximating its own ratio to 15 bits.
+    ratio = hidden.w_scale * hidden.a_scale / c.layers[1].a_scale
+    assert hidden.mult.shape == (W.shape[1],) and np.all(hidden.mult >= 1 << 14)
+    assert np.all(np.abs(hidden.mult / 2.0 ** hidden.shift - ratio) <= ratio * 2 ** -14)
+    gold = nn.golden_infer(c, Xte)
+    assert np.array_equal(gold, numpy_integer_inference(c, Xte))
+    # Resident: the result stage's per-row tables give the same logits.
+    got, _ = Runtime(c.cfg, "model").load(c).infer(Xte[:40])
+    assert np.array_equal(got, gold[:40])
+    # Finer weights: the hidden layer's dequantized weights are at least as close.
+    err = lambda q: np.abs(q.layers[0].A[:, :W.shape[0]].T * q.layers[0].w_scale - W).mean()
+    assert err(c) <= err(t)
+    assert nn.accuracy(gold, yte) >= nn.accuracy(nn.golden_infer(t, Xte), yte) - 0.01
+
+
 def test_requantize_rounds_half_up_and_clips():
     acc = [0, 1, 2, 3, 5, 6, 7, 100, 10 ** 12]
     got = nn.requantize(acc, 3, 2, 50)      # acc * 3/4
@@ -142,7 +175,8 @@ def numpy_integer_inference(c, X):
         acc = L.A @ B
         if L.relu:
             acc = np.maximum(acc, 0)
-            a = np.minimum((acc * L.mult + (1 << (L.shift - 1))) >> L.shift, L.next_amax)
+            m, sh = (np.reshape(v, (-1, 1)) for v in (L.mult, L.shift))   # one, or a row each
+            a = np.minimum((acc * m + (1 << (sh - 1))) >> sh, L.next_amax)
         else:
             a = acc
     return a.T

@@ -193,8 +193,8 @@ def test_a_conv_is_refused_before_anything_runs(tmp_path, capsys):
     assert main(["nn", "inspect", str(path)]) == 2
     err = capsys.readouterr().err
     assert err == (f"zerohero: error: {path}: node 'conv1' (Conv): op Conv is not supported; "
-                   "supported: Add, Cast, Dropout, Flatten, Gemm, Identity, MatMul, Relu, "
-                   "Reshape; after the last layer on the host: Softmax, LogSoftmax, ArgMax, "
+                   "supported: Add, BatchNormalization, Cast, Dropout, Flatten, Gemm, "
+                   "Identity, MatMul, Relu, Reshape; after the last layer on the host: Softmax, LogSoftmax, ArgMax, "
                    "ArrayFeatureExtractor, ZipMap\n"), err
 
 
