@@ -589,7 +589,8 @@ def _conformance_model(case):
             nodes = [node, helper.make_node("MatMul", [out_name, "zh_identity"], ["zh_y"],
                                             name="zh_layer")]
             out_name = "zh_y"
-        y_info = helper.make_tensor_value_info(out_name, 0, None)
+        y_info = helper.make_tensor_value_info(
+            out_name, helper.np_dtype_to_tensor_dtype(expected.dtype), list(expected.shape))
     model = helper.make_model(
         helper.make_graph(nodes, case.name, [x_info], [y_info], inits),
         opset_imports=case.model.opset_import)

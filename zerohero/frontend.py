@@ -47,9 +47,10 @@ SUPPORTED = {
 }
 #: Ops that begin the host's tail wherever they appear after a layer.
 _HOST_ONLY = {"Softmax", "LogSoftmax", "ArgMax", "Cast", "ArrayFeatureExtractor", "ZipMap"}
-#: Ops never evaluated at import, even on constants (their value is not a function of inputs).
-_NOT_FOLDED = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
-               "Multinomial", "Bernoulli"}
+#: Ops evaluated at import when all their inputs are constants: reshaping and elementwise
+#: arithmetic on weights, nothing that loops, draws random numbers or grows without bound.
+_FOLDED = {"Identity", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Concat",
+           "Cast", "Neg", "Add", "Sub", "Mul", "Div", "Sqrt", "Reciprocal", "Gather", "Slice"}
 
 
 class OnnxError(ValueError):
@@ -103,7 +104,11 @@ class OnnxNetwork:
         zerohero's import): the outside check of what :attr:`mlp` computes."""
         from onnx.reference import ReferenceEvaluator
 
-        X = np.asarray(X, dtype=np.float32)
+        from onnx import helper
+
+        elem = self.proto.graph.input[[i.name for i in self.proto.graph.input]
+                                      .index(self.input_name)].type.tensor_type.elem_type
+        X = np.asarray(X, dtype=helper.tensor_dtype_to_np_dtype(elem))
         # ZipMap (probabilities as a list of dicts) has no reference implementation: its
         # outputs are left out, the tensors it maps are outputs of their own already.
         proto = type(self.proto)()
@@ -115,10 +120,17 @@ class OnnxNetwork:
         outputs = [o for o in proto.graph.output if o.name not in zipped]
         del proto.graph.output[:]
         proto.graph.output.extend(outputs)
-        sess = ReferenceEvaluator(proto)
         names = [o.name for o in proto.graph.output]
         feed = X.reshape((len(X),) + tuple(self.input_shape))
-        return dict(zip(names, sess.run(None, {self.input_name: feed})))
+        try:
+            # The model's own overflow (say) is its answer; numpy's warnings are not ours.
+            with np.errstate(all="ignore"):
+                outs = ReferenceEvaluator(proto).run(None, {self.input_name: feed})
+        except Exception as e:  # the reference implementation's errors, of any kind
+            raise OnnxError(f"{self.source}: ONNX's reference evaluator cannot run the model "
+                            f"({type(e).__name__}: {str(e).strip().splitlines()[0][:200]})"
+                            ) from None
+        return dict(zip(names, outs))
 
     def reference_labels(self, X) -> np.ndarray:
         """The labels the float ONNX model itself predicts for ``X`` (reference evaluator): its
@@ -129,7 +141,10 @@ class OnnxNetwork:
             if v.dtype.kind in "iub" and v.size == len(X):    # a label per input
                 return v.reshape(-1).astype(np.int64)
         first = np.asarray(next(iter(outs.values())))
-        return self.labels(first.reshape(len(first), -1))
+        if first.size % len(X):
+            raise OnnxError(f"{self.source}: the model's output {next(iter(outs))!r} has "
+                            f"shape {first.shape}, not one row per input ({len(X)})")
+        return self.labels(first.reshape(len(X), -1))
 
 
 def _read(model):
@@ -185,6 +200,8 @@ def load_onnx(model) -> OnnxNetwork:
     from zerohero.nn import MLP
     from zerohero.run_command import _one_line
 
+    import onnx
+
     proto, source = _read(model)
     g = proto.graph
 
@@ -192,7 +209,23 @@ def load_onnx(model) -> OnnxNetwork:
         where = f"node {node.name or '(unnamed)'!r} ({node.op_type})" if node is not None else ""
         raise OnnxError(f"{source}: {where}{': ' if where else ''}{why}")
 
-    const = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    # ONNX's own checker first: operator arities, attributes, types, a graph in topological
+    # order where every tensor is written once.
+    try:
+        onnx.checker.check_model(proto)
+    except Exception as e:  # ValidationError, and the C++ checker's other exceptions
+        fail(f"not a valid ONNX model ({_one_line(e)})")
+    const = {}
+    for t in g.initializer:
+        try:
+            const[t.name] = numpy_helper.to_array(t)
+        except Exception as e:  # a truncated or mistyped tensor
+            fail(f"initializer {t.name!r} cannot be read ({_one_line(e)})")
+    produced = {o for n in g.node for o in n.output} | set(const) | {i.name for i in g.input}
+    missing = [o.name for o in g.output if o.name not in produced]
+    if not g.output or missing:
+        fail(f"graph output {missing[0]!r} is computed by no node" if missing else
+             "the graph has no output")
     real_inputs = [i for i in g.input if i.name not in const]
     if len(real_inputs) != 1:
         fail(f"a network takes one input tensor, this graph has {len(real_inputs)} "
@@ -219,12 +252,19 @@ def load_onnx(model) -> OnnxNetwork:
     layer_open = False             # the last layer may still take a bias (Add)
     host_names = set()             # tensors computed on the host (the tail)
     classes, last_index = None, False
+    logits, argmax_seen = None, False
 
-    def value(name, node):
+    def value(name, node, kind="real"):
         if name not in const:
             fail(f"input {name!r} must be a constant (an initializer or a Constant), as a "
                  "layer's weights are", node)
-        return const[name]
+        v = np.asarray(const[name])
+        if kind == "real" and v.dtype.kind != "f":
+            fail(f"input {name!r} holds {v.dtype} values: weights are floats (integer and "
+                 "quantized weights are not mapped yet)", node)
+        if kind == "int" and v.dtype.kind not in "iu":
+            fail(f"input {name!r} holds {v.dtype} values, not integers", node)
+        return v
 
     for node in g.node:
         op, ins = node.op_type, list(node.input)
@@ -232,8 +272,7 @@ def load_onnx(model) -> OnnxNetwork:
         if node.domain not in ("", "ai.onnx", "ai.onnx.ml"):
             fail(f"operator domain {node.domain!r} is not supported (only the ONNX standard "
                  "domains)", node)
-        if ins and all(n == "" or n in const for n in ins) and op not in _NOT_FOLDED \
-                and op != "ZipMap":
+        if ins and all(n == "" or n in const for n in ins) and op in _FOLDED:
             try:
                 outs = _fold(node, [const[n] if n else None for n in ins], proto.opset_import)
             except Exception as e:  # the reference implementation's own errors, of any kind
@@ -243,16 +282,40 @@ def load_onnx(model) -> OnnxNetwork:
             nodes.append(NodeMap(node.name, op, "constant", detail="evaluated at import"))
             continue
         if op == "Constant":
-            outs = _fold(node, [], proto.opset_import)
+            try:
+                outs = _fold(node, [], proto.opset_import)
+            except Exception as e:  # no value, or one the reference cannot read
+                fail(f"its value cannot be read ({type(e).__name__}: {_one_line(e)})", node)
             const[node.output[0]] = np.asarray(outs[0])
             nodes.append(NodeMap(node.name, op, "constant"))
             continue
+        if all(n == "" or n in const for n in ins) and op not in _HOST_ONLY:
+            fail(f"op {op} on constants is not evaluated at import; evaluated: "
+                 f"{', '.join(sorted(_FOLDED))} and Constant", node)
         uses_act = act in ins
         tail = op in _HOST_ONLY or (not uses_act and any(n in host_names for n in ins))
         if state == "host" or (tail and weights):
             if op not in SUPPORTED["host"]:
                 fail(f"after the last layer only the classifier's post-processing runs (on the "
                      f"host): {', '.join(SUPPORTED['host'])}", node)
+            if state == "layers":
+                logits = act                # the tail begins: it reads these and its own
+                host_names.add(act)
+            stray = [n for n in ins if n and n not in host_names and n not in const]
+            if stray:
+                fail(f"the post-processing reads {stray[0]!r}, which is not the last layer's "
+                     f"logits ({logits!r}) or computed from them", node)
+            if op == "Cast" and not argmax_seen and a.get("to") not in (1, 10, 11):
+                fail("a Cast of the logits to a non-float type changes their argmax "
+                     "(labels are the argmax of the logits)", node)
+            if op in ("Flatten", "Reshape") and not argmax_seen:
+                target = (a.get("axis", 1) == 1 if op == "Flatten" else
+                          [int(v) for v in value(ins[1], node, "int").reshape(-1)] in
+                          ([-1, weights[-1].shape[1]], [0, -1], [0, weights[-1].shape[1]]))
+                if not target:
+                    fail("before the ArgMax, the post-processing keeps batch x classes "
+                         "(Flatten(axis=1), or a Reshape to [-1, classes] or [0, -1])", node)
+            argmax_seen = argmax_seen or op == "ArgMax"
             if op in ("Softmax", "LogSoftmax", "ArgMax") and a.get("axis", -1 if op != "ArgMax"
                                                                   else 0) not in (1, -1):
                 fail(f"axis {a.get('axis', 0)} is not the class axis (1 or -1 of batch x "
@@ -262,7 +325,10 @@ def load_onnx(model) -> OnnxNetwork:
             last_index = last_index or (op == "ArgMax" and bool(a.get("select_last_index")))
             nodes.append(NodeMap(node.name, op, "host", detail="post-processing of the logits"))
             if op == "ArrayFeatureExtractor" and ins[0] in const:
-                classes = np.asarray(const[ins[0]]).reshape(-1)
+                classes = np.asarray(const[ins[0]])
+                if classes.ndim != 1 or classes.size != weights[-1].shape[1]:
+                    fail(f"its label table has shape {classes.shape}: expected one label per "
+                         f"output ({weights[-1].shape[1]},)", node)
                 nodes[-1].detail = f"labels {classes.tolist()[:10]}" + \
                     ("..." if classes.size > 10 else "")
             continue
@@ -324,6 +390,8 @@ def load_onnx(model) -> OnnxNetwork:
                 fail(f"its scale, B, mean and var must have one value per channel "
                      f"({shape[0]})", node)
             # y = scale * (x - mean) / sqrt(var + epsilon) + B, per output of the layer.
+            if not np.all(var + a.get("epsilon", 1e-5) > 0):
+                fail("var + epsilon must be positive in every channel", node)
             k = scale / np.sqrt(var + a.get("epsilon", 1e-5))
             weights[-1] = weights[-1] * k
             biases[-1] = (biases[-1] - mean) * k + bias
@@ -342,7 +410,7 @@ def load_onnx(model) -> OnnxNetwork:
             if op == "Dropout" and len(node.output) > 1 and node.output[1]:
                 fail("its mask output is used: Dropout is supported for inference only", node)
             if op == "Dropout" and len(ins) > 2 and ins[2] and bool(np.asarray(
-                    value(ins[2], node)).reshape(-1)[0]):
+                    value(ins[2], node, "any")).reshape(-1)[0]):
                 fail("training_mode is true: Dropout is supported for inference only", node)
             nodes.append(NodeMap(node.name, op, "no-op"))
         elif op in ("Flatten", "Reshape"):
@@ -351,9 +419,9 @@ def load_onnx(model) -> OnnxNetwork:
                 fail(f"axis {a.get('axis')}: only Flatten(axis=1) (batch x features) is "
                      "supported", node)
             if op == "Reshape":
-                target = [int(v) for v in np.asarray(value(ins[1], node)).reshape(-1)]
+                target = [int(v) for v in value(ins[1], node, "int").reshape(-1)]
                 ok = len(target) == 2 and target[0] in (0, -1) and target[1] in (-1, features) \
-                    and target != [-1, -1]
+                    and target != [-1, -1] and not (a.get("allowzero", 0) and 0 in target)
                 if not ok:
                     fail(f"shape {target}: only a Reshape to batch x features ([-1, {features}] "
                          f"or [0, -1]) is supported", node)
@@ -368,6 +436,14 @@ def load_onnx(model) -> OnnxNetwork:
     if relus[-1]:
         fail("a Relu after the last layer is not supported: the last layer's outputs are the "
              "logits")
+    logits = logits or act
+    wrong = [o.name for o in g.output if o.name != logits and o.name not in host_names]
+    if wrong:
+        fail(f"graph output {wrong[0]!r} is not the last layer's logits ({logits!r}) or "
+             "computed from them: the network's answer is its last layer")
+    if weights[-1].shape[1] < 2:
+        fail(f"the last layer has {weights[-1].shape[1]} output: a classifier needs one "
+             "output per class, at least 2 (regressors are not supported)")
     try:
         mlp = MLP(weights, biases)
     except ValueError as e:

@@ -83,7 +83,7 @@ def _about(path):
     try:
         yield
     except ValueError as e:
-        if path is None:
+        if path is None or str(e).startswith(f"{path}:"):
             raise
         raise ValueError(f"{path}: {e}") from None
 
@@ -285,9 +285,10 @@ def load_data(path) -> dict:
             if Y.dtype.kind not in "biu" or Y.shape != (len(X),):
                 raise ValueError(f"{y}: expected one integer label per input of {x} "
                                  f"({len(X)},), not {Y.dtype} {Y.shape}")
-        if "X_calib" in arrays and (arrays["X_calib"].ndim < 2 or not len(arrays["X_calib"])):
-            raise ValueError(f"X_calib: expected a non-empty batch of inputs, not shape "
-                             f"{arrays['X_calib'].shape}")
+        C = arrays.get("X_calib")
+        if C is not None and (C.dtype.kind not in "biuf" or C.ndim < 2 or not len(C)):
+            raise ValueError(f"X_calib: expected a non-empty batch of real inputs, not "
+                             f"{C.dtype} {C.shape}")
         return arrays
 
 
@@ -1018,7 +1019,8 @@ def nn_command(args) -> int:
         raise ValueError("--out applies to nn train and nn compile; nn run writes no file")
     # Checked before training or compiling, which take a while.
     out = outputs.check("--out", args.out or ("build/nn/digits.npz" if args.action == "train"
-                                              else None), (".npz",), {"--model": args.model})
+                                              else None), (".npz",),
+                        {"--model": args.model, "--data": args.data})
     model = _load_or_train(args, progress)
     net = as_mlp(model)
     onnx = model if net is not model else None
@@ -1060,6 +1062,10 @@ def nn_command(args) -> int:
                                  finetune_epochs=args.finetune_epochs, seed=args.seed,
                                  weight_scales=args.weight_scales)
     if args.action == "compile":
+        from zerohero.runtime import Runtime
+
+        with _about(args.model):            # a network the configuration cannot hold
+            check_fits(Runtime(cfg, "model"), [(sparse, "spmm")], sparse.max_batch())
         rows = [{"layer": i, "A": list(L.A.shape), "nnz": int(np.count_nonzero(L.A)),
                  "amax": L.amax, "bias_rows": L.bias_rows, "relu": L.relu,
                  "requant": [np.asarray(L.mult).tolist(), np.asarray(L.shift).tolist()]
@@ -1085,8 +1091,9 @@ def nn_command(args) -> int:
             print(f"wrote {args.out}")
         return 0
     dense = compile_network(net, cfg, 0.0, calibration=Xcal, weight_scales=args.weight_scales)
-    r = evaluate(net, sparse, dense, Xte, yte, "board" if board else args.sim, args.rtl_images,
-                 progress, onnx, **options)
+    with _about(args.model):            # a layer that does not fit names the model
+        r = evaluate(net, sparse, dense, Xte, yte, "board" if board else args.sim,
+                     args.rtl_images, progress, onnx, **options)
     if args.json:
         print(json.dumps(r))
     else:

@@ -176,12 +176,55 @@ def _replace(g, name, new):
     (lambda g: g.node.remove(_node(g, "flatten"))
      or _replace(g, "fc0", helper.make_node("MatMul", ["x", "W0"], ["h"], name="fc0")),
      "node 'fc0' (MatMul): its input has per-sample shape [1, 8, 8]: Flatten it first"),
+    # The network's answer is its last layer: a graph answering with a hidden layer, or a
+    # tail reading one, once ran the whole chain and reported on the wrong tensor.
+    (lambda g: g.output.append(helper.make_tensor_value_info("r", TensorProto.FLOAT,
+                                                             ["N", 32])),
+     "graph output 'r' is not the last layer's logits ('logits') or computed from them"),
+    (lambda g: _replace(g, "argmax", helper.make_node("ArgMax", ["r"], ["idx"], name="argmax",
+                                                      axis=1, keepdims=0)),
+     "node 'argmax' (ArgMax): the post-processing reads 'r', which is not the last layer's "
+     "logits"),
+    (lambda g: _replace(g, "softmax", helper.make_node("Cast", ["logits"], ["prob"],
+                                                       name="softmax", to=TensorProto.INT32)),
+     "node 'softmax' (Cast): a Cast of the logits to a non-float type changes their argmax"),
+    (lambda g: g.initializer[[t.name for t in g.initializer].index("classes")].CopyFrom(
+        numpy_helper.from_array(np.arange(3, dtype=np.int64), "classes")),
+     "node 'labels' (ArrayFeatureExtractor): its label table has shape (3,): expected one "
+     "label per output (10,)"),
+    # Anything that loops or draws at import is not evaluated, even on constants.
+    (lambda g: _replace(g, "w1T", helper.make_node("Loop", ["", ""], ["W1"], name="w1T",
+                                                   body=helper.make_graph([], "b", [], []))),
+     "node 'w1T' (Loop): op Loop on constants is not evaluated at import"),
+    (lambda g: _replace(g, "w1T", helper.make_node("RandomNormal", [], ["W1"], name="w1T",
+                                                   shape=[10, 32])),
+     "node 'w1T' (RandomNormal): op RandomNormal on constants is not evaluated at import"),
 ])
 def test_unsupported_nodes_are_refused_by_name(edit, message):
     m = _with(every_op_model(), edit)
     with pytest.raises(OnnxError, match="^the ONNX model: ") as e:
         load_onnx(m)
     assert message in str(e.value), str(e.value)
+
+
+def test_a_one_output_model_or_a_bad_batch_normalization_is_refused():
+    rng = np.random.default_rng(0)
+    f = np.float32
+    one = graph_model([helper.make_node("MatMul", ["x", "W"], ["logits"], name="fc")],
+                      {"W": rng.normal(size=(64, 1)).astype(f)}, in_shape=("N", 64),
+                      outputs=(("logits", 1, ["N", 1]),))
+    with pytest.raises(OnnxError, match="the last layer has 1 output: a classifier needs one "
+                       "output per class, at least 2"):
+        load_onnx(one)
+    bn = graph_model([helper.make_node("MatMul", ["x", "W"], ["h"], name="fc"),
+                      helper.make_node("BatchNormalization", ["h", "s", "B", "m", "v"],
+                                       ["logits"], name="bn")],
+                     {"W": rng.normal(size=(64, 4)).astype(f), "s": np.ones(4, f),
+                      "B": np.zeros(4, f), "m": np.zeros(4, f), "v": -np.ones(4, f)},
+                     in_shape=("N", 64), outputs=(("logits", 1, ["N", 4]),))
+    with pytest.raises(OnnxError, match="node 'bn' \\(BatchNormalization\\): var \\+ "
+                       "epsilon must be positive"):
+        load_onnx(bn)
 
 
 def test_a_conv_is_refused_before_anything_runs(tmp_path, capsys):
@@ -258,6 +301,17 @@ def test_bad_data_files_are_one_line(onnx_files, capsys, argv, message):
                  "-q"] + argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("zerohero: error: ") and message in err and err.count("\n") == 1, err
+
+
+def test_compile_never_writes_over_its_data(onnx_files, tmp_path, capsys):
+    data = tmp_path / "data.npz"
+    data.write_bytes((onnx_files / "std.npz").read_bytes())
+    before = data.read_bytes()
+    assert main(["nn", "compile", "--model", str(onnx_files / "std.onnx"), "--data", str(data),
+                 "--out", str(data), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "--data" in err and err.count("\n") == 1, err
+    assert data.read_bytes() == before
 
 
 def test_data_with_the_wrong_shape_or_labels_is_refused(onnx_files, tmp_path, capsys):
