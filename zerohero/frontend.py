@@ -10,8 +10,9 @@ node of its graph to one of:
   folded into its weights and bias);
 - ``no-op``: ``Identity``, ``Dropout`` (inference), ``Flatten`` and ``Reshape`` to
   ``batch x features``;
-- ``constant``: a node whose inputs are all constants (``Constant``, a ``Transpose`` of a
-  weight, ...), evaluated once at import by ONNX's reference implementation;
+- ``constant``: ``Constant``, and a reshaping or arithmetic node whose inputs are all
+  constants (a ``Transpose`` of a weight, ...; :data:`_FOLDED`), evaluated once at import by
+  ONNX's reference implementation;
 - ``host``: the classifier's post-processing after its last layer (``Softmax``,
   ``LogSoftmax``, ``ArgMax``, ``Cast``, ``ArrayFeatureExtractor``, ``ZipMap``, ...), which
   runs on the host and only turns the logits into labels and probabilities;
