@@ -33,11 +33,13 @@ Compilation (:func:`compile_network`, also ``zerohero.compile``)
    sees ``W x + b``, and nothing but requantization is left to the host.
 4. Every layer is an SpMM on the accelerator: ``A = [Wq^T | bias column]`` (``out x in+1``,
    a CSR of integers) times ``B`` = the activation batch (``in+1 x batch``), with the fused
-   ReLU on hidden layers. The accelerator has no requantization stage, so between layers the
-   HOST requantizes the accumulators: ``a_next = min((acc * m + 2**(sh-1)) >> sh, amax_next)``
-   with an integer multiplier ``m`` (15 bits) and shift ``sh`` approximating
-   ``s_w * s_a / s_a_next`` (``acc >= 0`` after the ReLU). The last layer's accumulators are
-   the integer logits.
+   ReLU on hidden layers. Between layers the accumulators are requantized:
+   ``a_next = min((acc * m + 2**(sh-1)) >> sh, amax_next)`` with an integer multiplier ``m``
+   (15 bits) and shift ``sh`` approximating ``s_w * s_a / s_a_next`` (``acc >= 0`` after the
+   ReLU; one ``m`` and ``sh`` a row with channel weight scales), by the host between runtime
+   calls (:func:`run_network`) or by the chip's result stage when the network is resident
+   (``Runtime.load``), bit for bit the same. The last layer's accumulators are the integer
+   logits.
 
 :func:`golden_infer` is that inference on the golden model's naive kernels
 (:func:`zerohero.model.spmm` with ``IntSemantics`` of the configuration);
