@@ -611,7 +611,6 @@ def bench_onnx(sim: str = "verilator", ops=ONNX_ALONE + ONNX_AFTER_LAYER + ONNX_
     import numpy as np
     from onnx.backend.test.case import node as cases
 
-    from zerohero import nn
     from zerohero.frontend import OnnxError, load_onnx
     from zerohero.runtime import Runtime
 
@@ -649,19 +648,21 @@ def bench_onnx(sim: str = "verilator", ops=ONNX_ALONE + ONNX_AFTER_LAYER + ONNX_
             r["float_error"] = float(f"{err:.2g}")
             ok = err <= 1e-5
             if ok and len(net.mlp.weights) == 1:
-                ok = _within_quant_bound(nn, net.mlp, acc, X, want, r)
+                ok = _within_quant_bound(net.mlp, acc, X, want, r)
         if not ok:
             r["result"] = "FAIL"
     return records
 
 
-def _within_quant_bound(nn, mlp, runtime, X, want, r) -> bool:
+def _within_quant_bound(mlp, runtime, X, want, r) -> bool:
     """A one-layer network quantized (calibrated on ``X`` itself, so no input clips) and
     run on the golden model: ``|y - acc * s_w * s_a| <= s_a/2 * sum|W| + s_w/2 * s_a *
     sum|xq| + bias_rows * s_w * s_a * amax / 2`` per output (the rounding of the inputs, of
     the weights and of the bias; docs/neural-networks.md); then on ``runtime``'s backend,
     equal to the golden model's."""
     import numpy as np
+
+    from zerohero import nn
 
     c = nn.compile_network(mlp, runtime.cfg, 0.0, calibration=X, finetune_epochs=0)
     [L] = c.layers

@@ -46,6 +46,8 @@ SUPPORTED = {
     "host": ("Softmax", "LogSoftmax", "ArgMax", "Cast", "ArrayFeatureExtractor", "ZipMap",
              "Identity", "Reshape", "Flatten"),
 }
+#: ONNX's FLOAT, FLOAT16 and DOUBLE element types.
+_FLOAT_TYPES = (1, 10, 11)
 #: Ops that begin the host's tail wherever they appear after a layer.
 _HOST_ONLY = {"Softmax", "LogSoftmax", "ArgMax", "Cast", "ArrayFeatureExtractor", "ZipMap"}
 #: Ops evaluated at import when all their inputs are constants: reshaping and elementwise
@@ -233,7 +235,7 @@ def load_onnx(model) -> OnnxNetwork:
              f"({', '.join(i.name for i in real_inputs) or 'none'})")
     inp = real_inputs[0]
     ttype = inp.type.tensor_type
-    if ttype.elem_type not in (1, 11, 10):   # float, double, float16
+    if ttype.elem_type not in _FLOAT_TYPES:
         from onnx import TensorProto
 
         kind = TensorProto.DataType.Name(ttype.elem_type) if inp.type.HasField("tensor_type") \
@@ -249,11 +251,10 @@ def load_onnx(model) -> OnnxNetwork:
     nodes, weights, biases, relus = [], [], [], []
     # The activation tensor: its name and its per-sample shape.
     act, shape = inp.name, sample
-    state = "layers"               # "layers", then "host" once the last layer's tail begins
     layer_open = False             # the last layer may still take a bias (Add)
     host_names = set()             # tensors computed on the host (the tail)
     classes, last_index = None, False
-    logits, argmax_seen = None, False
+    logits, argmax_seen = None, False   # logits: the last layer's output, once the tail begins
 
     def value(name, node, kind="real"):
         if name not in const:
@@ -265,7 +266,7 @@ def load_onnx(model) -> OnnxNetwork:
                  "quantized weights are not mapped yet)", node)
         if kind == "int" and v.dtype.kind not in "iu":
             fail(f"input {name!r} holds {v.dtype} values, not integers", node)
-        return v
+        return v.astype(np.float64) if kind == "real" else v
 
     for node in g.node:
         op, ins = node.op_type, list(node.input)
@@ -295,18 +296,18 @@ def load_onnx(model) -> OnnxNetwork:
                  f"{', '.join(sorted(_FOLDED))} and Constant", node)
         uses_act = act in ins
         tail = op in _HOST_ONLY or (not uses_act and any(n in host_names for n in ins))
-        if state == "host" or (tail and weights):
+        if logits is not None or (tail and weights):
             if op not in SUPPORTED["host"]:
                 fail(f"after the last layer only the classifier's post-processing runs (on the "
                      f"host): {', '.join(SUPPORTED['host'])}", node)
-            if state == "layers":
+            if logits is None:
                 logits = act                # the tail begins: it reads these and its own
                 host_names.add(act)
             stray = [n for n in ins if n and n not in host_names and n not in const]
             if stray:
                 fail(f"the post-processing reads {stray[0]!r}, which is not the last layer's "
                      f"logits ({logits!r}) or computed from them", node)
-            if op == "Cast" and not argmax_seen and a.get("to") not in (1, 10, 11):
+            if op == "Cast" and not argmax_seen and a.get("to") not in _FLOAT_TYPES:
                 fail("a Cast of the logits to a non-float type changes their argmax "
                      "(labels are the argmax of the logits)", node)
             if op in ("Flatten", "Reshape") and not argmax_seen:
@@ -321,7 +322,6 @@ def load_onnx(model) -> OnnxNetwork:
                                                                   else 0) not in (1, -1):
                 fail(f"axis {a.get('axis', 0)} is not the class axis (1 or -1 of batch x "
                      "classes)", node)
-            state = "host"
             host_names.update(node.output)
             last_index = last_index or (op == "ArgMax" and bool(a.get("select_last_index")))
             nodes.append(NodeMap(node.name, op, "host", detail="post-processing of the logits"))
@@ -341,24 +341,17 @@ def load_onnx(model) -> OnnxNetwork:
                 fail("the activation must be the first operand (batch x features)", node)
             if len(shape) != 1:
                 fail(f"its input has per-sample shape {list(shape)}: Flatten it first", node)
+            if op == "Gemm" and a.get("transA", 0):
+                fail("transA=1 transposes the activation (batch-major activations only)", node)
+            W = value(ins[1], node)
+            if W.ndim != 2:
+                fail(f"its weight has shape {W.shape}: expected a 2-D matrix", node)
             if op == "Gemm":
-                if a.get("transA", 0):
-                    fail("transA=1 transposes the activation (batch-major activations only)",
-                         node)
-                W = np.asarray(value(ins[1], node), dtype=np.float64)
-                if W.ndim != 2:
-                    fail(f"B has shape {W.shape}: expected a matrix", node)
-                W = W.T if a.get("transB", 0) else W
-                W = W * a.get("alpha", 1.0)
-                b = np.zeros(W.shape[1])
-                if len(ins) > 2 and ins[2]:
-                    C = np.asarray(value(ins[2], node), dtype=np.float64) * a.get("beta", 1.0)
-                    b = _bias(C, W.shape[1], lambda why: fail(why, node))
-            else:
-                W = np.asarray(value(ins[1], node), dtype=np.float64)
-                if W.ndim != 2:
-                    fail(f"its weight has shape {W.shape}: expected a 2-D matrix", node)
-                b = np.zeros(W.shape[1])
+                W = (W.T if a.get("transB", 0) else W) * a.get("alpha", 1.0)
+            b = np.zeros(W.shape[1])
+            if op == "Gemm" and len(ins) > 2 and ins[2]:
+                b = _bias(value(ins[2], node) * a.get("beta", 1.0), W.shape[1],
+                          lambda why: fail(why, node))
             if W.shape[0] != shape[0]:
                 fail(f"its weight takes {W.shape[0]} inputs, the activation has {shape[0]}",
                      node)
@@ -376,8 +369,8 @@ def load_onnx(model) -> OnnxNetwork:
             other = ins[1] if ins[0] == act else ins[0]
             if not layer_open:
                 fail("an Add is supported only as the bias right after a MatMul or Gemm", node)
-            C = np.asarray(value(other, node), dtype=np.float64)
-            biases[-1] = biases[-1] + _bias(C, shape[0], lambda why: fail(why, node))
+            biases[-1] = biases[-1] + _bias(value(other, node), shape[0],
+                                            lambda why: fail(why, node))
             nodes.append(NodeMap(node.name, op, "fused", len(weights) - 1, "bias"))
         elif op == "BatchNormalization":
             if not layer_open:
@@ -385,15 +378,15 @@ def load_onnx(model) -> OnnxNetwork:
                      "MatMul, with its bias): put it right after one", node)
             if a.get("training_mode", 0) or len(node.output) > 1 and any(node.output[1:]):
                 fail("training_mode or its running-statistics outputs: inference only", node)
-            scale, bias, mean, var = (np.asarray(value(n, node), dtype=np.float64).reshape(-1)
-                                      for n in ins[1:5])
+            scale, bias, mean, var = (value(n, node).reshape(-1) for n in ins[1:5])
             if not all(v.size == shape[0] for v in (scale, bias, mean, var)):
                 fail(f"its scale, B, mean and var must have one value per channel "
                      f"({shape[0]})", node)
             # y = scale * (x - mean) / sqrt(var + epsilon) + B, per output of the layer.
-            if not np.all(var + a.get("epsilon", 1e-5) > 0):
+            var = var + a.get("epsilon", 1e-5)
+            if not np.all(var > 0):
                 fail("var + epsilon must be positive in every channel", node)
-            k = scale / np.sqrt(var + a.get("epsilon", 1e-5))
+            k = scale / np.sqrt(var)
             weights[-1] = weights[-1] * k
             biases[-1] = (biases[-1] - mean) * k + bias
             nodes.append(NodeMap(node.name, op, "fused", len(weights) - 1,
@@ -405,7 +398,7 @@ def load_onnx(model) -> OnnxNetwork:
             layer_open = False
             nodes.append(NodeMap(node.name, op, "fused", len(weights) - 1,
                                  "the lanes' fused ReLU"))
-        elif op == "Cast" and not weights and a.get("to") in (1, 10, 11):
+        elif op == "Cast" and not weights and a.get("to") in _FLOAT_TYPES:
             nodes.append(NodeMap(node.name, op, "no-op", detail="to float"))
         elif op in ("Identity", "Dropout"):
             if op == "Dropout" and len(node.output) > 1 and node.output[1]:
